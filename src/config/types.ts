@@ -1,0 +1,51 @@
+/**
+ * The typed, validated, frozen configuration a node receives (built by
+ * `loadConfig` in schema.ts from config files, environment and flags).
+ * Nothing below src/config reads process.env or convict. Optional strings
+ * are '' when unset (convict has no undefined).
+ */
+export const EngineKind = {
+  Memory: 'memory',
+  Redis: 'redis',
+  Lmdb: 'lmdb',
+} as const;
+export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
+
+export interface NatsConfig {
+  /** Server URLs (the seed's -discovery). */
+  servers: string[];
+  user: string;
+  pass: string;
+  token: string;
+  /** Path to a file holding an nkey seed. */
+  nkeySeedFile: string;
+  /** Path to a .creds file (JWT + nkey). */
+  credsFile: string;
+  tls: { caFile: string; certFile: string; keyFile: string; enabled: boolean };
+}
+
+export interface NodeConfig {
+  nodeId: string;
+  cluster: string;
+  dataDir: string;
+  http: { host: string; port: number };
+  nats: NatsConfig;
+  storage: {
+    engine: EngineKind;
+    redis: { host: string; port: number; db: number; password: string };
+  };
+  ring: { virtualNodes: number };
+  quorum: { replication: number; readQuorum: number; writeQuorum: number };
+  gossip: {
+    enabled: boolean;
+    intervalMs: number;
+    failureTimeoutMs: number;
+    /** Node ids of the initial cluster; the node waits (up to startupWaitMs) to hear them before serving. */
+    peers: string[];
+    startupWaitMs: number;
+  };
+  requestTimeoutMs: number;
+  conflictPolicy: 'lww';
+  limits: { keyBytesMax: number; valueBytesMax: number };
+  log: { level: string };
+}

@@ -1,0 +1,99 @@
+/**
+ * Error codes and typed errors. Codes travel on the wire in the
+ * `Nats-Service-Error-Code` header (clients) and in replica replies (nodes),
+ * so they are HTTP-like numbers that any NATS client can read.
+ */
+export const ErrorCode = {
+  BadRequest: 400,
+  NotFound: 404,
+  ConditionFailed: 409,
+  TooLarge: 413,
+  Internal: 500,
+  QuorumNotMet: 503,
+  Timeout: 504,
+  /** A replica's storage engine failed (disk full, Redis gone). */
+  StorageUnavailable: 507,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const knownCodes = new Set<number>(Object.values(ErrorCode));
+
+export function isErrorCode(n: number): n is ErrorCode {
+  return knownCodes.has(n);
+}
+
+/** Base class: every expected failure has a code that can go on the wire. */
+export class GodDbError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'GodDbError';
+  }
+}
+
+export class BadRequestError extends GodDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.BadRequest, message, options);
+    this.name = 'BadRequestError';
+  }
+}
+
+export class NotFoundError extends GodDbError {
+  constructor(message = 'not found') {
+    super(ErrorCode.NotFound, message);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class TooLargeError extends GodDbError {
+  constructor(message: string) {
+    super(ErrorCode.TooLarge, message);
+    this.name = 'TooLargeError';
+  }
+}
+
+export class QuorumNotMetError extends GodDbError {
+  readonly answered: number;
+  readonly needed: number;
+  constructor(message: string, answered: number, needed: number, options?: { cause?: unknown }) {
+    super(ErrorCode.QuorumNotMet, message, options);
+    this.name = 'QuorumNotMetError';
+    this.answered = answered;
+    this.needed = needed;
+  }
+}
+
+export class TimeoutError extends GodDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Timeout, message, options);
+    this.name = 'TimeoutError';
+  }
+}
+
+export class StorageError extends GodDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.StorageUnavailable, message, options);
+    this.name = 'StorageError';
+  }
+}
+
+/** Maps any code read off the wire to the matching typed error. */
+export function errorFromCode(code: number, message: string): GodDbError {
+  switch (code) {
+    case ErrorCode.BadRequest:
+      return new BadRequestError(message);
+    case ErrorCode.NotFound:
+      return new NotFoundError(message);
+    case ErrorCode.TooLarge:
+      return new TooLargeError(message);
+    case ErrorCode.QuorumNotMet:
+      return new QuorumNotMetError(message, -1, -1);
+    case ErrorCode.Timeout:
+      return new TimeoutError(message);
+    case ErrorCode.StorageUnavailable:
+      return new StorageError(message);
+    default:
+      return new GodDbError(isErrorCode(code) ? code : ErrorCode.Internal, message);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Every bound in one place (TigerStyle: limits are named, units last).
+ * Configurable ones are defaults for the convict schema; the rest are fixed.
+ */
+export const limits = {
+  /** UTF-8 bytes of a key. Cassandra allows 64 KiB; subjects want far less. */
+  keyBytesMax: 1024,
+  /** Default largest value; must stay under the NATS max_payload (1 MiB by default) less headers. */
+  valueBytesMaxDefault: 1024 * 1024 - 8 * 1024,
+  /** Entries a vector clock keeps before the oldest counters are pruned (Riak's small_vclock). */
+  vclockEntriesMax: 32,
+  /** Concurrent versions a replica keeps for one key before collapsing them by last-writer-wins. */
+  siblingsMax: 16,
+  /** Replication factor bounds. */
+  replicationMax: 16,
+  virtualNodesMax: 1024,
+  /** Requests a coordinator has in flight before it refuses new ones with 503. */
+  inflightRequestsMax: 10_000,
+  /** Replica requests outstanding on one node's shared inbox. */
+  pendingRepliesMax: 100_000,
+  /** Members a node keeps track of. */
+  membersMax: 1024,
+  /** Keys being written concurrently on one replica (each holds a per-key lock). */
+  keyLocksMax: 100_000,
+} as const;
+
+export interface QuorumSettings {
+  replication: number;
+  readQuorum: number;
+  writeQuorum: number;
+}
+
+/** Asserts the relationships between quorum settings; returns a message or undefined. */
+export function quorumProblem(q: QuorumSettings): string | undefined {
+  const { replication: n, readQuorum: r, writeQuorum: w } = q;
+  if (!Number.isInteger(n) || n < 1 || n > limits.replicationMax) {
+    return `replication must be an integer from 1 to ${limits.replicationMax}, got ${n}`;
+  }
+  if (!Number.isInteger(r) || r < 1 || r > n) return `read quorum must be an integer from 1 to N=${n}, got ${r}`;
+  if (!Number.isInteger(w) || w < 1 || w > n) return `write quorum must be an integer from 1 to N=${n}, got ${w}`;
+  return undefined;
+}

@@ -1,0 +1,91 @@
+/**
+ * Vector clocks (Lamport 1978; Dynamo section 4.4; riak_core vclock.erl).
+ *
+ * A clock maps a node id to a counter. Counters are per-node monotonic; a
+ * coordinator takes its next counter from `nextCounter`, a hybrid of a
+ * logical counter and the wall clock, so that a node that restarts without
+ * remembering its last counter still produces counters larger than before
+ * (as long as it wrote fewer than a million versions a second).
+ */
+export type VClock = Readonly<Record<string, number>>;
+
+export const Order = {
+  Before: 'before',
+  After: 'after',
+  Equal: 'equal',
+  Concurrent: 'concurrent',
+} as const;
+export type Order = (typeof Order)[keyof typeof Order];
+
+export const emptyClock: VClock = Object.freeze({});
+
+/** True when `a` has seen everything `b` has seen (a >= b). */
+export function descends(a: VClock, b: VClock): boolean {
+  for (const node in b) {
+    if ((a[node] ?? 0) < (b[node] ?? 0)) return false;
+  }
+  return true;
+}
+
+/** How `a` relates to `b`: Before means a happened before b. */
+export function compare(a: VClock, b: VClock): Order {
+  const aGeB = descends(a, b);
+  const bGeA = descends(b, a);
+  if (aGeB && bGeA) return Order.Equal;
+  if (aGeB) return Order.After;
+  if (bGeA) return Order.Before;
+  return Order.Concurrent;
+}
+
+/** The least clock that descends both. */
+export function merge(a: VClock, b: VClock): VClock {
+  const out: Record<string, number> = { ...a };
+  for (const node in b) {
+    const counter = b[node] ?? 0;
+    if ((out[node] ?? 0) < counter) out[node] = counter;
+  }
+  return out;
+}
+
+export function mergeAll(clocks: readonly VClock[]): VClock {
+  let out: VClock = emptyClock;
+  for (const c of clocks) out = merge(out, c);
+  return out;
+}
+
+/**
+ * The counter a node uses for its next event: above anything it has used
+ * (`last`) and above anything the clock it extends holds for it, and at least
+ * the wall clock in microseconds so that a restarted node does not reuse one.
+ */
+export function nextCounter(last: number, seen: number, nowMs: number): number {
+  return Math.max(last + 1, seen + 1, Math.floor(nowMs) * 1000);
+}
+
+/** `clock` with `node`'s entry set to `counter`, pruned to `entriesMax`. */
+export function advance(clock: VClock, node: string, counter: number, entriesMax: number): VClock {
+  return prune({ ...clock, [node]: counter }, entriesMax, node);
+}
+
+/**
+ * Drops the entries with the smallest counters until at most `entriesMax`
+ * remain, never the entry of `keep`. Pruning can make a descendant look
+ * concurrent (never the reverse), which costs a sibling, not a lost write
+ * (Riak prunes by age in the same spirit).
+ */
+export function prune(clock: VClock, entriesMax: number, keep: string): VClock {
+  const nodes = Object.keys(clock);
+  if (nodes.length <= entriesMax) return clock;
+  const victims = nodes
+    .filter((n) => n !== keep)
+    .sort((x, y) => (clock[x] ?? 0) - (clock[y] ?? 0) || (x < y ? -1 : 1))
+    .slice(0, nodes.length - entriesMax);
+  const out: Record<string, number> = { ...clock };
+  for (const v of victims) delete out[v];
+  return out;
+}
+
+/** True when both clocks have exactly the same entries. */
+export function clockEquals(a: VClock, b: VClock): boolean {
+  return compare(a, b) === Order.Equal;
+}

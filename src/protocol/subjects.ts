@@ -1,0 +1,97 @@
+/**
+ * The whole subject grammar, in one place.
+ *
+ * Client API (any NATS client; served by every node in one queue group):
+ *   kv.get.<key>   payload: empty          reply: the value's bytes (404 when absent)
+ *   kv.put.<key>   payload: the value      reply: empty
+ *   kv.del.<key>   payload: empty          reply: empty
+ *   kv.get | kv.put | kv.del   the same, with the key in the `KV-Key` header
+ *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens).
+ *   The key is everything after the second token, so `kv.get.user.42` reads `user.42`.
+ *
+ * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
+ *   god.<cluster>.gossip              heartbeats and announcements (publish)
+ *   god.<cluster>.node.<id>.get       replica read   (request: ReplicaGet, reply: ReplicaGetReply)
+ *   god.<cluster>.node.<id>.put       replica write  (request: ReplicaPut, reply: ReplicaPutReply)
+ */
+export const apiPrefix = 'kv';
+
+export const ClientOp = {
+  Get: 'get',
+  Put: 'put',
+  Del: 'del',
+} as const;
+export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
+
+export const ReplicaOp = {
+  Get: 'get',
+  Put: 'put',
+} as const;
+export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
+
+export const Header = {
+  Key: 'KV-Key',
+  R: 'KV-R',
+  W: 'KV-W',
+  Context: 'KV-Context',
+  IfAbsent: 'KV-If-Absent',
+  Ttl: 'KV-TTL',
+  Siblings: 'KV-Siblings',
+  Acks: 'KV-Acks',
+} as const;
+
+/** Subjects a node serves for clients: `kv.get.>` and bare `kv.get`, per op. */
+export function clientSubjects(op: ClientOp): { wildcard: string; bare: string } {
+  return { wildcard: `${apiPrefix}.${op}.>`, bare: `${apiPrefix}.${op}` };
+}
+
+/** True when `key` can travel as the tail of a subject (tokens non-empty, no wildcards or spaces). */
+export function isSubjectSafeKey(key: string): boolean {
+  if (key.length === 0) return false;
+  if (/[\s*>\u0000-\u001f\u007f]/u.test(key)) return false;
+  return key.split('.').every((t) => t.length > 0);
+}
+
+/** The subject and headers a client uses for `op` on `key`. */
+export function clientRequest(op: ClientOp, key: string): { subject: string; keyHeader?: string } {
+  if (isSubjectSafeKey(key)) return { subject: `${apiPrefix}.${op}.${key}` };
+  return { subject: `${apiPrefix}.${op}`, keyHeader: key };
+}
+
+/**
+ * The op and key of a client request, or a reason it is malformed.
+ * A key in the header wins only on the bare subject; both at once is an error.
+ */
+export function parseClientSubject(
+  subject: string,
+  keyHeader: string | undefined,
+): { op: ClientOp; key: string } | { error: string } {
+  const prefix = `${apiPrefix}.`;
+  if (!subject.startsWith(prefix)) return { error: `not a client subject: ${subject}` };
+  const rest = subject.slice(prefix.length);
+  const dot = rest.indexOf('.');
+  const opToken = dot === -1 ? rest : rest.slice(0, dot);
+  if (opToken !== ClientOp.Get && opToken !== ClientOp.Put && opToken !== ClientOp.Del) {
+    return { error: `unknown operation: ${opToken}` };
+  }
+  const op = opToken as ClientOp;
+  if (dot === -1) {
+    if (keyHeader === undefined || keyHeader.length === 0) return { error: `the key is missing: use ${prefix}${op}.<key> or the ${Header.Key} header` };
+    return { op, key: keyHeader };
+  }
+  if (keyHeader !== undefined) return { error: `the key is given twice: in the subject and in ${Header.Key}` };
+  return { op, key: rest.slice(dot + 1) };
+}
+
+export function gossipSubject(cluster: string): string {
+  return `god.${cluster}.gossip`;
+}
+
+export function replicaSubject(cluster: string, nodeId: string, op: ReplicaOp): string {
+  return `god.${cluster}.node.${nodeId}.${op}`;
+}
+
+/** Node ids and cluster names are single subject tokens. */
+export function isValidToken(s: string): boolean {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(s);
+}

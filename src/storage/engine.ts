@@ -1,0 +1,34 @@
+/**
+ * The storage contract every engine implements (etcd raft storage.go,
+ * riak_core vnode callbacks). An engine is a durable map from key to an
+ * opaque record: the replica encodes its sibling set into the record and
+ * does the read-merge-write under its own per-key lock, so engines need no
+ * knowledge of versions and no transactions.
+ *
+ * Semantics every engine must keep (the contract suite checks them):
+ * - `open()` before anything else; calls after `close()` reject with StorageError.
+ * - `get` of an absent key resolves undefined; of a present one, the exact bytes last put.
+ * - `put` replaces the record; once it resolves, `get` returns it (read your writes).
+ * - `delete` of an absent key is not an error.
+ * - Keys are any non-empty UTF-8 string up to limits.keyBytesMax bytes
+ *   (dots, spaces, slashes, unicode); records are any bytes, including empty.
+ * - `scan` yields every key present when it starts and not deleted meanwhile,
+ *   exactly once, in no promised order, in bounded memory (batches).
+ * - Any failure of the backing store (disk full, server gone) rejects with
+ *   StorageError (code 507) and leaves the engine usable once the store recovers.
+ */
+export interface StorageEntry {
+  key: string;
+  record: Uint8Array;
+}
+
+export interface StorageEngine {
+  /** 'memory' | 'redis' | 'lmdb'; for logs and metrics. */
+  readonly kind: string;
+  open(): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, record: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  scan(batchSize?: number): AsyncIterable<StorageEntry>;
+  close(): Promise<void>;
+}

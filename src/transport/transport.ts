@@ -1,0 +1,89 @@
+/**
+ * The one transport interface (memberlist transport.go, nats.js transport.ts).
+ * `nats.ts` is the only file that imports the NATS client; `sim.ts` is an
+ * in-process bus with the same interface for deterministic cluster tests.
+ */
+import { ErrorCode, GodDbError, errorFromCode } from '../core/errors.js';
+
+export type HeaderMap = Readonly<Record<string, string>>;
+
+export interface InboundMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Case-insensitive header lookup. */
+  header(name: string): string | undefined;
+  /** True when the sender waits for a reply. */
+  readonly expectsReply: boolean;
+  respond(data: Uint8Array, headers?: HeaderMap): void;
+  /** Replies with `Nats-Service-Error-Code` / `Nats-Service-Error` headers and an empty body. */
+  respondError(code: number, description: string, headers?: HeaderMap): void;
+}
+
+export interface Reply {
+  readonly data: Uint8Array;
+  header(name: string): string | undefined;
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: HeaderMap;
+}
+
+export type MessageHandler = (msg: InboundMessage) => void;
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface Endpoint {
+  name: string;
+  subject: string;
+  handler: MessageHandler;
+}
+
+/** A NATS micro service: endpoints in one queue group, visible to $SRV.PING/INFO/STATS. */
+export interface ServiceSpec {
+  name: string;
+  version: string;
+  description: string;
+  queue: string;
+  metadata: Record<string, string>;
+  endpoints: Endpoint[];
+}
+
+export interface Transport {
+  request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<Reply>;
+  publish(subject: string, data: Uint8Array, headers?: HeaderMap): void;
+  subscribe(subject: string, handler: MessageHandler, opts?: { queue?: string }): Subscription;
+  serve(spec: ServiceSpec): Promise<Subscription>;
+  /** Resolves when everything published so far has reached the server. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const ServiceErrorHeader = {
+  Code: 'Nats-Service-Error-Code',
+  Message: 'Nats-Service-Error',
+} as const;
+
+/** Nobody subscribes to the subject (NATS 503 status): the node is gone. */
+export class NoRespondersError extends GodDbError {
+  constructor(subject: string) {
+    super(ErrorCode.QuorumNotMet, `no responders on ${subject}`);
+    this.name = 'NoRespondersError';
+  }
+}
+
+export class RequestTimeoutError extends GodDbError {
+  constructor(subject: string, timeoutMs: number) {
+    super(ErrorCode.Timeout, `no reply on ${subject} within ${timeoutMs}ms`);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+/** The error a reply carries in service-error headers, if any. */
+export function replyError(reply: Reply): GodDbError | undefined {
+  const code = reply.header(ServiceErrorHeader.Code);
+  if (code === undefined) return undefined;
+  return errorFromCode(Number(code), reply.header(ServiceErrorHeader.Message) ?? '');
+}
