@@ -33,6 +33,7 @@ export interface NodeConfig {
   storage: {
     engine: EngineKind;
     redis: { host: string; port: number; db: number; password: string };
+    lmdb: { mapSizeBytes: number };
   };
   ring: { virtualNodes: number };
   quorum: { replication: number; readQuorum: number; writeQuorum: number };

@@ -16,6 +16,8 @@ export const limits = {
   virtualNodesMax: 1024,
   /** Requests a coordinator has in flight before it refuses new ones with 503. */
   inflightRequestsMax: 10_000,
+  /** Read repairs running in the background on one coordinator; past it, repair is skipped. */
+  readRepairsInflightMax: 1_000,
   /** Replica requests outstanding on one node's shared inbox. */
   pendingRepliesMax: 100_000,
   /** Members a node keeps track of. */

@@ -1,0 +1,129 @@
+/**
+ * The client API: `kv.get|put|del.<key>` (and the bare subjects with the key
+ * in `KV-Key`), served by every node in one queue group and registered as a
+ * NATS micro service. Validates everything on the way in (400/413), then
+ * hands the operation to the coordinator; errors go back in the
+ * `Nats-Service-Error-Code` / `Nats-Service-Error` headers.
+ */
+import type { Logger } from 'pino';
+import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } from '../core/errors.js';
+import { emptyClock, type VClock } from '../core/vclock.js';
+import { contextOf, visibleValue } from '../core/version.js';
+import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
+import { ClientOp, clientSubjects, Header, parseClientSubject } from '../protocol/subjects.js';
+import type { Endpoint, HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
+import type { Coordinator } from './coordinator.js';
+import type { Metrics } from './metrics.js';
+
+export interface ApiOptions {
+  nodeId: string;
+  cluster: string;
+  version: string;
+  replication: number;
+  readQuorum: number;
+  writeQuorum: number;
+  keyBytesMax: number;
+  valueBytesMax: number;
+}
+
+const empty = new Uint8Array(0);
+const unsupportedHeaders = [Header.IfAbsent, Header.Ttl];
+
+export class ClientApi {
+  constructor(
+    private readonly opts: ApiOptions,
+    private readonly coordinator: Coordinator,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  service(): ServiceSpec {
+    const endpoints: Endpoint[] = [];
+    for (const op of Object.values(ClientOp)) {
+      const { wildcard, bare } = clientSubjects(op);
+      const handler = (m: InboundMessage) => void this.handle(m);
+      endpoints.push({ name: op, subject: wildcard, handler }, { name: `${op}-by-header`, subject: bare, handler });
+    }
+    return {
+      name: 'goddb',
+      version: this.opts.version,
+      description: `GoD-DB key-value store, cluster ${this.opts.cluster}`,
+      queue: `goddb-${this.opts.cluster}`,
+      metadata: { node_id: this.opts.nodeId, cluster: this.opts.cluster },
+      endpoints,
+    };
+  }
+
+  async handle(msg: InboundMessage): Promise<void> {
+    const started = performance.now();
+    let op = 'unknown';
+    try {
+      const parsed = parseClientSubject(msg.subject, msg.header(Header.Key));
+      if ('error' in parsed) throw new BadRequestError(parsed.error);
+      op = parsed.op;
+      this.checkKey(parsed.key);
+      for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
+      const headers = await this.dispatch(parsed.op, parsed.key, msg);
+      if (msg.expectsReply) msg.respond(headers.data, headers.headers);
+      this.metrics.observe(op, 200, performance.now() - started);
+    } catch (err) {
+      const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
+      const message = err instanceof Error ? err.message : String(err);
+      if (code === ErrorCode.Internal) this.logger.error({ err, subject: msg.subject }, 'request failed');
+      if (msg.expectsReply) msg.respondError(code, message);
+      this.metrics.observe(op, code, performance.now() - started);
+    }
+  }
+
+  private async dispatch(op: ClientOp, key: string, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap }> {
+    switch (op) {
+      case ClientOp.Get: {
+        const r = this.quorumHeader(msg, Header.R, this.opts.readQuorum);
+        const res = await this.coordinator.read(key, r);
+        const acks = `${res.acks}/${res.asked}`;
+        const winner = visibleValue(res.versions);
+        if (!winner) throw new NotFoundError(`not found: ${key}`);
+        const headers: Record<string, string> = { [Header.Context]: encodeContext(contextOf(res.versions)), [Header.Acks]: acks };
+        if (res.versions.length > 1) headers[Header.Siblings] = String(res.versions.length);
+        return { data: winner.value, headers };
+      }
+      case ClientOp.Put:
+      case ClientOp.Del: {
+        const w = this.quorumHeader(msg, Header.W, this.opts.writeQuorum);
+        const context = this.contextHeader(msg);
+        if (op === ClientOp.Put && msg.data.length > this.opts.valueBytesMax) {
+          throw new TooLargeError(`value of ${msg.data.length} bytes is over the maximum of ${this.opts.valueBytesMax}`);
+        }
+        if (op === ClientOp.Del && msg.data.length > 0) throw new BadRequestError('a delete takes an empty payload');
+        const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context);
+        return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
+      }
+    }
+  }
+
+  private checkKey(key: string): void {
+    const bytes = Buffer.byteLength(key, 'utf8');
+    if (bytes === 0) throw new BadRequestError('the key is empty');
+    if (bytes > this.opts.keyBytesMax) throw new BadRequestError(`key of ${bytes} bytes is over the maximum of ${this.opts.keyBytesMax}`);
+  }
+
+  private quorumHeader(msg: InboundMessage, name: string, fallback: number): number {
+    const raw = msg.header(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw.trim());
+    if (!/^\s*\d+\s*$/.test(raw) || n < 1 || n > this.opts.replication) {
+      throw new BadRequestError(`${name} must be an integer from 1 to N=${this.opts.replication}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  }
+
+  private contextHeader(msg: InboundMessage): VClock {
+    const raw = msg.header(Header.Context);
+    if (raw === undefined) return emptyClock;
+    try {
+      return decodeContext(raw.trim());
+    } catch (err) {
+      throw new BadRequestError(`${Header.Context} is not a context returned by a read`, { cause: err instanceof ProtocolError ? err : undefined });
+    }
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The coordinator: any node coordinates any key. It sends the operation to
+ * the key's preference list (skipping members marked down) with one
+ * deadline, answers once W writes or R reads succeed, and after a read
+ * writes the reconciled version back to every replica that answered with
+ * less (read repair, Dynamo 4.7 and 5).
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { errorFromCode, QuorumNotMetError, TimeoutError } from '../core/errors.js';
+import { limits } from '../core/limits.js';
+import { keyHash, preferenceList } from '../core/ring.js';
+import { advance, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
+import { isUpToDate, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
+import { decode, encode, Kind } from '../protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
+import type { Transport } from '../transport/transport.js';
+import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
+import type { Membership } from './gossip.js';
+import type { Replica } from './replica.js';
+
+export interface CoordinatorOptions {
+  self: string;
+  cluster: string;
+  replication: number;
+  requestTimeoutMs: number;
+  conflictPolicy: ConflictPolicy;
+}
+
+export interface WriteResult {
+  acks: number;
+  asked: number;
+}
+
+export interface ReadResult {
+  versions: Version[];
+  acks: number;
+  asked: number;
+}
+
+export class Coordinator {
+  private lastCounter = 0;
+  private inflight = 0;
+  /** Read repairs still running; awaited on shutdown so none is cut half-way. */
+  private readonly background = new Set<Promise<unknown>>();
+  readRepairs = 0;
+  /** Reads whose repair was skipped because too many were under way (anti-entropy catches up). */
+  repairsSkipped = 0;
+
+  constructor(
+    private readonly opts: CoordinatorOptions,
+    private readonly transport: Transport,
+    private readonly membership: Membership,
+    private readonly local: Replica,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Writes `value`, or a tombstone when it is null, superseding `context`. */
+  async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock): Promise<WriteResult> {
+    return this.admit(async () => {
+      const version = this.newVersion(value, context);
+      const targets = this.targets(key, w, 'W');
+      const { quorum } = fanOut(targets, w, this.opts.requestTimeoutMs, this.clock, (node) => this.replicaPut(node, key, [version]));
+      const r = await quorum;
+      this.check(r, w, 'W');
+      return { acks: r.tally.succeeded, asked: targets.length };
+    });
+  }
+
+  async read(key: string, r: number): Promise<ReadResult> {
+    return this.admit(async () => {
+      const targets = this.targets(key, r, 'R');
+      const { quorum, all } = fanOut(targets, r, this.opts.requestTimeoutMs, this.clock, (node) => this.replicaGet(node, key));
+      const q = await quorum;
+      this.check(q, r, 'R');
+      if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
+      else this.repairsSkipped++;
+      const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
+      return { versions, acks: q.tally.succeeded, asked: targets.length };
+    });
+  }
+
+  /** Waits for read repairs under way (bounded by the request timeout). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+  }
+
+  get inflightRequests(): number {
+    return this.inflight;
+  }
+
+  private async admit<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inflight >= limits.inflightRequestsMax) {
+      throw new QuorumNotMetError(`coordinator overloaded: ${limits.inflightRequestsMax} requests in flight`, 0, 0);
+    }
+    this.inflight++;
+    try {
+      return await fn();
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  private newVersion(value: Uint8Array | null, context: VClock): Version {
+    const now = this.clock.nowMs();
+    this.lastCounter = nextCounter(this.lastCounter, context[this.opts.self] ?? 0, now);
+    return {
+      clock: advance(context, this.opts.self, this.lastCounter, limits.vclockEntriesMax),
+      timestampMs: now,
+      writer: this.opts.self,
+      tombstone: value === null,
+      value: value ?? new Uint8Array(0),
+    };
+  }
+
+  /** The key's preference list less the members marked down; refuses when too few are left. */
+  private targets(key: string, needed: number, label: 'R' | 'W'): string[] {
+    const list = preferenceList(this.membership.ring(), keyHash(key), this.opts.replication);
+    const up = list.filter((id) => this.membership.isUp(id));
+    if (up.length < needed) {
+      throw new QuorumNotMetError(
+        `quorum not reached: ${up.length} of ${this.opts.replication} replicas up, ${label}=${needed} needed`,
+        0,
+        needed,
+      );
+    }
+    return up;
+  }
+
+  private check<T>(r: FanOutResult<T>, needed: number, label: 'R' | 'W'): void {
+    if (r.outcome === FanOutOutcome.Won) return;
+    const answered = r.tally.succeeded;
+    const detail = `${answered} of ${r.tally.asked} replicas answered ok, ${r.tally.failed} failed, ${label}=${needed} needed`;
+    const cause = [...r.failed.values()][0];
+    if (r.outcome === FanOutOutcome.Timeout) {
+      throw new TimeoutError(`timeout after ${this.opts.requestTimeoutMs}ms: ${detail}`, { cause });
+    }
+    const why = cause ? ` (${cause.message})` : '';
+    throw new QuorumNotMetError(`quorum not reached: ${detail}${why}`, answered, needed, { cause });
+  }
+
+  private async replicaGet(node: string, key: string): Promise<Version[]> {
+    if (node === this.opts.self) return this.local.get(key);
+    const reply = await this.transport.request(
+      replicaSubject(this.opts.cluster, node, ReplicaOp.Get),
+      encode({ kind: Kind.ReplicaGet, key }),
+      { timeoutMs: this.opts.requestTimeoutMs },
+    );
+    const msg = decode(reply.data, Kind.ReplicaGetReply);
+    if (!msg.ok) throw errorFromCode(msg.code, `replica ${node}: ${msg.error}`);
+    return msg.versions;
+  }
+
+  private async replicaPut(node: string, key: string, versions: Version[]): Promise<void> {
+    if (node === this.opts.self) return this.local.put(key, versions);
+    const reply = await this.transport.request(
+      replicaSubject(this.opts.cluster, node, ReplicaOp.Put),
+      encode({ kind: Kind.ReplicaPut, key, versions }),
+      { timeoutMs: this.opts.requestTimeoutMs },
+    );
+    const msg = decode(reply.data, Kind.ReplicaPutReply);
+    if (!msg.ok) throw errorFromCode(msg.code, `replica ${node}: ${msg.error}`);
+  }
+
+  /** Read repair: every replica that answered with less gets the reconciled versions. */
+  private async repair(key: string, all: FanOutResult<Version[]>): Promise<void> {
+    const reconciled = reconcile([...all.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
+    if (reconciled.length === 0) return;
+    const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, reconciled)).map(([node]) => node);
+    await Promise.all(
+      stale.map(async (node) => {
+        try {
+          await this.replicaPut(node, key, reconciled);
+          this.readRepairs++;
+        } catch (err) {
+          this.logger.warn({ key, replica: node, err: (err as Error).message }, 'read repair failed');
+        }
+      }),
+    );
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Serialises read-merge-write per key on one replica, so two writes of the
+ * same key never both read the old record and lose one another's version.
+ * Bounded: past `max` keys in flight, `run` refuses instead of queueing.
+ */
+import { ErrorCode, GodDbError } from '../core/errors.js';
+
+export class KeyLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.tails.size;
+  }
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    if (!previous && this.tails.size >= this.max) {
+      throw new GodDbError(ErrorCode.QuorumNotMet, `replica busy: ${this.max} keys being written`);
+    }
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = (previous ?? Promise.resolve()).then(() => mine);
+    this.tails.set(key, tail);
+    if (previous) await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

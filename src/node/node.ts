@@ -1,0 +1,155 @@
+/**
+ * One GoD-DB node: wires storage, the replica, membership, the coordinator,
+ * the client API and the HTTP port together. Everything it needs comes in
+ * through `config` (validated, frozen) and `deps` (so simulations can pass a
+ * simulated bus, a fake clock and a failing engine).
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { NodeConfig } from '../config/types.js';
+import { createEngine } from '../storage/index.js';
+import type { StorageEngine } from '../storage/engine.js';
+import { connectNats } from '../transport/nats.js';
+import type { Subscription, Transport } from '../transport/transport.js';
+import { goddbVersion } from '../version.js';
+import { ClientApi } from './api.js';
+import { Coordinator } from './coordinator.js';
+import { Membership } from './gossip.js';
+import { startHttp } from './http.js';
+import { Metrics } from './metrics.js';
+import { realClock } from './real_clock.js';
+import { Replica } from './replica.js';
+
+export interface NodeDeps {
+  logger: Logger;
+  transport?: Transport;
+  engine?: StorageEngine;
+  clock?: Clock;
+  /** Serve /health and /metrics (default true). */
+  http?: boolean;
+}
+
+export interface GodDbNode {
+  readonly id: string;
+  readonly httpPort: number;
+  readonly membership: Membership;
+  readonly coordinator: Coordinator;
+  readonly replica: Replica;
+  stop(): Promise<void>;
+}
+
+/** Without peers to wait for, a starting node listens this long for answers to its hello. */
+const helloWaitMs = 250;
+
+export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): Promise<GodDbNode> {
+  const id = config.nodeId;
+  const clock = deps.clock ?? realClock;
+  const logger = deps.logger.child({ nodeId: id });
+  const engine = deps.engine ?? createEngine({
+    engine: config.storage.engine,
+    redis: config.storage.redis,
+    lmdbPath: join(config.dataDir, 'lmdb'),
+    lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
+  });
+  await engine.open();
+  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`).catch(async (err) => {
+    await engine.close();
+    throw err;
+  }));
+  const replica = new Replica(engine, logger);
+  const replicaSubs = replica.listen(transport, config.cluster, id);
+  const membership = new Membership(
+    {
+      self: id,
+      cluster: config.cluster,
+      virtualNodes: config.ring.virtualNodes,
+      enabled: config.gossip.enabled,
+      intervalMs: config.gossip.intervalMs,
+      failureTimeoutMs: config.gossip.failureTimeoutMs,
+      peers: config.gossip.peers,
+    },
+    transport,
+    clock,
+    logger,
+  );
+  const coordinator = new Coordinator(
+    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, conflictPolicy: config.conflictPolicy },
+    transport,
+    membership,
+    replica,
+    clock,
+    logger,
+  );
+  const metrics = new Metrics(id, {
+    inflight: () => coordinator.inflightRequests,
+    membersUp: () => membership.members().filter((m) => m.status === 'up').length,
+    readRepairs: () => coordinator.readRepairs,
+  });
+  const api = new ClientApi(
+    {
+      nodeId: id,
+      cluster: config.cluster,
+      version: goddbVersion,
+      replication: config.quorum.replication,
+      readQuorum: config.quorum.readQuorum,
+      writeQuorum: config.quorum.writeQuorum,
+      keyBytesMax: config.limits.keyBytesMax,
+      valueBytesMax: config.limits.valueBytesMax,
+    },
+    coordinator,
+    metrics,
+    logger,
+  );
+
+  membership.start();
+  await waitForPeers(membership, config.gossip.enabled ? config.gossip.peers : [], config.gossip.startupWaitMs, clock, logger);
+  await transport.flush();
+  let service: Subscription | undefined = await transport.serve(api.service());
+  let ready = true;
+
+  const http = deps.http === false ? undefined : await startHttp(config.http.host, config.http.port, {
+    ready: () => ready,
+    health: () => ({ nodeId: id, cluster: config.cluster, ready, engine: engine.kind, members: membership.members() }),
+  }, metrics.registry);
+  logger.info({ nodeId: id, httpPort: http?.port ?? 0, engine: engine.kind, members: membership.members().map((m) => m.id) }, 'node ready');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      ready = false;
+      service?.unsubscribe();
+      service = undefined;
+      await waitUntil(() => coordinator.inflightRequests === 0, config.requestTimeoutMs, clock);
+      await coordinator.drain();
+      membership.stop();
+      for (const s of replicaSubs) s.unsubscribe();
+      if (!deps.transport) await transport.close();
+      await engine.close();
+      await http?.close();
+      logger.info('node stopped');
+    })();
+    return stopping;
+  };
+
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, stop };
+}
+
+async function waitForPeers(membership: Membership, peers: readonly string[], waitMs: number, clock: Clock, logger: Logger): Promise<void> {
+  if (peers.length === 0) {
+    await new Promise<void>((r) => clock.setTimer(Math.min(helloWaitMs, waitMs), r));
+    return;
+  }
+  const heard = await waitUntil(() => peers.every((p) => membership.has(p)), waitMs, clock);
+  if (!heard) logger.warn({ missing: peers.filter((p) => !membership.has(p)) }, `peers not heard within ${waitMs}ms; serving anyway`);
+}
+
+/** Polls `done` on the clock until it holds or `waitMs` passes; says which. */
+async function waitUntil(done: () => boolean, waitMs: number, clock: Clock): Promise<boolean> {
+  const deadline = clock.nowMs() + waitMs;
+  while (!done()) {
+    if (clock.nowMs() >= deadline) return false;
+    await new Promise<void>((r) => clock.setTimer(10, r));
+  }
+  return true;
+}
