@@ -30,7 +30,9 @@ export interface Heartbeat {
 export function applyHeartbeat(view: MemberView, hb: Heartbeat, nowMs: number, membersMax: number): MemberView {
   const known = view.get(hb.id);
   if (!known && view.size >= membersMax) return view;
-  if (known && hb.heartbeat < known.heartbeat) return view; // an old message, reordered
+  // Only a larger counter is news: a delayed or duplicated copy of a dead
+  // node's last heartbeat must not keep it up.
+  if (known && hb.heartbeat <= known.heartbeat) return view;
   const next = new Map(view);
   next.set(hb.id, { id: hb.id, virtualNodes: hb.virtualNodes, heartbeat: hb.heartbeat, lastHeardMs: nowMs });
   return next;

@@ -19,10 +19,23 @@ export type Order = (typeof Order)[keyof typeof Order];
 
 export const emptyClock: VClock = Object.freeze({});
 
+/**
+ * A clock's counter for `node`: own entries only, so that node ids such as
+ * `constructor` or `__proto__` (valid tokens) never read Object.prototype.
+ */
+export function counterOf(clock: VClock, node: string): number {
+  return Object.hasOwn(clock, node) ? (clock[node] ?? 0) : 0;
+}
+
+/** Sets an own entry, even for `__proto__` (plain assignment would hit the prototype setter). */
+export function setCounter(clock: Record<string, number>, node: string, counter: number): void {
+  Object.defineProperty(clock, node, { value: counter, enumerable: true, writable: true, configurable: true });
+}
+
 /** True when `a` has seen everything `b` has seen (a >= b). */
 export function descends(a: VClock, b: VClock): boolean {
-  for (const node in b) {
-    if ((a[node] ?? 0) < (b[node] ?? 0)) return false;
+  for (const node of Object.keys(b)) {
+    if (counterOf(a, node) < counterOf(b, node)) return false;
   }
   return true;
 }
@@ -40,9 +53,9 @@ export function compare(a: VClock, b: VClock): Order {
 /** The least clock that descends both. */
 export function merge(a: VClock, b: VClock): VClock {
   const out: Record<string, number> = { ...a };
-  for (const node in b) {
-    const counter = b[node] ?? 0;
-    if ((out[node] ?? 0) < counter) out[node] = counter;
+  for (const node of Object.keys(b)) {
+    const counter = counterOf(b, node);
+    if (counterOf(out, node) < counter) setCounter(out, node, counter);
   }
   return out;
 }
@@ -59,7 +72,7 @@ export function mergeAll(clocks: readonly VClock[]): VClock {
  * the wall clock in microseconds so that a restarted node does not reuse one.
  */
 export function nextCounter(last: number, seen: number, nowMs: number): number {
-  return Math.max(last + 1, seen + 1, Math.floor(nowMs) * 1000);
+  return Math.max(last + 1, seen + 1, Math.ceil(nowMs * 1000));
 }
 
 /** `clock` with `node`'s entry set to `counter`, pruned to `entriesMax`. */
@@ -78,7 +91,7 @@ export function prune(clock: VClock, entriesMax: number, keep: string): VClock {
   if (nodes.length <= entriesMax) return clock;
   const victims = nodes
     .filter((n) => n !== keep)
-    .sort((x, y) => (clock[x] ?? 0) - (clock[y] ?? 0) || (x < y ? -1 : 1))
+    .sort((x, y) => counterOf(clock, x) - counterOf(clock, y) || (x < y ? -1 : 1))
     .slice(0, nodes.length - entriesMax);
   const out: Record<string, number> = { ...clock };
   for (const v of victims) delete out[v];

@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock.js';
 import { errorFromCode, QuorumNotMetError, TimeoutError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
-import { advance, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
+import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
 import { isUpToDate, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
 import { decode, encode, Kind } from '../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
@@ -104,7 +104,7 @@ export class Coordinator {
 
   private newVersion(value: Uint8Array | null, context: VClock): Version {
     const now = this.clock.nowMs();
-    this.lastCounter = nextCounter(this.lastCounter, context[this.opts.self] ?? 0, now);
+    this.lastCounter = nextCounter(this.lastCounter, counterOf(context, this.opts.self), now);
     return {
       clock: advance(context, this.opts.self, this.lastCounter, limits.vclockEntriesMax),
       timestampMs: now,

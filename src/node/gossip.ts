@@ -95,7 +95,9 @@ export class Membership {
   }
 
   private beat(hello: boolean): void {
-    const hb: Heartbeat = { kind: Kind.Heartbeat, id: this.opts.self, virtualNodes: this.opts.virtualNodes, heartbeat: ++this.heartbeat, hello };
+    // Counters start from the wall clock so a restarted node's heartbeats are news at once.
+    this.heartbeat = Math.max(this.heartbeat + 1, Math.floor(this.clock.nowMs()));
+    const hb: Heartbeat = { kind: Kind.Heartbeat, id: this.opts.self, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, hello };
     this.apply(hb);
     this.transport.publish(gossipSubject(this.opts.cluster), encode(hb));
   }

@@ -6,7 +6,7 @@
  */
 import { Encoder } from 'cbor-x';
 import { GodDbError, ErrorCode } from '../core/errors.js';
-import type { VClock } from '../core/vclock.js';
+import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
 import { isValidToken } from './subjects.js';
 
@@ -100,10 +100,10 @@ function bool(o: Obj, field: string): boolean {
 export function decodeClock(x: unknown): VClock {
   if (!isObj(x)) fail('clock is not a map');
   const out: Record<string, number> = {};
-  for (const node in x) {
+  for (const node of Object.keys(x)) {
     const c = x[node];
     if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) fail(`clock entry ${node} is not a counter`);
-    out[node] = c;
+    setCounter(out, node, c);
   }
   return out;
 }

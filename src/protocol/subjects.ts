@@ -52,6 +52,21 @@ export function isSubjectSafeKey(key: string): boolean {
   return key.split('.').every((t) => t.length > 0);
 }
 
+/**
+ * Why `key` cannot be sent by a NATS client, or undefined. Header values lose
+ * leading and trailing white space and cannot hold CR or LF, so such keys
+ * would arrive as another key or not at all.
+ */
+export function unsendableKey(key: string, keyBytesMax: number): string | undefined {
+  if (key.length === 0) return 'the key is empty';
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > keyBytesMax) return `key of ${bytes} bytes is over the maximum of ${keyBytesMax}`;
+  if (!isSubjectSafeKey(key) && (/[\r\n]/.test(key) || key.trim() !== key)) {
+    return 'a key that is not a subject token cannot start or end with white space or hold CR or LF';
+  }
+  return undefined;
+}
+
 /** The subject and headers a client uses for `op` on `key`. */
 export function clientRequest(op: ClientOp, key: string): { subject: string; keyHeader?: string } {
   if (isSubjectSafeKey(key)) return { subject: `${apiPrefix}.${op}.${key}` };
@@ -80,7 +95,9 @@ export function parseClientSubject(
     return { op, key: keyHeader };
   }
   if (keyHeader !== undefined) return { error: `the key is given twice: in the subject and in ${Header.Key}` };
-  return { op, key: rest.slice(dot + 1) };
+  const key = rest.slice(dot + 1);
+  if (key.length === 0) return { error: `the key is missing: use ${prefix}${op}.<key> or the ${Header.Key} header` };
+  return { op, key };
 }
 
 export function gossipSubject(cluster: string): string {

@@ -1,0 +1,172 @@
+/**
+ * The subject grammar (src/protocol/subjects.ts), tested without a server.
+ *
+ * Property tests use a fixed fast-check seed (override with FC_SEED=<n>); a
+ * failing property prints its seed and path, and the same seed replays it.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  ClientOp,
+  clientRequest,
+  clientSubjects,
+  gossipSubject,
+  isSubjectSafeKey,
+  isValidToken,
+  parseClientSubject,
+  replicaSubject,
+  ReplicaOp,
+} from '../../src/protocol/subjects.js';
+
+const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
+const runs = (numRuns: number) => ({ seed, numRuns });
+
+const ops = [ClientOp.Get, ClientOp.Put, ClientOp.Del] as const;
+const opArb = fc.constantFrom(...ops);
+/** Any UTF-16 code unit, lone surrogates included (fast-check's 'binary' unit costs a second to set up). */
+const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+
+/** Keys that must not travel in a subject. */
+const unsafeKeys = ['', 'a b', ' lead', 'trail ', 'tab\there', 'line\nbreak', 'a*', '*', '>', 'a.>', 'a..b', 'a.', '.a', '.', 'nul\u0000', 'del\u007f', 'nbsp\u00a0x'];
+/** Keys that may. */
+const safeKeys = ['k', 'user.42', 'a.b.c', 'ünïcødé', '日本', 'emoji😀', 'a-b_c:d/e', '#', 'x'.repeat(1024)];
+
+describe('subjects - client requests', () => {
+  it('subjects - a subject-safe key goes in the subject, dots and all', () => {
+    assert.deepEqual(clientRequest(ClientOp.Get, 'user.42'), { subject: 'kv.get.user.42' });
+    assert.deepEqual(clientRequest(ClientOp.Put, 'k'), { subject: 'kv.put.k' });
+    assert.deepEqual(clientRequest(ClientOp.Del, 'a.b.c'), { subject: 'kv.del.a.b.c' });
+  });
+
+  it('subjects - a key that is not subject-safe goes in the header on the bare subject', () => {
+    for (const key of unsafeKeys) {
+      assert.equal(isSubjectSafeKey(key), false, JSON.stringify(key));
+      assert.deepEqual(clientRequest(ClientOp.Get, key), { subject: 'kv.get', keyHeader: key }, JSON.stringify(key));
+    }
+  });
+
+  it('subjects - subject-safe keys are the ones with non-empty tokens and no spaces, wildcards or controls', () => {
+    for (const key of safeKeys) assert.equal(isSubjectSafeKey(key), true, JSON.stringify(key));
+  });
+
+  it('subjects - a node serves a wildcard and a bare subject per op', () => {
+    assert.deepEqual(clientSubjects(ClientOp.Get), { wildcard: 'kv.get.>', bare: 'kv.get' });
+    assert.deepEqual(clientSubjects(ClientOp.Put), { wildcard: 'kv.put.>', bare: 'kv.put' });
+    assert.deepEqual(clientSubjects(ClientOp.Del), { wildcard: 'kv.del.>', bare: 'kv.del' });
+  });
+});
+
+describe('subjects - parseClientSubject', () => {
+  it('subjects - the key is everything after the op token', () => {
+    assert.deepEqual(parseClientSubject('kv.get.user.42', undefined), { op: 'get', key: 'user.42' });
+    assert.deepEqual(parseClientSubject('kv.put.k', undefined), { op: 'put', key: 'k' });
+    assert.deepEqual(parseClientSubject('kv.del.a.b.c', undefined), { op: 'del', key: 'a.b.c' });
+  });
+
+  it('subjects - on the bare subject the key comes from the header', () => {
+    assert.deepEqual(parseClientSubject('kv.get', 'a b'), { op: 'get', key: 'a b' });
+    assert.deepEqual(parseClientSubject('kv.del', '*'), { op: 'del', key: '*' });
+  });
+
+  it('subjects - for every safe and unsafe example, parsing the request gives back op and key', () => {
+    for (const op of ops) {
+      for (const key of [...safeKeys, ...unsafeKeys.filter((k) => k !== '')]) {
+        const req = clientRequest(op, key);
+        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader), { op, key }, JSON.stringify(key));
+      }
+    }
+  });
+
+  it('subjects - an unknown op is an error', () => {
+    assert.deepEqual(parseClientSubject('kv.list.k', undefined), { error: 'unknown operation: list' });
+    assert.deepEqual(parseClientSubject('kv.GET.k', undefined), { error: 'unknown operation: GET' });
+    assert.deepEqual(parseClientSubject('kv.getx', 'k'), { error: 'unknown operation: getx' });
+    assert.deepEqual(parseClientSubject('kv.', 'k'), { error: 'unknown operation: ' });
+  });
+
+  it('subjects - a subject outside the client API is an error', () => {
+    assert.deepEqual(parseClientSubject('kv', 'k'), { error: 'not a client subject: kv' });
+    assert.deepEqual(parseClientSubject('god.c.gossip', undefined), { error: 'not a client subject: god.c.gossip' });
+    assert.deepEqual(parseClientSubject('kvx.get.k', undefined), { error: 'not a client subject: kvx.get.k' });
+  });
+
+  it('subjects - a bare subject without a key header, or with an empty one, is missing its key', () => {
+    for (const header of [undefined, '']) {
+      const parsed = parseClientSubject('kv.put', header);
+      assert.ok('error' in parsed);
+      assert.match(parsed.error, /^the key is missing: use kv\.put\.<key> or the KV-Key header$/);
+    }
+  });
+
+  it('subjects - a key both in the subject and in the header is an error', () => {
+    assert.deepEqual(parseClientSubject('kv.get.k', 'k'), { error: 'the key is given twice: in the subject and in KV-Key' });
+    assert.deepEqual(parseClientSubject('kv.get.k', ''), { error: 'the key is given twice: in the subject and in KV-Key' });
+  });
+
+  it(
+    'subjects - a subject with an empty key after the op is missing its key',
+    () => {
+      assert.ok('error' in parseClientSubject('kv.get.', undefined));
+    },
+  );
+
+  it(`subjects - for any non-empty key, parsing the request gives back op and key (seed ${seed})`, () => {
+    // Unicode strings, and strings over the characters that matter to the grammar.
+    const tricky = fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '>', ' ', '\t', '\n', '\u0000', 'é', '😀'), minLength: 1, maxLength: 12 });
+    const keyArb = fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }), fc.string({ unit: utf16Unit, minLength: 1, maxLength: 16 }), tricky);
+    fc.assert(
+      fc.property(opArb, keyArb, (op, key) => {
+        const req = clientRequest(op, key);
+        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader), { op, key });
+        if (req.keyHeader === undefined) {
+          assert.equal(req.subject, `kv.${op}.${key}`);
+          assert.ok(req.subject.split('.').every((t) => t.length > 0 && !/[\s*>]/u.test(t)), 'every token is a literal');
+        } else {
+          assert.equal(req.subject, `kv.${op}`);
+          assert.equal(req.keyHeader, key);
+        }
+      }),
+      runs(1_000),
+    );
+  });
+
+  it(`subjects - parsing never throws, whatever the subject and header (seed ${seed})`, () => {
+    const subjectArb = fc.oneof(fc.string(), fc.string().map((s) => `kv.${s}`), fc.constantFrom('kv.get', 'kv.put.', 'kv.del.x'));
+    fc.assert(
+      fc.property(subjectArb, fc.option(fc.string(), { nil: undefined }), (subject, header) => {
+        const parsed = parseClientSubject(subject, header);
+        assert.ok('error' in parsed || ops.includes(parsed.op));
+      }),
+      runs(500),
+    );
+  });
+});
+
+describe('subjects - node subjects', () => {
+  it('subjects - gossip goes to god.<cluster>.gossip', () => {
+    assert.equal(gossipSubject('c1'), 'god.c1.gossip');
+  });
+
+  it('subjects - replica requests go to god.<cluster>.node.<id>.<op>', () => {
+    assert.equal(replicaSubject('c1', 'n1', ReplicaOp.Get), 'god.c1.node.n1.get');
+    assert.equal(replicaSubject('prod', 'node-7_a', ReplicaOp.Put), 'god.prod.node.node-7_a.put');
+  });
+
+  it('subjects - a valid token is 1 to 64 letters, digits, dashes or underscores', () => {
+    for (const s of ['n1', 'A', 'node-7_a', '_', '-', 'x'.repeat(64)]) assert.equal(isValidToken(s), true, s);
+    for (const s of ['', 'x'.repeat(65), 'a.b', 'a b', '*', '>', 'é', 'a\n', 'n1\u0000']) assert.equal(isValidToken(s), false, JSON.stringify(s));
+  });
+
+  it(`subjects - node subjects built from valid tokens have exactly their tokens (seed ${seed})`, () => {
+    const tokenArb = fc.string({ unit: fc.constantFrom('a', 'Z', '0', '-', '_'), minLength: 1, maxLength: 64 });
+    fc.assert(
+      fc.property(tokenArb, tokenArb, fc.constantFrom(ReplicaOp.Get, ReplicaOp.Put), (cluster, node, op) => {
+        assert.equal(isValidToken(cluster) && isValidToken(node), true);
+        assert.deepEqual(replicaSubject(cluster, node, op).split('.'), ['god', cluster, 'node', node, op]);
+        assert.deepEqual(gossipSubject(cluster).split('.'), ['god', cluster, 'gossip']);
+      }),
+      runs(300),
+    );
+  });
+});
