@@ -1,0 +1,81 @@
+/**
+ * An in-process engine for tests and the cluster simulator (raft's
+ * MemoryStorage). It copies bytes in and out, so callers see the same
+ * isolation a real store gives, and `setFailing` models a broken disk.
+ */
+import assert from 'node:assert/strict';
+import { StorageError } from '../core/errors.js';
+import type { StorageEngine, StorageEntry } from './engine.js';
+
+/** Entries yielded between two checks of the engine's state during a scan. */
+const scanBatchSizeDefault = 256;
+
+const State = { New: 'new', Open: 'open', Closed: 'closed' } as const;
+type State = (typeof State)[keyof typeof State];
+
+export class MemoryEngine implements StorageEngine {
+  readonly kind = 'memory';
+  private readonly records = new Map<string, Uint8Array>();
+  private state: State = State.New;
+  private failing = false;
+
+  /** While true every data call rejects with StorageError, as a dead disk would; false recovers. */
+  setFailing(failing: boolean): void {
+    this.failing = failing;
+  }
+
+  async open(): Promise<void> {
+    if (this.state === State.Closed) throw new StorageError('memory engine is closed');
+    this.checkFailing();
+    this.state = State.Open;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.checkUsable();
+    const record = this.records.get(key);
+    return record === undefined ? undefined : new Uint8Array(record);
+  }
+
+  async put(key: string, record: Uint8Array): Promise<void> {
+    this.checkUsable();
+    this.records.set(key, new Uint8Array(record));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.checkUsable();
+    this.records.delete(key);
+  }
+
+  /**
+   * Map iteration is live: a key deleted meanwhile is skipped and an
+   * overwritten key keeps its position, so each surviving key comes once.
+   */
+  async *scan(batchSize = scanBatchSizeDefault): AsyncIterable<StorageEntry> {
+    assert.ok(Number.isInteger(batchSize) && batchSize > 0, `scan batch size must be a positive integer, got ${batchSize}`);
+    this.checkUsable();
+    let inBatch = 0;
+    for (const [key, record] of this.records) {
+      if (inBatch === batchSize) {
+        inBatch = 0;
+        this.checkUsable();
+      }
+      inBatch += 1;
+      yield { key, record: new Uint8Array(record) };
+    }
+  }
+
+  /** Succeeds even while failing: shutting down must work with a broken disk. */
+  async close(): Promise<void> {
+    this.state = State.Closed;
+  }
+
+  private checkUsable(): void {
+    if (this.state === State.New) throw new StorageError('memory engine is not open');
+    if (this.state === State.Closed) throw new StorageError('memory engine is closed');
+    this.checkFailing();
+  }
+
+  private checkFailing(): void {
+    if (this.failing) throw new StorageError('memory engine is failing (injected fault)');
+  }
+}

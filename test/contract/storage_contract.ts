@@ -1,0 +1,261 @@
+/**
+ * The storage contract, written once and run against every engine (etcd
+ * raft's storage tests over MemoryStorage; riak_core's vnode callbacks). Each
+ * test checks one sentence of the contract in src/storage/engine.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { StorageError } from '../../src/core/errors.js';
+import { limits } from '../../src/core/limits.js';
+import type { StorageEngine, StorageEntry } from '../../src/storage/engine.js';
+
+export interface StorageFixture {
+  /** A fresh engine over an empty store, not yet opened: opening is part of the contract. */
+  engine: StorageEngine;
+  /** For durable engines: a new, unopened engine over the same store (the suite closes the first one before). */
+  reopen?: () => Promise<StorageEngine>;
+  /** Releases the store (temporary directories and the like); engines are closed by the suite. */
+  cleanup: () => Promise<void>;
+}
+
+const largeRecordBytes = 1024 * 1024;
+
+export function storageContract(name: string, make: () => Promise<StorageFixture>): void {
+  describe(`storage contract (${name})`, () => {
+    let fixture: StorageFixture | undefined;
+    let engine: StorageEngine;
+
+    before(async () => {
+      fixture = await make();
+      engine = fixture.engine;
+      await engine.open();
+    });
+
+    after(async () => {
+      await engine?.close();
+      await fixture?.cleanup();
+    });
+
+    it('get of an absent key is undefined', async () => {
+      assert.equal(await engine.get('absent/never-written'), undefined);
+    });
+
+    it('put then get returns the exact bytes, every byte value included', async () => {
+      const record = Uint8Array.from({ length: 256 }, (_, i) => i);
+      await engine.put('roundtrip', record);
+      assertBytes(await engine.get('roundtrip'), record, 'roundtrip');
+    });
+
+    it('an empty record reads back as empty bytes, not as absent', async () => {
+      await engine.put('empty', new Uint8Array(0));
+      assertBytes(await engine.get('empty'), new Uint8Array(0), 'empty');
+    });
+
+    it('a record of 1 MiB round-trips byte for byte', async () => {
+      const record = pattern(largeRecordBytes, 1);
+      await engine.put('large', record);
+      assertBytes(await engine.get('large'), record, 'large');
+    });
+
+    it('put replaces the previous record, a shorter one included', async () => {
+      await engine.put('overwrite', pattern(4096, 2));
+      const shorter = pattern(10, 3);
+      await engine.put('overwrite', shorter);
+      assertBytes(await engine.get('overwrite'), shorter, 'overwrite');
+    });
+
+    it('once concurrent puts resolve, get returns each of them', async () => {
+      const keys = Array.from({ length: 50 }, (_, i) => `concurrent/${i}`);
+      await Promise.all(keys.map((key, i) => engine.put(key, pattern(100, i))));
+      for (const [i, key] of keys.entries()) assertBytes(await engine.get(key), pattern(100, i), key);
+    });
+
+    it('delete removes the key', async () => {
+      await engine.put('doomed', pattern(8, 4));
+      await engine.delete('doomed');
+      assert.equal(await engine.get('doomed'), undefined);
+    });
+
+    it('delete of an absent key is not an error', async () => {
+      await engine.delete('absent/never-written');
+      await engine.delete('absent/never-written');
+      assert.equal(await engine.get('absent/never-written'), undefined);
+    });
+
+    it('keys with dots, spaces, slashes, glob characters and unicode are distinct and round-trip', async () => {
+      const keys = oddKeys();
+      await Promise.all(keys.map((key, i) => engine.put(key, pattern(16, 100 + i))));
+      for (const [i, key] of keys.entries()) assertBytes(await engine.get(key), pattern(16, 100 + i), JSON.stringify(key));
+    });
+
+    it(`a key of exactly ${limits.keyBytesMax} UTF-8 bytes round-trips`, async () => {
+      const key = longestKey();
+      await engine.put(key, pattern(32, 5));
+      assertBytes(await engine.get(key), pattern(32, 5), 'longest key');
+      const found = await collect(engine.scan(16));
+      assert.equal(found.filter((entry) => entry.key === key).length, 1, 'scan yields the longest key intact, once');
+    });
+
+    it('scan yields every key exactly once with batches smaller than the key count', async () => {
+      const keys = Array.from({ length: 250 }, (_, i) => `scan/${i}`);
+      await Promise.all(keys.map((key, i) => engine.put(key, pattern(24, i))));
+      const found = await collect(engine.scan(16));
+      assertNoDuplicates(found);
+      const byKey = new Map(found.map((entry) => [entry.key, entry.record]));
+      for (const [i, key] of keys.entries()) assertBytes(byKey.get(key), pattern(24, i), key);
+      for (const entry of found) assertBytes(await engine.get(entry.key), entry.record, `scanned ${entry.key}`);
+    });
+
+    it('scan yields every key it started with and nobody deleted exactly once while writes and deletes run', async () => {
+      const keys = Array.from({ length: 120 }, (_, i) => `busy/${String(i).padStart(3, '0')}`);
+      await Promise.all(keys.map((key, i) => engine.put(key, pattern(24, i))));
+      const deleted = new Set(keys.filter((_, i) => i % 6 === 0));
+      const found: StorageEntry[] = [];
+      let mutated = false;
+      for await (const entry of engine.scan(8)) {
+        found.push(entry);
+        if (mutated) continue;
+        mutated = true;
+        await mutateDuringScan(engine, keys, deleted);
+      }
+      assertNoDuplicates(found);
+      const seen = new Set(found.map((entry) => entry.key));
+      for (const key of keys) {
+        if (!deleted.has(key)) assert.ok(seen.has(key), `scan missed ${key}`);
+      }
+    });
+
+    it('bytes returned by get are not aliased to the store', async () => {
+      await engine.put('alias/get', pattern(64, 6));
+      const first = await engine.get('alias/get');
+      assert.ok(first !== undefined);
+      first.fill(0xee);
+      assertBytes(await engine.get('alias/get'), pattern(64, 6), 'after mutating a returned copy');
+    });
+
+    it('bytes given to put are not aliased to the store', async () => {
+      const record = pattern(64, 7);
+      await engine.put('alias/put', record);
+      record.fill(0xdd);
+      assertBytes(await engine.get('alias/put'), pattern(64, 7), 'after mutating the argument');
+    });
+
+    it('records yielded by scan are not aliased to the store', async () => {
+      await engine.put('alias/scan', pattern(64, 8));
+      for await (const entry of engine.scan(16)) entry.record.fill(0xcc);
+      assertBytes(await engine.get('alias/scan'), pattern(64, 8), 'after mutating scanned records');
+    });
+
+    it('calls after close reject with StorageError', async () => {
+      const other = await make();
+      try {
+        await other.engine.open();
+        await other.engine.put('k', pattern(4, 9));
+        await other.engine.close();
+        await assert.rejects(other.engine.get('k'), StorageError);
+        await assert.rejects(other.engine.put('k', pattern(4, 9)), StorageError);
+        await assert.rejects(other.engine.delete('k'), StorageError);
+        await assert.rejects(collect(other.engine.scan(16)), StorageError);
+        await assert.rejects(other.engine.open(), StorageError);
+      } finally {
+        await other.engine.close();
+        await other.cleanup();
+      }
+    });
+
+    // Last: it replaces the suite's engine with the reopened one.
+    it('a reopened engine finds everything', async (t) => {
+      const reopen = fixture?.reopen;
+      if (reopen === undefined) {
+        t.skip('this engine is not durable');
+        return;
+      }
+      const expected = await writeForReopen(engine);
+      await engine.close();
+      engine = await reopen();
+      await engine.open();
+      for (const [key, record] of expected) assertBytes(await engine.get(key), record, `reopened ${JSON.stringify(key)}`);
+      assert.equal(await engine.get('reopen/deleted'), undefined, 'a delete survives reopening');
+      const found = await collect(engine.scan(16));
+      assertNoDuplicates(found);
+      const seen = new Set(found.map((entry) => entry.key));
+      for (const key of expected.keys()) assert.ok(seen.has(key), `scan after reopen missed ${JSON.stringify(key)}`);
+    });
+  });
+}
+
+/** Deletes some keys, overwrites others and adds new ones, in the middle of a scan. */
+async function mutateDuringScan(engine: StorageEngine, keys: string[], deleted: Set<string>): Promise<void> {
+  await Promise.all([...deleted].map((key) => engine.delete(key)));
+  await Promise.all(keys.filter((_, i) => i % 6 === 1).map((key) => engine.put(key, pattern(200, 77))));
+  await Promise.all(Array.from({ length: 40 }, (_, i) => engine.put(`busy/new/${i}`, pattern(24, i))));
+}
+
+async function writeForReopen(engine: StorageEngine): Promise<Map<string, Uint8Array>> {
+  const expected = new Map<string, Uint8Array>([
+    ['reopen/empty', new Uint8Array(0)],
+    ['reopen/large', pattern(largeRecordBytes, 10)],
+    [longestKey(), pattern(32, 11)],
+    ...oddKeys().map((key, i): [string, Uint8Array] => [`reopen/${key}`, pattern(16, 200 + i)]),
+    ...Array.from({ length: 100 }, (_, i): [string, Uint8Array] => [`reopen/${i}`, pattern(48, 300 + i)]),
+  ]);
+  for (const [key, record] of expected) await engine.put(key, record);
+  await engine.put('reopen/deleted', pattern(8, 12));
+  await engine.delete('reopen/deleted');
+  return expected;
+}
+
+function oddKeys(): string[] {
+  return [
+    'user.42',
+    'user.42.',
+    'with space',
+    ' leading and trailing ',
+    'a/b/c',
+    '/leading/slash',
+    'glob*?[x]\\',
+    'percent %s %d',
+    'tab\tand\nnewline',
+    'ключ',
+    '日本語のキー',
+    'emoji 🎉🚀',
+    'é',
+    'e\u0301',
+  ];
+}
+
+/** Four-byte, two-byte and one-byte characters adding up to exactly keyBytesMax. */
+function longestKey(): string {
+  const key = '🎉'.repeat(200) + 'é'.repeat(100) + 'k'.repeat(limits.keyBytesMax - 800 - 200);
+  assert.equal(Buffer.byteLength(key, 'utf8'), limits.keyBytesMax);
+  return key;
+}
+
+/** Deterministic bytes that differ by seed and by position. */
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i += 1) bytes[i] = (i * 31 + seed * 17 + (i >>> 8)) & 0xff;
+  return bytes;
+}
+
+async function collect(entries: AsyncIterable<StorageEntry>): Promise<StorageEntry[]> {
+  const found: StorageEntry[] = [];
+  for await (const entry of entries) found.push(entry);
+  return found;
+}
+
+function assertNoDuplicates(entries: StorageEntry[]): void {
+  const counts = new Map<string, number>();
+  for (const { key } of entries) counts.set(key, (counts.get(key) ?? 0) + 1);
+  const repeated = [...counts].filter(([, count]) => count > 1).map(([key]) => key);
+  assert.deepEqual(repeated, [], 'scan yielded these keys more than once');
+}
+
+function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array, what: string): void {
+  assert.ok(actual instanceof Uint8Array, `${what}: expected ${expected.byteLength} bytes, got ${String(actual)}`);
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const e = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (a.equals(e)) return;
+  const firstDifference = a.findIndex((byte, i) => byte !== e[i]);
+  assert.fail(`${what}: ${a.byteLength} bytes differ from the expected ${e.byteLength} (first at index ${firstDifference})`);
+}
