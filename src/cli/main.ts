@@ -1,0 +1,86 @@
+/**
+ * The `goddb` command. Subcommands load their modules lazily, so that a
+ * one-shot `goddb get` does not load the node, its storage engines and so on.
+ *
+ *   goddb worker [flags]           one node (the seed's Go flags work as written)
+ *   goddb client                   interactive shell (or commands from a pipe)
+ *   goddb get|put|del <key> ...    one request, for scripts
+ *   goddb dev                      nats-server + a local cluster (npm start)
+ */
+import { Command, Option } from 'commander';
+import { normalizeLegacyFlags } from '../config/schema.js';
+import { goddbVersion } from '../version.js';
+import { addClientOptions, type ClientFlags } from './client_options.js';
+import type { QuorumFlags } from './one_shot.js';
+import { addWorkerOptions } from './worker_flags.js';
+
+/** Sets the exit code and lets pending output drain before exiting. */
+function exitWith(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+function buildProgram(): Command {
+  const program = new Command('goddb')
+    .description('GoD-DB: a Dynamo-style distributed key-value store over NATS')
+    .version(goddbVersion)
+    .showHelpAfterError();
+
+  addWorkerOptions(program.command('worker').description('run one node in the foreground (logs JSON to stdout)')).action(async (flags: Record<string, unknown>) => {
+    const { runWorker } = await import('./worker.js');
+    await runWorker(flags);
+  });
+
+  addClientOptions(program.command('client').description('interactive shell: put/get/del (reads commands from stdin when piped)')).action(async (flags: ClientFlags) => {
+    const { runShell } = await import('./shell.js');
+    exitWith(await runShell(flags));
+  });
+
+  addClientOptions(program.command('get').argument('<key>').description('print the value of <key> (exit 1 with error 404 when absent)'))
+    .option('-r, --read-quorum <n>', 'replicas that must answer (R)')
+    .action(async (key: string, flags: QuorumFlags) => {
+      const { runGet } = await import('./one_shot.js');
+      exitWith(await runGet(key, flags));
+    });
+
+  addClientOptions(program.command('put').argument('<key>').argument('<value>', "the value, or '-' to read it from stdin").description('store <value> under <key>'))
+    .option('-w, --write-quorum <n>', 'replicas that must acknowledge (W)')
+    .option('--context <context>', 'the KV-Context of an earlier read, to supersede it')
+    .action(async (key: string, value: string, flags: QuorumFlags) => {
+      const { runPut } = await import('./one_shot.js');
+      exitWith(await runPut(key, value, flags));
+    });
+
+  addClientOptions(program.command('del').argument('<key>').description('delete <key>'))
+    .option('-w, --write-quorum <n>', 'replicas that must acknowledge (W)')
+    .option('--context <context>', 'the KV-Context of an earlier read, to supersede it')
+    .action(async (key: string, flags: QuorumFlags) => {
+      const { runDel } = await import('./one_shot.js');
+      exitWith(await runDel(key, flags));
+    });
+
+  program
+    .command('dev')
+    .description('start nats-server and a local cluster for development (npm start)')
+    .option('--nats-port <port>', 'port of the embedded nats-server', '4250')
+    .option('--nodes <n>', 'number of worker processes', '3')
+    .addOption(new Option('--engine <engine>', 'storage engine of the workers').choices(['lmdb', 'memory']).default('lmdb'))
+    .option('--verbose', 'print every worker log line, not only warnings and errors')
+    .action(async (flags: { natsPort: string; nodes: string; engine: string; verbose?: boolean }) => {
+      const { runDev } = await import('./dev.js');
+      await runDev(flags);
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  // The seed's Go flags (-port 8080) are only rewritten for `worker`, where they mean something.
+  const args = argv[2] === 'worker' ? normalizeLegacyFlags(argv) : [...argv];
+  await buildProgram().parseAsync(args);
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`goddb: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

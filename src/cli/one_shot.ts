@@ -1,0 +1,73 @@
+/**
+ * `goddb get|put|del`: one request, for scripts. Exit 0 on success; exit 1
+ * with `error <code>: <message>` on stderr otherwise (a missing key is 404).
+ */
+import type { GodDbClient } from '../client/index.js';
+import { ErrorCode } from '../core/errors.js';
+import { CliError, connectWith, formatError, type ClientFlags } from './client_options.js';
+
+export interface QuorumFlags extends ClientFlags {
+  readQuorum?: string;
+  writeQuorum?: string;
+  context?: string;
+}
+
+function quorum(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1) throw new CliError(ErrorCode.BadRequest, `${flag} must be a positive integer, got ${value}`);
+  return n;
+}
+
+/** Connects, runs `action`, closes; returns the exit code. */
+async function withClient(flags: ClientFlags, action: (client: GodDbClient) => Promise<void>): Promise<number> {
+  let client: GodDbClient | undefined;
+  try {
+    client = await connectWith(flags);
+    await action(client);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${formatError(err)}\n`);
+    return 1;
+  } finally {
+    await client?.close().catch(() => undefined);
+  }
+}
+
+export function runGet(key: string, flags: QuorumFlags): Promise<number> {
+  return withClient(flags, async (client) => {
+    const r = quorum(flags.readQuorum, '-r');
+    const got = await client.get(key, r === undefined ? {} : { r });
+    if (got === null) throw new CliError(ErrorCode.NotFound, 'not found');
+    await write(got.value);
+    // A newline only for people; scripts get the bytes exactly.
+    if (process.stdout.isTTY) await write(new Uint8Array([0x0a]));
+  });
+}
+
+export function runPut(key: string, value: string, flags: QuorumFlags): Promise<number> {
+  return withClient(flags, async (client) => {
+    const w = quorum(flags.writeQuorum, '-w');
+    const data = value === '-' ? await readStdin() : value;
+    await client.put(key, data, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}) });
+  });
+}
+
+export function runDel(key: string, flags: QuorumFlags): Promise<number> {
+  return withClient(flags, async (client) => {
+    const w = quorum(flags.writeQuorum, '-w');
+    await client.del(key, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}) });
+  });
+}
+
+function write(bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(bytes, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,162 @@
+/**
+ * The SDK's client over any Transport: it speaks the public wire contract
+ * (kv.<op>.<key>, KV-* headers, service-error headers), so it works against a
+ * real cluster over NATS and against the simulated bus alike.
+ */
+import {
+  BadRequestError,
+  ErrorCode,
+  GodDbError,
+  QuorumNotMetError,
+  TimeoutError,
+  TooLargeError,
+} from '../core/errors.js';
+import { limits } from '../core/limits.js';
+import { ClientOp, Header, clientRequest } from '../protocol/subjects.js';
+import {
+  NoRespondersError,
+  RequestTimeoutError,
+  replyError,
+  type Reply,
+  type Transport,
+} from '../transport/transport.js';
+
+export interface GetResult {
+  /** The value's bytes, exactly as stored. */
+  readonly value: Uint8Array;
+  /** The value decoded as UTF-8. */
+  text(): string;
+  /** Opaque causal context; pass it to put/del to supersede exactly what was read. */
+  readonly context: string;
+  /** Concurrent versions the read found (1 when there is a single version). */
+  readonly siblings: number;
+}
+
+export interface GetOptions {
+  /** Read quorum for this request (KV-R). */
+  r?: number;
+}
+
+export interface WriteOptions {
+  /** Write quorum for this request (KV-W). */
+  w?: number;
+  /** The context of an earlier read (KV-Context). */
+  context?: string;
+}
+
+export interface PutResult {
+  /** Replicas that acknowledged, as the node reports it (e.g. '2/3'); '' when not reported. */
+  readonly acks: string;
+}
+
+export interface GodDbClient {
+  /** The value under `key`, or null when there is none (404). */
+  get(key: string, opts?: GetOptions): Promise<GetResult | null>;
+  put(key: string, value: Uint8Array | string, opts?: WriteOptions): Promise<PutResult>;
+  del(key: string, opts?: WriteOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+const empty = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** A client over an already-connected transport; it takes ownership (close() closes it). */
+export function clientOverTransport(transport: Transport, opts: { timeoutMs: number }): GodDbClient {
+  return new TransportClient(transport, opts.timeoutMs);
+}
+
+class TransportClient implements GodDbClient {
+  constructor(
+    private readonly transport: Transport,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async get(key: string, opts: GetOptions = {}): Promise<GetResult | null> {
+    const headers = quorumHeader(Header.R, opts.r);
+    const reply = await this.call(ClientOp.Get, key, empty, headers, true);
+    if (reply === null) return null;
+    const value = reply.data;
+    return {
+      value,
+      text: () => new TextDecoder().decode(value),
+      context: reply.header(Header.Context) ?? '',
+      siblings: Number(reply.header(Header.Siblings) ?? '1') || 1,
+    };
+  }
+
+  async put(key: string, value: Uint8Array | string, opts: WriteOptions = {}): Promise<PutResult> {
+    const data = typeof value === 'string' ? encoder.encode(value) : value;
+    if (data.length > limits.valueBytesMaxDefault) {
+      throw new TooLargeError(`value is ${data.length} bytes; the most any node accepts is ${limits.valueBytesMaxDefault}`);
+    }
+    const reply = await this.call(ClientOp.Put, key, data, writeHeaders(opts), false);
+    return { acks: reply?.header(Header.Acks) ?? '' };
+  }
+
+  async del(key: string, opts: WriteOptions = {}): Promise<void> {
+    await this.call(ClientOp.Del, key, empty, writeHeaders(opts), false);
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  /** One request; null only when `notFoundIsNull` and the reply is a 404. */
+  private async call(
+    op: ClientOp,
+    key: string,
+    data: Uint8Array,
+    headers: Record<string, string>,
+    notFoundIsNull: boolean,
+  ): Promise<Reply | null> {
+    checkKey(key);
+    const { subject, keyHeader } = clientRequest(op, key);
+    if (keyHeader !== undefined) headers[Header.Key] = keyHeader;
+    let reply: Reply;
+    try {
+      reply = await this.transport.request(subject, data, { timeoutMs: this.timeoutMs, headers });
+    } catch (err) {
+      throw fromTransportError(err, subject, this.timeoutMs);
+    }
+    const err = replyError(reply);
+    if (err === undefined) return reply;
+    if (notFoundIsNull && err.code === ErrorCode.NotFound) return null;
+    throw err;
+  }
+}
+
+/** Client-side checks, so an obviously bad key never costs a round trip. */
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw new BadRequestError('the key is empty');
+  const bytes = encoder.encode(key).length;
+  if (bytes > limits.keyBytesMax) throw new BadRequestError(`the key is ${bytes} UTF-8 bytes; at most ${limits.keyBytesMax} are allowed`);
+  // Such keys travel in the KV-Key header, and NATS headers cannot carry line breaks.
+  if (/[\r\n]/.test(key)) throw new BadRequestError('the key contains CR or LF, which NATS headers cannot carry');
+}
+
+function quorumHeader(name: string, n: number | undefined): Record<string, string> {
+  if (n === undefined) return {};
+  if (!Number.isInteger(n) || n < 1 || n > limits.replicationMax) {
+    throw new BadRequestError(`${name} must be an integer from 1 to ${limits.replicationMax}, got ${n}`);
+  }
+  return { [name]: String(n) };
+}
+
+function writeHeaders(opts: WriteOptions): Record<string, string> {
+  const headers = quorumHeader(Header.W, opts.w);
+  if (opts.context !== undefined && opts.context !== '') headers[Header.Context] = opts.context;
+  return headers;
+}
+
+/** Transport failures as the SDK's typed errors. */
+function fromTransportError(err: unknown, subject: string, timeoutMs: number): GodDbError {
+  if (err instanceof RequestTimeoutError) {
+    return new TimeoutError(`no reply on ${subject} within ${timeoutMs}ms`, { cause: err });
+  }
+  if (err instanceof NoRespondersError) {
+    return new QuorumNotMetError(`no GoD-DB node serves ${subject} (no responders)`, 0, 1, { cause: err });
+  }
+  if (err instanceof GodDbError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new GodDbError(ErrorCode.Internal, `request on ${subject} failed: ${message}`, { cause: err });
+}
