@@ -53,7 +53,7 @@ export async function connect(opts: ConnectOptions): Promise<GodDbClient> {
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
   const cfg = natsConfig(opts);
-  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client'), timeoutMs, cfg.servers);
+  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, cfg.servers);
   return clientOverTransport(transport, { timeoutMs });
 }
 

@@ -45,7 +45,7 @@ const helloWaitMs = 250;
 export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): Promise<GodDbNode> {
   const id = config.nodeId;
   const clock = deps.clock ?? realClock;
-  const logger = deps.logger.child({ nodeId: id });
+  const logger = deps.logger;
   const engine = deps.engine ?? createEngine({
     engine: config.storage.engine,
     redis: config.storage.redis,
@@ -112,7 +112,7 @@ export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): P
     ready: () => ready,
     health: () => ({ nodeId: id, cluster: config.cluster, ready, engine: engine.kind, members: membership.members() }),
   }, metrics.registry);
-  logger.info({ nodeId: id, httpPort: http?.port ?? 0, engine: engine.kind, members: membership.members().map((m) => m.id) }, 'node ready');
+  logger.info({ httpPort: http?.port ?? 0, engine: engine.kind, members: membership.members().map((m) => m.id) }, 'node ready');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

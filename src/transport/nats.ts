@@ -41,15 +41,22 @@ import {
 const sweepIntervalMs = 10;
 const empty = new Uint8Array(0);
 
-export function connectionOptions(cfg: NatsConfig, name: string): ConnectionOptions {
+export interface ConnectBehaviour {
+  /** Workers keep trying until NATS is up; clients fail after `connectTimeoutMs`. */
+  waitOnFirstConnect: boolean;
+  connectTimeoutMs?: number;
+}
+
+export function connectionOptions(cfg: NatsConfig, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): ConnectionOptions {
   const opts: ConnectionOptions = {
     servers: cfg.servers,
     name,
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: behaviour.waitOnFirstConnect,
   };
+  if (behaviour.connectTimeoutMs !== undefined) opts.timeout = behaviour.connectTimeoutMs;
   if (cfg.user) opts.user = cfg.user;
   if (cfg.pass) opts.pass = cfg.pass;
   if (cfg.token) opts.token = cfg.token;
@@ -66,8 +73,8 @@ export function connectionOptions(cfg: NatsConfig, name: string): ConnectionOpti
   return opts;
 }
 
-export async function connectNats(cfg: NatsConfig, name: string): Promise<Transport> {
-  const nc = await connect(connectionOptions(cfg, name));
+export async function connectNats(cfg: NatsConfig, name: string, behaviour?: ConnectBehaviour): Promise<Transport> {
+  const nc = await connect(connectionOptions(cfg, name, behaviour));
   return new NatsTransport(nc);
 }
 
