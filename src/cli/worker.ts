@@ -18,7 +18,7 @@ export async function runWorker(flags: Record<string, unknown>): Promise<void> {
     pino().fatal((err as Error).message);
     process.exit(1);
   }
-  const logger = pino({ level: config.log.level, base: { pid: process.pid, nodeId: config.nodeId } });
+  const logger = pino({ level: config.log.level, base: { pid: process.pid } });
   const starting = startNode(config, { logger });
   handleShutdown(logger, starting);
   try {

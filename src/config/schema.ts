@@ -12,12 +12,12 @@
  * flag is the `arg` of exactly one schema key; `workerFlagMap` is derived from
  * the schema so the two cannot drift apart.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import convict from 'convict';
 import { limits, quorumProblem } from '../core/limits.js';
+import { generateNodeId } from '../node/identity.js';
 import { isValidToken } from '../protocol/subjects.js';
 import { EngineKind, type NodeConfig } from './types.js';
 
@@ -554,11 +554,20 @@ function splitFlags(flags: Record<string, unknown>): { flagFiles: string[]; sett
   return { flagFiles, settings };
 }
 
+/**
+ * With a data directory but no node id, the id stays empty: the node reads
+ * it from the directory's identity file (src/node/identity.ts), so that a
+ * restart with the same --data-dir comes back as the same node. Without
+ * either, a new id is generated and the directory follows it.
+ */
 function resolveDerived(cfg: NodeConfig): NodeConfig {
-  const nodeId = cfg.nodeId === '' ? `n-${randomBytes(4).toString('hex')}` : cfg.nodeId;
+  if (cfg.nodeId === '' && cfg.dataDir !== '') return { ...cfg, dataDir: resolve(cfg.dataDir) };
+  const nodeId = cfg.nodeId === '' ? generateNodeId() : cfg.nodeId;
   const dataDir = cfg.dataDir === '' ? resolve('data', nodeId) : resolve(cfg.dataDir);
   return { ...cfg, nodeId, dataDir };
 }
+
+
 
 /** Rules that span keys (raft's Config.validate); the first problem, or undefined. */
 export function crossFieldProblem(cfg: NodeConfig): string | undefined {

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { NodeConfig } from '../config/types.js';
+import { EngineKind, type NodeConfig } from '../config/types.js';
 import { createEngine } from '../storage/index.js';
 import type { StorageEngine } from '../storage/engine.js';
 import { connectNats } from '../transport/nats.js';
@@ -15,6 +15,7 @@ import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api.js';
 import { Coordinator } from './coordinator.js';
+import { generateNodeId, loadOrCreateIdentity } from './identity.js';
 import { Membership } from './gossip.js';
 import { startHttp } from './http.js';
 import { Metrics } from './metrics.js';
@@ -42,10 +43,11 @@ export interface GodDbNode {
 /** Without peers to wait for, a starting node listens this long for answers to its hello. */
 const helloWaitMs = 250;
 
-export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): Promise<GodDbNode> {
-  const id = config.nodeId;
+export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Promise<GodDbNode> {
   const clock = deps.clock ?? realClock;
-  const logger = deps.logger;
+  const config = resolveIdentity(given, deps, clock);
+  const id = config.nodeId;
+  const logger = deps.logger.child({ nodeId: id });
   const engine = deps.engine ?? createEngine({
     engine: config.storage.engine,
     redis: config.storage.redis,
@@ -57,6 +59,7 @@ export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): P
     await engine.close();
     throw err;
   }));
+  const valueBytesMax = effectiveValueBytesMax(config.limits.valueBytesMax, transport.maxPayloadBytes(), logger);
   const replica = new Replica(engine, logger);
   const replicaSubs = replica.listen(transport, config.cluster, id);
   const membership = new Membership(
@@ -95,7 +98,7 @@ export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): P
       readQuorum: config.quorum.readQuorum,
       writeQuorum: config.quorum.writeQuorum,
       keyBytesMax: config.limits.keyBytesMax,
-      valueBytesMax: config.limits.valueBytesMax,
+      valueBytesMax,
     },
     coordinator,
     metrics,
@@ -133,6 +136,37 @@ export async function startNode(config: Readonly<NodeConfig>, deps: NodeDeps): P
   };
 
   return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, stop };
+}
+
+/**
+ * Durable engines keep the node's identity in its data directory, so a
+ * restart comes back with the same id and tokens; the memory engine has
+ * nothing to come back to.
+ */
+function resolveIdentity(config: Readonly<NodeConfig>, deps: NodeDeps, clock: Clock): Readonly<NodeConfig> {
+  const durable = deps.engine === undefined && config.storage.engine !== EngineKind.Memory;
+  if (!durable) return config.nodeId === '' ? { ...config, nodeId: generateNodeId() } : config;
+  const outcome = loadOrCreateIdentity(
+    config.dataDir,
+    { nodeId: config.nodeId, virtualNodes: config.ring.virtualNodes, cluster: config.cluster, generateId: generateNodeId },
+    new Date(clock.nowMs()).toISOString(),
+  );
+  const { identity } = outcome;
+  if (outcome.virtualNodesIgnored !== undefined) {
+    deps.logger.warn({ configured: outcome.virtualNodesIgnored, stored: identity.virtualNodes }, 'virtual nodes differ from the stored identity; keeping the stored count so the ring does not move');
+  }
+  return { ...config, nodeId: identity.nodeId, ring: { ...config.ring, virtualNodes: identity.virtualNodes } };
+}
+
+/** Room kept in every message for headers and the replica envelope (clock, key, CBOR framing). */
+const envelopeBytesMax = 8 * 1024;
+
+/** The configured value maximum, lowered to fit the NATS server's max_payload (values never exceed one message). */
+function effectiveValueBytesMax(configured: number, maxPayload: number | undefined, logger: Logger): number {
+  if (maxPayload === undefined || configured + envelopeBytesMax <= maxPayload) return configured;
+  const fitted = Math.max(0, maxPayload - envelopeBytesMax);
+  logger.warn({ configured, maxPayload, valueBytesMax: fitted }, 'valueBytesMax lowered to fit the NATS server max_payload');
+  return fitted;
 }
 
 async function waitForPeers(membership: Membership, peers: readonly string[], waitMs: number, clock: Clock, logger: Logger): Promise<void> {

@@ -223,6 +223,10 @@ export class NatsTransport implements Transport {
     return { unsubscribe: () => void svc.stop().catch(() => undefined) };
   }
 
+  maxPayloadBytes(): number | undefined {
+    return this.nc.info?.max_payload;
+  }
+
   flush(): Promise<void> {
     return this.nc.flush();
   }

@@ -255,6 +255,10 @@ export class SimTransport implements Transport {
     return { unsubscribe: () => subs.forEach((s) => s.unsubscribe()) };
   }
 
+  maxPayloadBytes(): number | undefined {
+    return undefined;
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {

@@ -56,6 +56,8 @@ export interface Transport {
   publish(subject: string, data: Uint8Array, headers?: HeaderMap): void;
   subscribe(subject: string, handler: MessageHandler, opts?: { queue?: string }): Subscription;
   serve(spec: ServiceSpec): Promise<Subscription>;
+  /** The largest message the server accepts, when it says. */
+  maxPayloadBytes(): number | undefined;
   /** Resolves when everything published so far has reached the server. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -67,6 +67,11 @@ describe('config - defaults', () => {
     assert.equal(fromArgs(['--data-dir', 'x/y']).dataDir, resolve('x/y'));
   });
 
+  it('config - a dataDir without a node id leaves the id to the identity file in it', () => {
+    assert.equal(fromArgs(['--data-dir', 'x/y']).nodeId, '');
+    assert.equal(fromArgs(['--data-dir', 'x/y', '--node-id', 'n7']).nodeId, 'n7');
+  });
+
   it('config - the result is deeply frozen', () => {
     const cfg = loadConfig({ env: {} });
     assert.ok(Object.isFrozen(cfg));
