@@ -579,7 +579,7 @@ export function crossFieldProblem(cfg: NodeConfig): string | undefined {
   if (cfg.gossip.failureTimeoutMs <= cfg.gossip.intervalMs) {
     return `gossip.failureTimeoutMs (${cfg.gossip.failureTimeoutMs}) must be greater than gossip.intervalMs (${cfg.gossip.intervalMs}); raise --failure-timeout or GODDB_FAILURE_TIMEOUT_MS`;
   }
-  if (!isValidToken(cfg.nodeId)) return `nodeId must be ${tokenRule}, got ${JSON.stringify(cfg.nodeId)}`;
+  if (cfg.nodeId !== '' && !isValidToken(cfg.nodeId)) return `nodeId must be ${tokenRule}, got ${JSON.stringify(cfg.nodeId)}`;
   if (!isValidToken(cfg.cluster)) return `cluster must be ${tokenRule}, got ${JSON.stringify(cfg.cluster)}`;
   const tls = cfg.nats.tls;
   if ((tls.certFile === '') !== (tls.keyFile === '')) return 'nats.tls.certFile and nats.tls.keyFile must be given together';

@@ -25,6 +25,7 @@ export interface NatsConfig {
 }
 
 export interface NodeConfig {
+  /** '' when neither given nor generated: the node reads it from its data directory (src/node/identity.ts). */
   nodeId: string;
   cluster: string;
   dataDir: string;

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { errorFromCode, QuorumNotMetError, TimeoutError } from '../core/errors.js';
+import { ErrorCode, errorFromCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
 import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
@@ -61,7 +61,7 @@ export class Coordinator {
     return this.admit(async () => {
       const version = this.newVersion(value, context);
       const targets = this.targets(key, w, 'W');
-      const { quorum } = fanOut(targets, w, this.opts.requestTimeoutMs, this.clock, (node) => this.replicaPut(node, key, [version]));
+      const { quorum } = fanOut(targets, w, this.opts.requestTimeoutMs, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version])));
       const r = await quorum;
       this.check(r, w, 'W');
       return { acks: r.tally.succeeded, asked: targets.length };
@@ -71,7 +71,7 @@ export class Coordinator {
   async read(key: string, r: number): Promise<ReadResult> {
     return this.admit(async () => {
       const targets = this.targets(key, r, 'R');
-      const { quorum, all } = fanOut(targets, r, this.opts.requestTimeoutMs, this.clock, (node) => this.replicaGet(node, key));
+      const { quorum, all } = fanOut(targets, r, this.opts.requestTimeoutMs, this.clock, (node) => this.blame(node, this.replicaGet(node, key)));
       const q = await quorum;
       this.check(q, r, 'R');
       if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
@@ -148,7 +148,7 @@ export class Coordinator {
       { timeoutMs: this.opts.requestTimeoutMs },
     );
     const msg = decode(reply.data, Kind.ReplicaGetReply);
-    if (!msg.ok) throw errorFromCode(msg.code, `replica ${node}: ${msg.error}`);
+    if (!msg.ok) throw errorFromCode(msg.code, msg.error);
     return msg.versions;
   }
 
@@ -160,7 +160,17 @@ export class Coordinator {
       { timeoutMs: this.opts.requestTimeoutMs },
     );
     const msg = decode(reply.data, Kind.ReplicaPutReply);
-    if (!msg.ok) throw errorFromCode(msg.code, `replica ${node}: ${msg.error}`);
+    if (!msg.ok) throw errorFromCode(msg.code, msg.error);
+  }
+
+  /** Names the replica in its failure, local or remote, keeping the code. */
+  private async blame<T>(node: string, p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
+      throw new GodDbError(code, `replica ${node}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 
   /** Read repair: every replica that answered with less gets the reconciled versions. */

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 export const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface Worker {
+  /** The id the node reported when ready (from its identity file when none was given). */
   id: string;
   process: ChildProcess;
   httpPort: number;
@@ -26,8 +27,10 @@ process.on('exit', () => {
   for (const p of alive) p.kill('SIGKILL');
 });
 
+/** Starts `goddb worker`; an empty `id` leaves the node to find or make its own. */
 export async function startWorker(id: string, args: string[], readyTimeoutMs = 20_000): Promise<Worker> {
-  const child = spawn(process.execPath, [cliPath, 'worker', '--node-id', id, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const idArgs = id === '' ? [] : ['--node-id', id];
+  const child = spawn(process.execPath, [cliPath, 'worker', ...idArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   alive.add(child);
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
@@ -36,16 +39,16 @@ export async function startWorker(id: string, args: string[], readyTimeoutMs = 2
   }));
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   const lines = createInterface({ input: child.stdout! });
-  const httpPort = await new Promise<number>((resolve, reject) => {
+  const ready = await new Promise<{ httpPort: number; nodeId: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker ${id} not ready within ${readyTimeoutMs}ms:\n${logs.join('\n')}`)), readyTimeoutMs);
     lines.on('line', (line) => {
       logs.push(line);
       if (logs.length > 2000) logs.splice(0, 1000);
       try {
-        const rec = JSON.parse(line) as { msg?: string; httpPort?: number };
+        const rec = JSON.parse(line) as { msg?: string; httpPort?: number; nodeId?: string };
         if (rec.msg === 'node ready') {
           clearTimeout(timer);
-          resolve(rec.httpPort ?? 0);
+          resolve({ httpPort: rec.httpPort ?? 0, nodeId: rec.nodeId ?? id });
         }
       } catch {
         // not JSON: keep it in the log
@@ -61,7 +64,7 @@ export async function startWorker(id: string, args: string[], readyTimeoutMs = 2
     child.kill(signal);
     await exited;
   };
-  return { id, process: child, httpPort, logs, exited, kill };
+  return { id: ready.nodeId, process: child, httpPort: ready.httpPort, logs, exited, kill };
 }
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
