@@ -187,7 +187,7 @@ const quorumNumber = intFormat(0, limits.replicationMax);
 
 export const configSchema: convict.Schema<NodeConfig> = {
   nodeId: {
-    doc: 'This node\'s id, unique in the cluster; a subject token. Empty: generated as n-<8 hex>.',
+    doc: 'This node\'s id, unique in the cluster; a subject token. Empty: read from the data directory (node.json), else generated as n-<8 hex>.',
     format: 'goddb-token-or-empty',
     default: '',
     env: 'GODDB_NODE_ID',
@@ -201,7 +201,7 @@ export const configSchema: convict.Schema<NodeConfig> = {
     arg: 'cluster',
   },
   dataDir: {
-    doc: 'Directory for durable data. Empty: ./data/<nodeId>.',
+    doc: 'Directory for durable data. Holds node.json (the node\'s durable id and vnode count) and, for lmdb, the data. Empty: ./data/<nodeId>.',
     format: 'goddb-string',
     default: '',
     env: 'GODDB_DATA_DIR',
