@@ -20,6 +20,10 @@ export const limits = {
   readRepairsInflightMax: 1_000,
   /** Replica requests outstanding on one node's shared inbox. */
   pendingRepliesMax: 100_000,
+  /** Items in one replica batch message (coordinator to one replica, one event-loop turn). */
+  replicaBatchItemsMax: 256,
+  /** Payload bytes of one replica batch; a larger item travels alone. Well under max_payload. */
+  replicaBatchBytesMax: 256 * 1024,
   /** Members a node keeps track of. */
   membersMax: 1024,
   /** Keys being written concurrently on one replica (each holds a per-key lock). */

@@ -7,17 +7,16 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { ErrorCode, errorFromCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/errors.js';
+import { ErrorCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
 import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
 import { isUpToDate, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
-import { decode, encode, Kind } from '../protocol/codec.js';
-import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
 import type { Replica } from './replica.js';
+import { ReplicaClient } from './replica_client.js';
 
 export interface CoordinatorOptions {
   self: string;
@@ -43,6 +42,7 @@ export class Coordinator {
   private inflight = 0;
   /** Read repairs still running; awaited on shutdown so none is cut half-way. */
   private readonly background = new Set<Promise<unknown>>();
+  private readonly remote: ReplicaClient;
   readRepairs = 0;
   /** Reads whose repair was skipped because too many were under way (anti-entropy catches up). */
   repairsSkipped = 0;
@@ -54,7 +54,9 @@ export class Coordinator {
     private readonly local: Replica,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs);
+  }
 
   /** Writes `value`, or a tombstone when it is null, superseding `context`. */
   async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock): Promise<WriteResult> {
@@ -140,27 +142,12 @@ export class Coordinator {
     throw new QuorumNotMetError(`quorum not reached: ${detail}${why}`, answered, needed, { cause });
   }
 
-  private async replicaGet(node: string, key: string): Promise<Version[]> {
-    if (node === this.opts.self) return this.local.get(key);
-    const reply = await this.transport.request(
-      replicaSubject(this.opts.cluster, node, ReplicaOp.Get),
-      encode({ kind: Kind.ReplicaGet, key }),
-      { timeoutMs: this.opts.requestTimeoutMs },
-    );
-    const msg = decode(reply.data, Kind.ReplicaGetReply);
-    if (!msg.ok) throw errorFromCode(msg.code, msg.error);
-    return msg.versions;
+  private replicaGet(node: string, key: string): Promise<Version[]> {
+    return node === this.opts.self ? this.local.get(key) : this.remote.get(node, key);
   }
 
-  private async replicaPut(node: string, key: string, versions: Version[]): Promise<void> {
-    if (node === this.opts.self) return this.local.put(key, versions);
-    const reply = await this.transport.request(
-      replicaSubject(this.opts.cluster, node, ReplicaOp.Put),
-      encode({ kind: Kind.ReplicaPut, key, versions }),
-      { timeoutMs: this.opts.requestTimeoutMs },
-    );
-    const msg = decode(reply.data, Kind.ReplicaPutReply);
-    if (!msg.ok) throw errorFromCode(msg.code, msg.error);
+  private replicaPut(node: string, key: string, versions: Version[]): Promise<void> {
+    return node === this.opts.self ? this.local.put(key, versions) : this.remote.put(node, key, versions);
   }
 
   /** Names the replica in its failure, local or remote, keeping the code. */

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { GodDbError, ErrorCode, StorageError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { mergeSiblings, isUpToDate, type Version } from '../core/version.js';
-import { decode, encode, Kind, ProtocolError, type ReplicaGetReply, type ReplicaPutReply } from '../protocol/codec.js';
+import { decode, encode, Kind, ProtocolError, type ItemResult, type ReplicaPutItem } from '../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
 import type { StorageEngine } from '../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
@@ -47,33 +47,42 @@ export class Replica {
   }
 
   private async onGet(msg: InboundMessage): Promise<void> {
-    let reply: ReplicaGetReply;
+    let keys: string[];
     try {
-      const req = decode(msg.data, Kind.ReplicaGet);
-      reply = { kind: Kind.ReplicaGetReply, ok: true, versions: await this.get(req.key) };
+      keys = decode(msg.data, Kind.ReplicaGet).keys;
     } catch (err) {
-      reply = { kind: Kind.ReplicaGetReply, ok: false, ...this.failure(err, 'get') };
+      return this.refuse(msg, err);
     }
-    msg.respond(encode(reply));
+    const results = await Promise.all(
+      keys.map((key) => this.get(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
+    );
+    msg.respond(encode({ kind: Kind.ReplicaGetReply, results }));
   }
 
   private async onPut(msg: InboundMessage): Promise<void> {
-    let reply: ReplicaPutReply;
+    let items: ReplicaPutItem[];
     try {
-      const req = decode(msg.data, Kind.ReplicaPut);
-      await this.put(req.key, req.versions);
-      reply = { kind: Kind.ReplicaPutReply, ok: true };
+      items = decode(msg.data, Kind.ReplicaPut).items;
     } catch (err) {
-      reply = { kind: Kind.ReplicaPutReply, ok: false, ...this.failure(err, 'put') };
+      return this.refuse(msg, err);
     }
-    msg.respond(encode(reply));
+    const results = await Promise.all(
+      items.map((item) => this.put(item.key, item.versions).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
+    );
+    msg.respond(encode({ kind: Kind.ReplicaPutReply, results }));
   }
 
-  private failure(err: unknown, op: string): { code: number; error: string } {
+  /** A message that cannot be decoded is refused whole, with the reason. */
+  private refuse(msg: InboundMessage, err: unknown): void {
+    const failure = this.failure(err, 'decode');
+    msg.respondError(failure.code, failure.error);
+  }
+
+  private failure(err: unknown, op: string): { ok: false; code: number; error: string } {
     if (err instanceof ProtocolError) this.logger.warn({ err: err.message, op }, 'refused a malformed replica request');
     else if (err instanceof StorageError) this.logger.error({ err: err.message, op }, 'storage failed');
     else if (!(err instanceof GodDbError)) this.logger.error({ err, op }, 'replica request failed');
     const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
-    return { code, error: err instanceof Error ? err.message : String(err) };
+    return { ok: false, code, error: err instanceof Error ? err.message : String(err) };
   }
 }

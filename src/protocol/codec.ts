@@ -23,25 +23,39 @@ export const Kind = {
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
+/**
+ * Replica messages carry batches: a coordinator sends every read (or write)
+ * it has for one replica in one event-loop turn as one message, which cuts
+ * the messages per operation at high concurrency (issue 4).
+ */
 export interface ReplicaGet {
   kind: typeof Kind.ReplicaGet;
-  key: string;
+  keys: string[];
 }
 
-/** A replica's answer: its siblings, or an error code (for example 507 storage). */
-export type ReplicaGetReply =
-  | { kind: typeof Kind.ReplicaGetReply; ok: true; versions: Version[] }
-  | { kind: typeof Kind.ReplicaGetReply; ok: false; code: number; error: string };
+/** The outcome of one item of a batch: a value, or an error code (for example 507 storage). */
+export type ItemResult<T> = ({ ok: true } & T) | { ok: false; code: number; error: string };
 
-export interface ReplicaPut {
-  kind: typeof Kind.ReplicaPut;
+/** One result per key, in the order asked: the replica's siblings. */
+export interface ReplicaGetReply {
+  kind: typeof Kind.ReplicaGetReply;
+  results: ItemResult<{ versions: Version[] }>[];
+}
+
+export interface ReplicaPutItem {
   key: string;
   versions: Version[];
 }
 
-export type ReplicaPutReply =
-  | { kind: typeof Kind.ReplicaPutReply; ok: true }
-  | { kind: typeof Kind.ReplicaPutReply; ok: false; code: number; error: string };
+export interface ReplicaPut {
+  kind: typeof Kind.ReplicaPut;
+  items: ReplicaPutItem[];
+}
+
+export interface ReplicaPutReply {
+  kind: typeof Kind.ReplicaPutReply;
+  results: ItemResult<object>[];
+}
 
 export interface Heartbeat {
   kind: typeof Kind.Heartbeat;
@@ -126,9 +140,20 @@ function decodeVersions(x: unknown): Version[] {
   return x.map(decodeVersion);
 }
 
-function decodeResult<T extends { kind: number }>(o: Obj, kind: T['kind'], ok: (o: Obj) => T): T {
-  if (bool(o, 'ok')) return ok(o);
-  return { kind, ok: false, code: int(o, 'code'), error: str(o, 'error') } as unknown as T;
+function array(o: Obj, field: string): unknown[] {
+  const v = o[field];
+  return Array.isArray(v) ? v : fail(`${field} is not an array`);
+}
+
+function decodeItem<T extends object>(x: unknown, ok: (o: Obj) => T): ItemResult<T> {
+  if (!isObj(x)) fail('result is not a map');
+  if (bool(x, 'ok')) return { ok: true, ...ok(x) };
+  return { ok: false, code: int(x, 'code'), error: str(x, 'error') };
+}
+
+function decodePutItem(x: unknown): ReplicaPutItem {
+  if (!isObj(x)) fail('item is not a map');
+  return { key: str(x, 'key'), versions: decodeVersions(x['versions']) };
 }
 
 /** Decodes and validates; `expected` narrows to the kinds the caller accepts. */
@@ -150,13 +175,13 @@ export function decode<K extends Kind>(bytes: Uint8Array, expected: K): Extract<
 function decodeKind(o: Obj, kind: Kind): Message {
   switch (kind) {
     case Kind.ReplicaGet:
-      return { kind, key: str(o, 'key') };
+      return { kind, keys: array(o, 'keys').map((k) => (typeof k === 'string' ? k : fail('key is not a string'))) };
     case Kind.ReplicaGetReply:
-      return decodeResult<ReplicaGetReply>(o, kind, (r) => ({ kind, ok: true, versions: decodeVersions(r['versions']) }));
+      return { kind, results: array(o, 'results').map((r) => decodeItem(r, (x) => ({ versions: decodeVersions(x['versions']) }))) };
     case Kind.ReplicaPut:
-      return { kind, key: str(o, 'key'), versions: decodeVersions(o['versions']) };
+      return { kind, items: array(o, 'items').map(decodePutItem) };
     case Kind.ReplicaPutReply:
-      return decodeResult<ReplicaPutReply>(o, kind, () => ({ kind, ok: true }));
+      return { kind, results: array(o, 'results').map((r) => decodeItem(r, () => ({}))) };
     case Kind.Heartbeat: {
       const id = str(o, 'id');
       if (!isValidToken(id)) fail(`node id ${JSON.stringify(id)} is not a valid token`);
