@@ -343,6 +343,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
     env: 'GODDB_REQUEST_TIMEOUT_MS',
     arg: 'request-timeout',
   },
+  readSpeculativeMs: {
+    doc: 'A read asks R replicas first and one more when they have not answered within this (or at once when one fails); Cassandra\'s speculative retry.',
+    format: durationFormat(1, 600_000),
+    default: 50,
+    env: 'GODDB_READ_SPECULATIVE_MS',
+    arg: 'read-speculative',
+  },
   conflictPolicy: {
     doc: 'How concurrent versions resolve: lww (latest timestamp, ties by node id).',
     format: ['lww'],

@@ -47,6 +47,8 @@ export interface NodeConfig {
     startupWaitMs: number;
   };
   requestTimeoutMs: number;
+  /** A read asks R replicas, and one more if no quorum after this long. */
+  readSpeculativeMs: number;
   conflictPolicy: 'lww';
   limits: { keyBytesMax: number; valueBytesMax: number };
   log: { level: string };

@@ -23,6 +23,12 @@ export interface CoordinatorOptions {
   cluster: string;
   replication: number;
   requestTimeoutMs: number;
+  /**
+   * Reads ask R replicas first and one more when a quorum is still pending
+   * this long (or at once when one fails); stale replicas that are not asked
+   * are left to later reads and anti-entropy.
+   */
+  readSpeculativeMs: number;
   conflictPolicy: ConflictPolicy;
 }
 
@@ -63,7 +69,7 @@ export class Coordinator {
     return this.admit(async () => {
       const version = this.newVersion(value, context);
       const targets = this.targets(key, w, 'W');
-      const { quorum } = fanOut(targets, w, this.opts.requestTimeoutMs, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version])));
+      const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version])));
       const r = await quorum;
       this.check(r, w, 'W');
       return { acks: r.tally.succeeded, asked: targets.length };
@@ -73,7 +79,8 @@ export class Coordinator {
   async read(key: string, r: number): Promise<ReadResult> {
     return this.admit(async () => {
       const targets = this.targets(key, r, 'R');
-      const { quorum, all } = fanOut(targets, r, this.opts.requestTimeoutMs, this.clock, (node) => this.blame(node, this.replicaGet(node, key)));
+      const spec = { needed: r, timeoutMs: this.opts.requestTimeoutMs, initial: r, speculativeMs: this.opts.readSpeculativeMs };
+      const { quorum, all } = fanOut(targets, spec, this.clock, (node) => this.blame(node, this.replicaGet(node, key)));
       const q = await quorum;
       this.check(q, r, 'R');
       if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
@@ -116,10 +123,16 @@ export class Coordinator {
     };
   }
 
-  /** The key's preference list less the members marked down; refuses when too few are left. */
+  /**
+   * The key's preference list less the members marked down, this node first
+   * when it is a replica (a local read costs no message); refuses when too
+   * few are left.
+   */
   private targets(key: string, needed: number, label: 'R' | 'W'): string[] {
     const list = preferenceList(this.membership.ring(), keyHash(key), this.opts.replication);
     const up = list.filter((id) => this.membership.isUp(id));
+    const self = up.indexOf(this.opts.self);
+    if (self > 0) up.unshift(...up.splice(self, 1));
     if (up.length < needed) {
       throw new QuorumNotMetError(
         `quorum not reached: ${up.length} of ${this.opts.replication} replicas up, ${label}=${needed} needed`,

@@ -1,10 +1,14 @@
 /**
- * Sends one operation to several replicas with one deadline and tallies the
- * answers with the pure quorum tally. `quorum` settles as soon as the tally
- * is won or lost or the deadline passes; `all` settles once every replica
- * answered or the deadline passed (read repair works from it).
+ * Sends one operation to replicas with one deadline and tallies the answers
+ * with the pure quorum tally. It starts with the first `initial` targets and
+ * calls a spare (the next target) whenever one fails, or when the quorum is
+ * still pending `speculativeMs` after the start (a slow replica: Cassandra's
+ * speculative retry). Reads start with R targets, writes with all of them.
+ * `quorum` settles as soon as the tally is won or lost or the deadline
+ * passes; `all` once every replica called has answered or the deadline
+ * passed (read repair works from it).
  */
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { newTally, recordFailure, recordSuccess, result, QuorumResult, type Tally } from '../core/quorum.js';
 
 export const FanOutOutcome = { ...QuorumResult, Timeout: 'timeout' } as const;
@@ -17,17 +21,26 @@ export interface FanOutResult<T> {
   tally: Tally;
 }
 
+export interface FanOutOptions {
+  needed: number;
+  timeoutMs: number;
+  /** Targets called at once; the rest are spares (default: all). */
+  initial?: number;
+  /** When set, one more spare is called if the quorum is still pending this long after the start. */
+  speculativeMs?: number;
+}
+
 export function fanOut<T>(
   targets: readonly string[],
-  needed: number,
-  timeoutMs: number,
+  opts: FanOutOptions,
   clock: Clock,
   call: (node: string) => Promise<T>,
 ): { quorum: Promise<FanOutResult<T>>; all: Promise<FanOutResult<T>> } {
   const ok = new Map<string, T>();
   const failed = new Map<string, Error>();
-  let tally = newTally(targets.length, needed);
-  let pending = targets.length;
+  let tally = newTally(targets.length, opts.needed);
+  let next = 0;
+  let outstanding = 0;
   let quorumDone = false;
   let allDone = false;
   let resolveQuorum!: (r: FanOutResult<T>) => void;
@@ -35,20 +48,46 @@ export function fanOut<T>(
   const quorum = new Promise<FanOutResult<T>>((r) => (resolveQuorum = r));
   const all = new Promise<FanOutResult<T>>((r) => (resolveAll = r));
   const snapshot = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok: new Map(ok), failed: new Map(failed), tally });
+  let speculative: TimerHandle | undefined;
 
   const settle = (): void => {
     const r = result(tally);
     if (!quorumDone && r !== QuorumResult.Pending) {
       quorumDone = true;
+      speculative?.cancel();
       resolveQuorum(snapshot(r));
     }
-    if (!allDone && pending === 0) {
+    if (!allDone && outstanding === 0 && (quorumDone || next >= targets.length)) {
       allDone = true;
-      timer.cancel();
+      deadline.cancel();
       resolveAll(snapshot(r));
     }
   };
-  const timer = clock.setTimer(timeoutMs, () => {
+
+  const launch = (): void => {
+    const node = targets[next++]!;
+    outstanding++;
+    call(node).then(
+      (answer) => {
+        if (allDone) return;
+        outstanding--;
+        ok.set(node, answer);
+        tally = recordSuccess(tally);
+        settle();
+      },
+      (err: unknown) => {
+        if (allDone) return;
+        outstanding--;
+        failed.set(node, err instanceof Error ? err : new Error(String(err)));
+        tally = recordFailure(tally);
+        if (!quorumDone && result(tally) === QuorumResult.Pending && next < targets.length) launch();
+        settle();
+      },
+    );
+  };
+
+  const deadline = clock.setTimer(opts.timeoutMs, () => {
+    speculative?.cancel();
     if (!quorumDone) {
       quorumDone = true;
       resolveQuorum(snapshot(FanOutOutcome.Timeout));
@@ -58,25 +97,13 @@ export function fanOut<T>(
       resolveAll(snapshot(result(tally) === QuorumResult.Won ? QuorumResult.Won : FanOutOutcome.Timeout));
     }
   });
-
-  for (const node of targets) {
-    call(node).then(
-      (answer) => {
-        if (allDone) return;
-        pending--;
-        ok.set(node, answer);
-        tally = recordSuccess(tally);
-        settle();
-      },
-      (err: unknown) => {
-        if (allDone) return;
-        pending--;
-        failed.set(node, err instanceof Error ? err : new Error(String(err)));
-        tally = recordFailure(tally);
-        settle();
-      },
-    );
+  const initial = Math.min(opts.initial ?? targets.length, targets.length);
+  for (let i = 0; i < initial; i++) launch();
+  if (opts.speculativeMs !== undefined && next < targets.length) {
+    speculative = clock.setTimer(opts.speculativeMs, () => {
+      if (!quorumDone && next < targets.length) launch();
+    });
   }
-  if (targets.length === 0) settle();
+  settle();
   return { quorum, all };
 }

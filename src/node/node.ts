@@ -77,7 +77,7 @@ export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Pr
     logger,
   );
   const coordinator = new Coordinator(
-    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, conflictPolicy: config.conflictPolicy },
+    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, readSpeculativeMs: config.readSpeculativeMs, conflictPolicy: config.conflictPolicy },
     transport,
     membership,
     replica,

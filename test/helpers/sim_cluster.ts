@@ -31,6 +31,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     quorum: { replication: 3, readQuorum: 2, writeQuorum: 2 },
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, peers, startupWaitMs: 5000 },
     requestTimeoutMs: 2000,
+    readSpeculativeMs: 50,
     conflictPolicy: 'lww',
     limits: { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8192 },
     log: { level: 'silent' },
