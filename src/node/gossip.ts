@@ -6,6 +6,7 @@
  * (core/membership.ts) marks silent ones down without taking them off the
  * ring. Full gossip with join/leave and data movement comes later.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { limits } from '../core/limits.js';
@@ -34,6 +35,9 @@ export class Membership {
   private sub: Subscription | undefined;
   private readonly lastStatus = new Map<string, MemberStatus>();
   private readonly changeListeners: (() => void)[] = [];
+  private readonly incarnation = randomUUID();
+  /** Set when another process heartbeats with this node's id. */
+  duplicateOf: string | undefined;
 
   constructor(
     private readonly opts: GossipOptions,
@@ -97,7 +101,7 @@ export class Membership {
   private beat(hello: boolean): void {
     // Counters start from the wall clock so a restarted node's heartbeats are news at once.
     this.heartbeat = Math.max(this.heartbeat + 1, Math.floor(this.clock.nowMs()));
-    const hb: Heartbeat = { kind: Kind.Heartbeat, id: this.opts.self, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, hello };
+    const hb: Heartbeat = { kind: Kind.Heartbeat, id: this.opts.self, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, hello, incarnation: this.incarnation };
     this.apply(hb);
     this.transport.publish(gossipSubject(this.opts.cluster), encode(hb));
   }
@@ -110,7 +114,13 @@ export class Membership {
       this.logger.warn({ err: (err as Error).message }, 'ignored a malformed gossip message');
       return;
     }
-    if (hb.id === this.opts.self) return;
+    if (hb.id === this.opts.self) {
+      if (hb.incarnation !== this.incarnation && this.duplicateOf === undefined) {
+        this.duplicateOf = hb.incarnation;
+        this.logger.error({ nodeId: hb.id }, 'another process is running with this node id: node ids must be unique in a cluster');
+      }
+      return;
+    }
     const isNew = !this.view.has(hb.id);
     this.apply(hb);
     if (isNew) this.logger.info({ member: hb.id, virtualNodes: hb.virtualNodes }, 'member joined');

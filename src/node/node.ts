@@ -113,7 +113,7 @@ export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Pr
 
   const http = deps.http === false ? undefined : await startHttp(config.http.host, config.http.port, {
     ready: () => ready,
-    health: () => ({ nodeId: id, cluster: config.cluster, ready, engine: engine.kind, members: membership.members() }),
+    health: () => ({ nodeId: id, cluster: config.cluster, ready, engine: engine.kind, duplicateId: membership.duplicateOf !== undefined, members: membership.members() }),
   }, metrics.registry);
   logger.info({ httpPort: http?.port ?? 0, engine: engine.kind, members: membership.members().map((m) => m.id) }, 'node ready');
 

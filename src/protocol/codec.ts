@@ -64,6 +64,8 @@ export interface Heartbeat {
   heartbeat: number;
   /** Set on a node's first message: peers answer with their own heartbeat at once. */
   hello: boolean;
+  /** Random per process start: two processes with one id tell each other apart. */
+  incarnation: string;
 }
 
 export interface StoredRecord {
@@ -185,7 +187,7 @@ function decodeKind(o: Obj, kind: Kind): Message {
     case Kind.Heartbeat: {
       const id = str(o, 'id');
       if (!isValidToken(id)) fail(`node id ${JSON.stringify(id)} is not a valid token`);
-      return { kind, id, virtualNodes: int(o, 'virtualNodes'), heartbeat: int(o, 'heartbeat'), hello: bool(o, 'hello') };
+      return { kind, id, virtualNodes: int(o, 'virtualNodes'), heartbeat: int(o, 'heartbeat'), hello: bool(o, 'hello'), incarnation: str(o, 'incarnation') };
     }
     case Kind.StoredRecord:
       return { kind, versions: decodeVersions(o['versions']) };

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { visibleValue } from '../../src/core/version.js';
 import { ClientOp } from '../../src/protocol/subjects.js';
 import { seededRandom } from '../../src/transport/sim.js';
-import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
+import pino from 'pino';
+import { startNode } from '../../src/node/node.js';
+import { MemoryEngine } from '../../src/storage/memory.js';
+import { SimCluster, simConfig, simSeed } from '../helpers/sim_cluster.js';
 
 const ids = ['n1', 'n2', 'n3'];
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
@@ -120,6 +123,22 @@ describe('simulated three-node cluster', () => {
       assert.equal(get.code, 200, `seed ${seed}: ${key} readable`);
       assert.ok(get.value === m.acked || m.maybe.has(get.value), `seed ${seed}: ${key} read ${get.value}, last acknowledged ${m.acked}`);
     }
+    await c.stop();
+  });
+});
+
+describe('simulated membership', () => {
+  it('sim - a second process with a node id already in use is reported by both', async () => {
+    const c = new SimCluster(simSeed(), ids);
+    await c.start();
+    const before = c.node('n1').node;
+    assert.equal(before.membership.duplicateOf, undefined);
+    const impostor = c.bus.connect('n1-again');
+    const second = await c.clock.run(startNode(simConfig('n1', ids), { logger: pino({ level: 'silent' }), transport: impostor, engine: new MemoryEngine(), clock: c.clock, http: false }));
+    await c.clock.advance(1500);
+    assert.notEqual(before.membership.duplicateOf, undefined, 'the first process noticed');
+    assert.notEqual(second.membership.duplicateOf, undefined, 'the second process noticed');
+    await c.clock.run(second.stop());
     await c.stop();
   });
 });
