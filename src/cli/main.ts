@@ -6,10 +6,12 @@
  *   goddb client                   interactive shell (or commands from a pipe)
  *   goddb get|put|del <key> ...    one request, for scripts
  *   goddb dev                      nats-server + a local cluster (npm start)
+ *   goddb bench [options]          the benchmark harness (npm run bench)
  */
 import { Command, Option } from 'commander';
 import { normalizeLegacyFlags } from '../config/schema.js';
 import { goddbVersion } from '../version.js';
+import { addBenchOptions, type BenchFlags } from '../bench/options.js';
 import { addClientOptions, type ClientFlags } from './client_options.js';
 import type { QuorumFlags } from './one_shot.js';
 import { addWorkerOptions } from './worker_flags.js';
@@ -70,6 +72,11 @@ function buildProgram(): Command {
       const { runDev } = await import('./dev.js');
       await runDev(flags);
     });
+
+  addBenchOptions(program.command('bench').description('benchmark GoD-DB against NATS echo, JetStream KV and Redis, all started on free local ports (npm run bench)')).action(async (flags: BenchFlags) => {
+    const { runBenchCommand } = await import('../bench/run.js');
+    exitWith(await runBenchCommand(flags));
+  });
 
   return program;
 }

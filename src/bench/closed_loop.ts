@@ -1,0 +1,116 @@
+/**
+ * The closed loop: C async loops, each with one request in flight, sending
+ * the next as soon as the last completes, to uniformly random keys. A
+ * warm-up, then the measured window; only requests that complete inside the
+ * window count, and their latencies go into an HDR histogram in microseconds.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import * as hdr from 'hdr-histogram-js';
+import type { BenchClient } from './client.js';
+import { Op, type LoadgenResult } from './types.js';
+
+/** One hour in microseconds: no request waits that long (timeouts are seconds). */
+const latencyUsMax = 3_600_000_000;
+
+export interface LoopPlan {
+  op: Op;
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  keys: string[];
+  value: Uint8Array;
+}
+
+export interface LoopHooks {
+  onWarmupEnd(): void;
+  onMeasureEnd(): void;
+}
+
+type Phase = 'warmup' | 'measure' | 'done';
+
+export async function runClosedLoop(client: BenchClient, plan: LoopPlan, hooks: LoopHooks): Promise<LoadgenResult> {
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: latencyUsMax, numberOfSignificantValueDigits: 3 });
+  const send = plan.op === Op.Put ? (key: string) => client.put(key, plan.value) : (key: string) => client.get(key);
+  let phase: Phase = 'warmup';
+  let windowStartMs = 0;
+  let windowEndMs = 0;
+  let errors = 0;
+  let warmupErrors = 0;
+  let firstError: string | undefined;
+  const warmupTimer = setTimeout(() => {
+    phase = 'measure';
+    windowStartMs = performance.now();
+    hooks.onWarmupEnd();
+  }, plan.warmupMs);
+  const endTimer = setTimeout(() => {
+    phase = 'done';
+    windowEndMs = performance.now();
+    hooks.onMeasureEnd();
+  }, plan.warmupMs + plan.durationMs);
+
+  const loop = async (): Promise<void> => {
+    while (phase !== 'done') {
+      const key = plan.keys[Math.floor(Math.random() * plan.keys.length)]!;
+      const startMs = performance.now();
+      try {
+        await send(key);
+        if (phase === 'measure') histogram.recordValue(Math.max(1, Math.round((performance.now() - startMs) * 1000)));
+      } catch (err) {
+        if (phase === 'measure') errors++;
+        else if (phase === 'warmup') warmupErrors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+        // A client that fails synchronously would otherwise starve the timers that end the run.
+        await yieldToEventLoop();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: plan.concurrency }, loop));
+  } finally {
+    clearTimeout(warmupTimer);
+    clearTimeout(endTimer);
+  }
+  const windowMs = windowEndMs - windowStartMs;
+  const ops = histogram.totalCount;
+  const result: LoadgenResult = {
+    ops,
+    opsPerSec: windowMs > 0 ? ops / (windowMs / 1000) : 0,
+    windowMs,
+    p50Us: histogram.getValueAtPercentile(50),
+    p99Us: histogram.getValueAtPercentile(99),
+    p999Us: histogram.getValueAtPercentile(99.9),
+    maxUs: histogram.maxValue,
+    errors,
+    warmupErrors,
+  };
+  histogram.destroy();
+  if (firstError !== undefined) result.firstError = firstError;
+  return result;
+}
+
+/** Writes every key once, `concurrency` at a time; resolves with the count of failures and the first one. */
+export async function preload(client: BenchClient, keys: string[], value: Uint8Array, concurrency: number): Promise<{ errors: number; firstError?: string }> {
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const loop = async (): Promise<void> => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      try {
+        await client.put(key, value);
+      } catch (err) {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+        await yieldToEventLoop();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return firstError === undefined ? { errors } : { errors, firstError };
+}
+
+/** The benchmark's key space: `key` and a zero-padded index, all the same length. */
+export function keySpace(count: number): string[] {
+  const width = String(Math.max(0, count - 1)).length;
+  return Array.from({ length: count }, (_, i) => `key${String(i).padStart(width, '0')}`);
+}

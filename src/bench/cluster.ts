@@ -1,0 +1,83 @@
+/**
+ * The GoD-DB cluster under test: three `goddb worker` processes with N=3,
+ * R=W=2, each with its own data directory, on the benchmark's nats-server.
+ * A worker is ready at its `node ready` log line or, since the benchmark runs
+ * workers at log level warn where that line is not printed, when its
+ * /health answers 200 (the node opens HTTP only once it serves).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../devtools/servers.js';
+import { parseJsonLine, spawnNode, waitForLine, type Child } from './children.js';
+import type { Engine } from './types.js';
+
+export const clusterName = 'bench';
+export const nodeCount = 3;
+export const replication = 3;
+export const writeQuorum = 2;
+export const readQuorum = 2;
+
+const readyTimeoutMs = 30_000;
+const healthProbeIntervalMs = 100;
+const healthProbeTimeoutMs = 500;
+const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface Worker {
+  id: string;
+  child: Child;
+  httpPort: number;
+}
+
+export function nodeIds(): string[] {
+  return Array.from({ length: nodeCount }, (_, i) => `b${i + 1}`);
+}
+
+/** Starts every worker at once (they wait to hear each other) and resolves when all serve. */
+export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void): Promise<Worker[]> {
+  const ids = nodeIds();
+  const workers: Worker[] = [];
+  for (const id of ids) {
+    const dataDir = join(dataRoot, id);
+    await mkdir(dataDir, { recursive: true });
+    const httpPort = await freePort();
+    const args = [
+      'worker', '--node-id', id, '-peers', ids.join(','), '-discovery', natsUrl,
+      '--engine', engine, '--data-dir', dataDir, '--cluster', clusterName, '--log-level', 'warn',
+      '-replication', String(replication), '-writequorum', String(writeQuorum), '-readquorum', String(readQuorum),
+      '-port', String(httpPort),
+    ];
+    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true }), httpPort };
+    workers.push(worker);
+    started(worker);
+  }
+  await Promise.all(workers.map((w) => waitReady(w)));
+  return workers;
+}
+
+async function waitReady(worker: Worker): Promise<void> {
+  const abort = new AbortController();
+  const readyLine = waitForLine(worker.child, (line) => (parseJsonLine(line)?.['msg'] === 'node ready' ? true : undefined), readyTimeoutMs, abort.signal);
+  readyLine.catch(() => undefined);
+  try {
+    await Promise.race([readyLine, healthy(worker.httpPort, abort.signal)]);
+  } finally {
+    abort.abort();
+  }
+}
+
+/** Resolves once GET /health answers 200; stops polling when `signal` aborts. */
+async function healthy(port: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await delay(healthProbeIntervalMs).catch(() => undefined);
+  }
+  return new Promise<void>(() => undefined); // aborted: the ready line (or its failure) decides
+}

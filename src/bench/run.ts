@@ -1,0 +1,193 @@
+/**
+ * The orchestrator: start every system on free ports, preload, run the
+ * measurement plan with one load generator process per measurement, stop
+ * everything, then print the report and write the JSON record. Whatever
+ * happens (success, error, Ctrl-C), everything it started is stopped.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { keySpace } from './closed_loop.js';
+import { nodeCount, readQuorum, replication, writeQuorum, type Worker } from './cluster.js';
+import { runLoadgen } from './measure.js';
+import { parseBenchFlags, type BenchFlags } from './options.js';
+import { estimateMs, formatDuration, measurementPlan, preloadSystems, type Measurement } from './plan.js';
+import { clockTicksPerSecond, readMemory, type Memory } from './proc.js';
+import { createProgress, type Progress } from './progress.js';
+import { allPids, describeMachine, renderReport, type BenchResult, type NodeMemoryRecord, type PreloadRecord } from './results.js';
+import { dataBytesPerNode, formatRate, ratios, summarize, targets } from './stats.js';
+import { requestTimeoutMs, RunningSystems } from './systems.js';
+import { Op, type BenchConfig, type LoadgenParams, type Sample } from './types.js';
+
+/** Requests in flight while preloading: enough to keep every system busy, few enough for GoD-DB's limits. */
+const preloadConcurrency = 64;
+const exitInterrupted = 130;
+
+export async function runBenchCommand(flags: BenchFlags): Promise<number> {
+  const config = parseBenchFlags(flags);
+  if ('error' in config) {
+    process.stderr.write(`goddb bench: ${config.error}\n`);
+    return 2;
+  }
+  return runBench(config);
+}
+
+export async function runBench(config: BenchConfig): Promise<number> {
+  const note = (text: string): void => void process.stderr.write(`${text}\n`);
+  const plan = measurementPlan(config);
+  const estimate = estimateMs(config);
+  note(`goddb bench: ${plan.length} measurements (${config.systems.join(', ')}; put, get; C=${config.concurrency.join(',')}; ${config.repeats} repeat(s)), estimated ${formatDuration(estimate)}`);
+  const systems = new RunningSystems();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) process.exit(exitInterrupted);
+    interrupted = true;
+    note(`\ngoddb bench: ${signal}: stopping everything`);
+    void systems.stop().finally(() => process.exit(exitInterrupted));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await execute(config, plan, estimate, systems, note, () => interrupted);
+    await systems.stop();
+    process.stdout.write(renderReport(result));
+    const file = await writeResult(config.outDir, result);
+    note(`goddb bench: wrote ${file}; wall time ${formatDuration(result.wallMs)}`);
+    return 0;
+  } catch (err) {
+    if (interrupted) return exitInterrupted;
+    note(`goddb bench: failed: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    await systems.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function execute(
+  config: BenchConfig,
+  plan: Measurement[],
+  estimate: number,
+  systems: RunningSystems,
+  note: (text: string) => void,
+  isInterrupted: () => boolean,
+): Promise<BenchResult> {
+  const startedAtMs = Date.now();
+  const startedAt = new Date(startedAtMs).toISOString();
+  const ticksPerSecond = clockTicksPerSecond();
+  await systems.start(config, note);
+  const machine = describeMachine({ natsServer: systems.nats?.process.spawnfile, redisServer: systems.redis?.process.spawnfile });
+  const base = memoryOf(systems.workers);
+  const preload = await preloadAll(config, systems, note);
+  const afterPreload = memoryOf(systems.workers);
+  const samples = await measureAll(config, plan, systems, ticksPerSecond, createProgress(plan.length), isInterrupted);
+  const end = memoryOf(systems.workers);
+  const keyBytes = keySpace(config.keys)[0]!.length;
+  const dataBytes = dataBytesPerNode(config.keys, keyBytes, config.valueBytes, replication, nodeCount);
+  const nodes: NodeMemoryRecord[] = systems.workers.map((w) => {
+    const record = { base: base.get(w.id)!, afterPreload: afterPreload.get(w.id)!, end: end.get(w.id)! };
+    return { id: w.id, baseBytes: record.base.rssBytes, afterPreloadBytes: record.afterPreload.rssBytes, endBytes: record.end.rssBytes, ...record };
+  });
+  const medians = summarize(samples);
+  return {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    wallMs: Date.now() - startedAtMs,
+    estimateMs: estimate,
+    machine,
+    config: { ...config, nodes: nodeCount, replication, readQuorum, writeQuorum, requestTimeoutMs, preloadConcurrency, keyBytes },
+    processes: Object.fromEntries(systems.pids),
+    preload,
+    memory: { dataBytesPerNode: dataBytes, nodes },
+    samples,
+    medians,
+    ratios: ratios(medians),
+    targets: targets({ summaries: medians, memory: nodes, dataBytesPerNode: dataBytes, engine: config.engine }),
+  };
+}
+
+function memoryOf(workers: readonly Worker[]): Map<string, Memory> {
+  const out = new Map<string, Memory>();
+  for (const w of workers) {
+    const memory = readMemory(w.child.pid);
+    if (memory === undefined) throw new Error(`${w.id} (pid ${w.child.pid}) is gone:\n${w.child.tail()}`);
+    out.set(w.id, memory);
+  }
+  return out;
+}
+
+function loadgenParams(config: BenchConfig, systems: RunningSystems, m: Omit<Measurement, 'repeat'>, mode: LoadgenParams['mode']): LoadgenParams {
+  return {
+    system: m.system,
+    mode,
+    op: m.op,
+    concurrency: m.concurrency,
+    warmupMs: config.warmupMs,
+    durationMs: config.durationMs,
+    keys: config.keys,
+    valueBytes: config.valueBytes,
+    requestTimeoutMs,
+    endpoints: systems.endpoints(),
+  };
+}
+
+/** Writes every key once into each system that has get (GoD-DB once for both of its clients). */
+async function preloadAll(config: BenchConfig, systems: RunningSystems, note: (text: string) => void): Promise<PreloadRecord[]> {
+  const out: PreloadRecord[] = [];
+  for (const system of preloadSystems(config.systems)) {
+    const params = loadgenParams(config, systems, { system, op: Op.Put, concurrency: preloadConcurrency }, 'preload');
+    const { result, pid } = await runLoadgen(params, new Map(), 1);
+    if (result.errors > 0) throw new Error(`preloading ${system}: ${result.errors} of ${config.keys} puts failed (first: ${result.firstError ?? '?'})`);
+    out.push({ system, keys: config.keys, ms: result.windowMs, opsPerSec: result.opsPerSec, errors: result.errors, loadgenPid: pid });
+    note(`preloaded ${config.keys.toLocaleString('en-US')} keys into ${system} in ${(result.windowMs / 1000).toFixed(1)} s`);
+  }
+  return out;
+}
+
+async function measureAll(
+  config: BenchConfig,
+  plan: Measurement[],
+  systems: RunningSystems,
+  ticksPerSecond: number,
+  progress: Progress,
+  isInterrupted: () => boolean,
+): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  try {
+    for (const m of plan) {
+      if (isInterrupted()) throw new Error('interrupted');
+      const label = `${m.system} ${m.op} C=${m.concurrency} #${m.repeat}`;
+      progress.start(label);
+      const run = await runLoadgen(loadgenParams(config, systems, m, 'measure'), systems.pids, ticksPerSecond);
+      const r = run.result;
+      const sample: Sample = {
+        ...m,
+        ops: r.ops,
+        opsPerSec: r.opsPerSec,
+        windowMs: r.windowMs,
+        p50Ms: r.p50Us / 1000,
+        p99Ms: r.p99Us / 1000,
+        p999Ms: r.p999Us / 1000,
+        maxMs: r.maxUs / 1000,
+        errors: r.errors,
+        warmupErrors: r.warmupErrors,
+        ...(r.firstError === undefined ? {} : { firstError: r.firstError }),
+        cpu: run.cpu,
+        loadgenPid: run.pid,
+      };
+      samples.push(sample);
+      const errors = r.errors > 0 ? `, ${r.errors} errors (first: ${r.firstError ?? '?'})` : '';
+      progress.done(label, `${formatRate(r.opsPerSec)} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${errors}`);
+    }
+  } finally {
+    progress.stop();
+  }
+  return samples;
+}
+
+async function writeResult(outDir: string, result: BenchResult): Promise<string> {
+  await mkdir(outDir, { recursive: true });
+  const file = join(outDir, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify({ ...result, allPids: allPids(result) }, null, 2)}\n`);
+  return file;
+}

@@ -1,0 +1,183 @@
+/**
+ * The arithmetic of the report, pure: medians over repeats, throughput
+ * ratios of GoD-DB over each reference, the size of the data a node holds,
+ * and the verdicts on issue 4's targets.
+ */
+import { Engine, Op, System, type Sample, type Summary } from './types.js';
+
+/** The median; the mean of the two middle values for an even count; NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One Summary per (system, op, concurrency), in the order of first appearance. */
+export function summarize(samples: readonly Sample[]): Summary[] {
+  const groups = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const key = `${s.system}|${s.op}|${s.concurrency}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [s]);
+    else group.push(s);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    const labels = new Set(group.flatMap((s) => Object.keys(s.cpu)));
+    const cpu: Record<string, number> = {};
+    for (const label of labels) {
+      cpu[label] = median(group.flatMap((s) => (s.cpu[label] === undefined ? [] : [s.cpu[label]])));
+    }
+    return {
+      system: first.system,
+      op: first.op,
+      concurrency: first.concurrency,
+      repeats: group.length,
+      opsPerSec: median(group.map((s) => s.opsPerSec)),
+      p50Ms: median(group.map((s) => s.p50Ms)),
+      p99Ms: median(group.map((s) => s.p99Ms)),
+      errors: group.reduce((sum, s) => sum + s.errors, 0),
+      cpu,
+    };
+  });
+}
+
+export function findSummary(summaries: readonly Summary[], system: System, op: Op, concurrency: number): Summary | undefined {
+  return summaries.find((s) => s.system === system && s.op === op && s.concurrency === concurrency);
+}
+
+export const subjects: readonly System[] = [System.GoddbRaw, System.GoddbSdk];
+export const references: readonly System[] = [System.JetstreamKv, System.Echo, System.Redis];
+
+export interface Ratio {
+  op: Op;
+  concurrency: number;
+  system: System;
+  reference: System;
+  /** system ops/s over reference ops/s (medians). */
+  ratio: number;
+}
+
+/** GoD-DB (raw, SDK) throughput over each reference's, per op and concurrency, where both were measured. */
+export function ratios(summaries: readonly Summary[]): Ratio[] {
+  const out: Ratio[] = [];
+  const keys = new Map<string, { op: Op; concurrency: number }>();
+  for (const s of summaries) keys.set(`${s.op}|${s.concurrency}`, { op: s.op, concurrency: s.concurrency });
+  for (const { op, concurrency } of keys.values()) {
+    for (const system of subjects) {
+      const sut = findSummary(summaries, system, op, concurrency);
+      for (const reference of references) {
+        const ref = findSummary(summaries, reference, op, concurrency);
+        if (sut === undefined || ref === undefined || !(ref.opsPerSec > 0)) continue;
+        out.push({ op, concurrency, system, reference, ratio: sut.opsPerSec / ref.opsPerSec });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What one node holds, roughly: every key's bytes and value's bytes, on
+ * `replication` of the `nodes` nodes (without versions, clocks or indexes).
+ */
+export function dataBytesPerNode(keys: number, keyBytes: number, valueBytes: number, replication: number, nodes: number): number {
+  return (keys * (keyBytes + valueBytes) * replication) / nodes;
+}
+
+export const Verdict = { Met: 'MET', NotMet: 'NOT MET', NotMeasured: 'NOT MEASURED' } as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+export interface Target {
+  name: string;
+  verdict: Verdict;
+  detail: string;
+}
+
+export interface NodeMemory {
+  id: string;
+  baseBytes: number;
+  afterPreloadBytes: number;
+  endBytes: number;
+}
+
+export interface TargetInputs {
+  summaries: readonly Summary[];
+  memory: readonly NodeMemory[];
+  dataBytesPerNode: number;
+  engine: Engine;
+}
+
+/** Issue 4's targets. */
+export const targetSpec = {
+  throughputConcurrency: 128,
+  throughputRatioMin: 1.0,
+  latencyConcurrency: 16,
+  p99MsMax: 6,
+  rssDataFactor: 2,
+} as const;
+
+/** Verdicts on issue 4's targets (GoD-DB through the raw subjects; they are stated for LMDB). */
+export function targets(inputs: TargetInputs): Target[] {
+  const note = inputs.engine === Engine.Lmdb ? '' : ` (engine ${inputs.engine}; the targets are stated for lmdb)`;
+  const out: Target[] = [];
+  for (const op of [Op.Put, Op.Get]) out.push(throughputTarget(inputs.summaries, op, note));
+  for (const op of [Op.Put, Op.Get]) out.push(latencyTarget(inputs.summaries, op, note));
+  out.push(memoryTarget(inputs.memory, inputs.dataBytesPerNode, note));
+  return out;
+}
+
+function throughputTarget(summaries: readonly Summary[], op: Op, note: string): Target {
+  const c = targetSpec.throughputConcurrency;
+  const name = `${op} throughput at C=${c} >= ${targetSpec.throughputRatioMin.toFixed(1)}x JetStream KV`;
+  const sut = findSummary(summaries, System.GoddbRaw, op, c);
+  const ref = findSummary(summaries, System.JetstreamKv, op, c);
+  if (sut === undefined || ref === undefined || !(ref.opsPerSec > 0)) {
+    return { name, verdict: Verdict.NotMeasured, detail: `needs goddb-raw and jetstream-kv at C=${c}` };
+  }
+  const ratio = sut.opsPerSec / ref.opsPerSec;
+  const sdk = findSummary(summaries, System.GoddbSdk, op, c);
+  const sdkText = sdk === undefined ? '' : `; SDK ${formatRate(sdk.opsPerSec)} ops/s = ${(sdk.opsPerSec / ref.opsPerSec).toFixed(2)}x`;
+  return {
+    name,
+    verdict: ratio >= targetSpec.throughputRatioMin ? Verdict.Met : Verdict.NotMet,
+    detail: `goddb-raw ${formatRate(sut.opsPerSec)} ops/s vs jetstream-kv ${formatRate(ref.opsPerSec)} ops/s = ${ratio.toFixed(2)}x${sdkText}${note}`,
+  };
+}
+
+function latencyTarget(summaries: readonly Summary[], op: Op, note: string): Target {
+  const c = targetSpec.latencyConcurrency;
+  const name = `${op} p99 at C=${c} <= ${targetSpec.p99MsMax} ms`;
+  const sut = findSummary(summaries, System.GoddbRaw, op, c);
+  if (sut === undefined) return { name, verdict: Verdict.NotMeasured, detail: `needs goddb-raw at C=${c}` };
+  const sdk = findSummary(summaries, System.GoddbSdk, op, c);
+  return {
+    name,
+    verdict: sut.p99Ms <= targetSpec.p99MsMax ? Verdict.Met : Verdict.NotMet,
+    detail: `goddb-raw p99 ${sut.p99Ms.toFixed(2)} ms${sdk === undefined ? '' : `; SDK ${sdk.p99Ms.toFixed(2)} ms`}${note}`,
+  };
+}
+
+function memoryTarget(memory: readonly NodeMemory[], dataBytes: number, note: string): Target {
+  const name = `node RSS <= ${targetSpec.rssDataFactor} x data + base`;
+  if (memory.length === 0) return { name, verdict: Verdict.NotMeasured, detail: 'needs the GoD-DB nodes' };
+  const parts = memory.map((m) => {
+    const limit = targetSpec.rssDataFactor * dataBytes + m.baseBytes;
+    return { ok: m.endBytes <= limit, text: `${m.id} ${formatBytes(m.endBytes)} (limit ${formatBytes(limit)})` };
+  });
+  return {
+    name,
+    verdict: parts.every((p) => p.ok) ? Verdict.Met : Verdict.NotMet,
+    detail: `data ${formatBytes(dataBytes)} per node; RSS at end: ${parts.map((p) => p.text).join(', ')}${note}`,
+  };
+}
+
+export function formatRate(opsPerSec: number): string {
+  return Math.round(opsPerSec).toLocaleString('en-US');
+}
+
+/** Bytes in KiB below one MiB, in MiB above, with one decimal. */
+export function formatBytes(bytes: number): string {
+  const mib = 1024 * 1024;
+  return bytes < mib ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / mib).toFixed(1)} MiB`;
+}

@@ -1,0 +1,81 @@
+/**
+ * Everything a run starts, in one place, so that one idempotent stop()
+ * takes it all down on success, on error and on Ctrl-C: the nats-server
+ * (with JetStream), the GoD-DB workers, the echo responder, redis-server,
+ * the temporary directory, and any load generator still running.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisServerHandle } from '../devtools/servers.js';
+import { parseJsonLine, spawnNode, stopAllChildren, waitForLine, type Child } from './children.js';
+import { startCluster, type Worker } from './cluster.js';
+import { createBucket } from './jetstream_kv.js';
+import { System, type BenchConfig, type Endpoints } from './types.js';
+
+const echoPath = fileURLToPath(new URL('./echo.js', import.meta.url));
+const echoReadyTimeoutMs = 15_000;
+export const bucketName = 'bench';
+export const requestTimeoutMs = 5_000;
+
+export class RunningSystems {
+  nats?: NatsServerHandle;
+  redis?: RedisServerHandle;
+  echo?: Child;
+  workers: Worker[] = [];
+  tempDir?: string;
+  /** Every process started, by label, for the record (the smoke test checks that none outlives the run). */
+  readonly pids = new Map<string, number>();
+  private stopping?: Promise<void>;
+
+  /** Starts what `config.systems` needs; `note` reports each step. */
+  async start(config: BenchConfig, note: (text: string) => void): Promise<void> {
+    const wanted = new Set(config.systems);
+    this.tempDir = await mkdtemp(join(tmpdir(), 'goddb-bench-'));
+    const storeDir = join(this.tempDir, 'jetstream');
+    await mkdir(storeDir);
+    this.nats = await startNatsServer({ jetstream: true, storeDir });
+    this.pids.set('nats', this.nats.process.pid ?? -1);
+    note(`nats-server ${this.nats.url} (JetStream, store in ${this.tempDir})`);
+    if (wanted.has(System.GoddbRaw) || wanted.has(System.GoddbSdk)) {
+      await startCluster(this.nats.url, config.engine, join(this.tempDir, 'nodes'), (w) => {
+        this.workers.push(w);
+        this.pids.set(w.id, w.child.pid);
+      });
+      note(`GoD-DB: ${this.workers.map((w) => w.id).join(', ')} ready (engine ${config.engine})`);
+    }
+    if (wanted.has(System.Echo)) {
+      this.echo = spawnNode('echo responder', echoPath, [this.nats.url]);
+      this.pids.set('echo', this.echo.pid);
+      await waitForLine(this.echo, (line) => (parseJsonLine(line)?.['event'] === 'ready' ? true : undefined), echoReadyTimeoutMs);
+      note('echo responder ready');
+    }
+    if (wanted.has(System.Redis)) {
+      const dir = join(this.tempDir, 'redis');
+      await mkdir(dir);
+      this.redis = await startRedisServer({ dir });
+      this.pids.set('redis', this.redis.process.pid ?? -1);
+      note(`redis-server on port ${this.redis.port}`);
+    }
+    if (wanted.has(System.JetstreamKv)) {
+      await createBucket(this.nats.url, bucketName, requestTimeoutMs);
+      note(`JetStream KV bucket ${bucketName}: file storage, 1 replica, allow_direct`);
+    }
+  }
+
+  endpoints(): Endpoints {
+    if (this.nats === undefined) throw new Error('nats-server is not running');
+    return { natsUrl: this.nats.url, bucket: bucketName, ...(this.redis === undefined ? {} : { redisPort: this.redis.port }) };
+  }
+
+  /** Stops everything this run started, children first (workers drain over NATS); idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await stopAllChildren();
+      await Promise.all([this.redis?.stop(), this.nats?.stop()]);
+      if (this.tempDir !== undefined) await rm(this.tempDir, { recursive: true, force: true });
+    })();
+    return this.stopping;
+  }
+}

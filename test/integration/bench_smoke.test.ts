@@ -1,0 +1,75 @@
+/**
+ * The benchmark harness end to end (`npm run bench`), with a tiny
+ * configuration: every system, both ops, one concurrency. It checks what the
+ * run records and that nothing it started outlives it; never how fast
+ * anything was.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { isAlive } from '../../src/bench/proc.js';
+import { allOps, allSystems } from '../../src/bench/types.js';
+
+const benchPath = fileURLToPath(new URL('../../src/bench/main.js', import.meta.url));
+const runTimeoutMs = 180_000;
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [benchPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGINT'), runTimeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Recorded {
+  samples: { system: string; op: string; concurrency: number; ops: number; errors: number; warmupErrors: number; cpu: Record<string, number> }[];
+  medians: unknown[];
+  targets: { verdict: string }[];
+  processes: Record<string, number>;
+  allPids: number[];
+}
+
+describe('bench smoke', () => {
+  const out = mkdtempSync(join(tmpdir(), 'goddb-bench-smoke-'));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('bench - a quick run measures every system and op, and leaves no process behind', { timeout: runTimeoutMs + 30_000 }, async () => {
+    const concurrency = 4;
+    const run = await runBench(['--quick', '--keys', '200', '--concurrency', String(concurrency), '--duration', '300', '--warmup', '100', '--out', out]);
+    assert.equal(run.code, 0, `bench failed:\n${run.stderr}`);
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1, `one result file in ${out}`);
+    const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as Recorded;
+
+    for (const system of allSystems) {
+      for (const op of allOps) {
+        const found = result.samples.filter((s) => s.system === system && s.op === op && s.concurrency === concurrency);
+        assert.equal(found.length, 1, `one sample of ${system} ${op} C=${concurrency}`);
+        const s = found[0]!;
+        assert.ok(s.ops > 0, `${system} ${op}: some ops`);
+        assert.equal(s.errors, 0, `${system} ${op}: no errors`);
+        assert.equal(s.warmupErrors, 0, `${system} ${op}: no errors in the warm-up`);
+        assert.ok('loadgen' in s.cpu && 'nats' in s.cpu, `${system} ${op}: CPU sampled`);
+      }
+    }
+    assert.equal(result.medians.length, allSystems.length * allOps.length);
+    assert.equal(result.targets.length, 5);
+    assert.match(run.stdout, /### Targets \(issue 4\)/);
+
+    assert.deepEqual(Object.keys(result.processes).sort(), ['b1', 'b2', 'b3', 'echo', 'nats', 'redis']);
+    const alive = result.allPids.filter((pid) => isAlive(pid));
+    assert.deepEqual(alive, [], 'every process the run started has exited');
+  });
+});
