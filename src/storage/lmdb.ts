@@ -24,6 +24,14 @@ export interface LmdbEngineOptions {
 const scanBatchSizeDefault = 256;
 /** Node header, key and page slack a single entry costs beyond its record (LMDB's B+tree). */
 const entryOverheadBytes = 64;
+/**
+ * getStats() costs a read transaction and was 7% of a node's CPU when called
+ * for every put: the used size is re-read at most this often, and in between
+ * estimated from it plus the bytes written since (an overestimate, since
+ * overwrites reuse pages); near the cap it is always re-read.
+ */
+const statsRefreshMs = 1000;
+const estimateTrustedFraction = 0.8;
 /** How long to wait for the real cause of a failed commit before reporting the generic one. */
 const commitCauseWaitMs = 1000;
 
@@ -33,7 +41,6 @@ interface LmdbStats {
   treeBranchPageCount: number;
   treeLeafPageCount: number;
   overflowPages: number;
-  free: { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
 }
 
 export class LmdbEngine implements StorageEngine {
@@ -43,6 +50,10 @@ export class LmdbEngine implements StorageEngine {
   private closed = false;
   /** Bytes of puts admitted but not yet committed, so concurrent puts cannot overshoot the cap together. */
   private pendingBytes = 0;
+  /** Used bytes at the last getStats(), when, and bytes committed since. */
+  private usedAtRefresh = 0;
+  private refreshedAtMs = Number.NEGATIVE_INFINITY;
+  private writtenSinceRefresh = 0;
 
   constructor(options: LmdbEngineOptions) {
     assert.ok(options.mapSizeBytes > 0, `lmdb mapSizeBytes must be positive, got ${options.mapSizeBytes}`);
@@ -84,6 +95,7 @@ export class LmdbEngine implements StorageEngine {
     try {
       // lmdb-js reads the value's memory on its writer thread; a copy keeps later caller edits out.
       await db.put(key, Buffer.from(record));
+      this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
     } finally {
@@ -138,8 +150,16 @@ export class LmdbEngine implements StorageEngine {
 
   /** Refuses a put that would take live pages past the configured size, as a fixed LMDB map would. */
   private admit(db: RootDatabase<Buffer, string>, bytes: number): void {
-    const usedBytes = this.usedBytes(db);
-    if (usedBytes + this.pendingBytes + bytes > this.options.mapSizeBytes) {
+    const fits = (used: number, cap: number) => used + this.pendingBytes + bytes <= cap;
+    let usedBytes = this.usedAtRefresh + this.writtenSinceRefresh;
+    // The estimate ignores page rounding and B-tree splits, so it is trusted only well below the cap.
+    if (Date.now() - this.refreshedAtMs > statsRefreshMs || !fits(usedBytes, this.options.mapSizeBytes * estimateTrustedFraction)) {
+      usedBytes = this.usedBytes(db);
+      this.usedAtRefresh = usedBytes;
+      this.refreshedAtMs = Date.now();
+      this.writtenSinceRefresh = 0;
+    }
+    if (!fits(usedBytes, this.options.mapSizeBytes)) {
       throw new StorageError(
         `lmdb map is full: ${usedBytes} bytes used, ${this.pendingBytes} pending, this write needs ${bytes}, ` +
           `mapSizeBytes is ${this.options.mapSizeBytes} (${this.options.path})`,
@@ -148,12 +168,12 @@ export class LmdbEngine implements StorageEngine {
     this.pendingBytes += bytes;
   }
 
+  /** Live pages only: LMDB reuses the pages on its free list for new writes, so a delete makes room. */
   private usedBytes(db: RootDatabase<Buffer, string>): number {
     try {
+      db.resetReadTxn(); // the cached read transaction may predate the last commits
       const stats = db.getStats() as LmdbStats;
-      const livePages = stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
-      const freeListPages = stats.free.treeBranchPageCount + stats.free.treeLeafPageCount + stats.free.overflowPages;
-      return (livePages + freeListPages) * stats.pageSize;
+      return (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize;
     } catch (err) {
       throw this.failure('stat', err);
     }
