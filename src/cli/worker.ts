@@ -9,6 +9,9 @@ import { loadConfig } from '../config/schema.js';
 import type { NodeConfig } from '../config/types.js';
 import { startNode, type GodDbNode } from '../node/node.js';
 
+/** Longest a graceful stop may take: in-flight requests (bounded by the request timeout) and drains. */
+const stopDeadlineMs = 15_000;
+
 export async function runWorker(flags: Record<string, unknown>): Promise<void> {
   let config: Readonly<NodeConfig>;
   try {
@@ -45,6 +48,11 @@ function handleShutdown(logger: Logger, starting: Promise<GodDbNode>): void {
       process.exit(0);
     }
     logger.info({ reason }, 'stopping');
+    // A stop that hangs (a storage engine or NATS that never answers) must not keep the process.
+    setTimeout(() => {
+      logger.error({ afterMs: stopDeadlineMs }, 'stop did not finish: exiting');
+      process.exit(1);
+    }, stopDeadlineMs).unref();
     try {
       await node.stop();
       logger.info('stopped');

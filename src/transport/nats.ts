@@ -39,6 +39,8 @@ import {
 } from './transport.js';
 
 const sweepIntervalMs = 10;
+/** How long close() waits for subscriptions to drain before closing outright. */
+const drainTimeoutMs = 2000;
 const empty = new Uint8Array(0);
 
 export interface ConnectBehaviour {
@@ -239,6 +241,11 @@ export class NatsTransport implements Transport {
       this.pending.delete(token);
       p.reject(new GodDbError(ErrorCode.Internal, 'transport closed'));
     }
-    await this.nc.drain().catch(() => this.nc.close());
+    // drain() never settles when the server is gone (it waits to reconnect): bound it, then close.
+    const drained = await Promise.race([
+      this.nc.drain().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), drainTimeoutMs).unref()),
+    ]);
+    if (!drained) await this.nc.close().catch(() => undefined);
   }
 }

@@ -70,3 +70,14 @@ describe('node identity', () => {
     }
   });
 });
+
+describe('worker shutdown', () => {
+  it('worker - SIGTERM stops a worker in bounded time even when its NATS server is gone', async () => {
+    const nats = await startNatsServer();
+    const worker = await startWorker('gone1', ['--cluster', 'gone', '-discovery', nats.url, '--engine', 'memory']);
+    await nats.stop();
+    worker.process.kill('SIGTERM');
+    const code = await worker.exited;
+    assert.equal(code, 0, worker.logs.slice(-5).join('\n'));
+  });
+});
