@@ -14,7 +14,7 @@ import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { packageRoot } from '../config/schema.js';
+import { packageRoot } from '../config/load.js';
 import { startNatsServer, type NatsServerHandle } from '../devtools/servers.js';
 
 export interface DevFlags {

@@ -9,7 +9,7 @@
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
 import { Command, Option } from 'commander';
-import { normalizeLegacyFlags } from '../config/schema.js';
+import { normalizeLegacyFlags } from '../config/flags.js';
 import { goddbVersion } from '../version.js';
 import { addBenchOptions, type BenchFlags } from '../bench/options.js';
 import { addClientOptions, type ClientFlags } from './client_options.js';

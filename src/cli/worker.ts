@@ -5,7 +5,7 @@
  * if its parent goes away, so a killed dev session leaves no workers behind.
  */
 import { pino, type Logger } from 'pino';
-import { loadConfig } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
 import type { NodeConfig } from '../config/types.js';
 import { startNode, type GodDbNode } from '../node/node.js';
 

@@ -4,7 +4,7 @@
  * from worker.ts (which imports the whole node) so tests can parse flags.
  */
 import { Command, Option } from 'commander';
-import { configFileFlag, normalizeLegacyFlags, workerFlagMap } from '../config/schema.js';
+import { configFileFlag, normalizeLegacyFlags, workerFlagMap } from '../config/flags.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -55,7 +55,7 @@ export class Coordinator {
 
   constructor(
     private readonly opts: CoordinatorOptions,
-    private readonly transport: Transport,
+    transport: Transport,
     private readonly membership: Membership,
     private readonly local: Replica,
     private readonly clock: Clock,

@@ -7,15 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  ConfigError,
-  loadConfig,
-  legacyWorkerFlags,
-  normalizeLegacyFlags,
-  parseDurationMs,
-  parseSizeBytes,
-  workerFlagMap,
-} from '../../src/config/schema.js';
+import { legacyWorkerFlags, normalizeLegacyFlags, workerFlagMap } from '../../src/config/flags.js';
+import { parseDurationMs, parseSizeBytes } from '../../src/config/formats.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { limits } from '../../src/core/limits.js';
 import { parseWorkerArgs } from '../../src/cli/worker_flags.js';
 

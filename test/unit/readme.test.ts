@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { configSchema, packageRoot } from '../../src/config/schema.js';
+import { packageRoot } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
 
 function leafPaths(node: object, prefix = ''): string[] {
   return Object.entries(node).flatMap(([k, v]) => {
