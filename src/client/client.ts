@@ -12,7 +12,7 @@ import {
   TooLargeError,
 } from '../core/errors.js';
 import { limits } from '../core/limits.js';
-import { ClientOp, Header, clientRequest } from '../protocol/subjects.js';
+import { ClientOp, Header, clientRequest, unsendableKey } from '../protocol/subjects.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -127,11 +127,9 @@ class TransportClient implements GodDbClient {
 
 /** Client-side checks, so an obviously bad key never costs a round trip. */
 function checkKey(key: string): void {
-  if (typeof key !== 'string' || key.length === 0) throw new BadRequestError('the key is empty');
-  const bytes = encoder.encode(key).length;
-  if (bytes > limits.keyBytesMax) throw new BadRequestError(`the key is ${bytes} UTF-8 bytes; at most ${limits.keyBytesMax} are allowed`);
-  // Such keys travel in the KV-Key header, and NATS headers cannot carry line breaks.
-  if (/[\r\n]/.test(key)) throw new BadRequestError('the key contains CR or LF, which NATS headers cannot carry');
+  if (typeof key !== 'string') throw new BadRequestError('the key must be a string');
+  const problem = unsendableKey(key, limits.keyBytesMax);
+  if (problem !== undefined) throw new BadRequestError(problem);
 }
 
 function quorumHeader(name: string, n: number | undefined): Record<string, string> {

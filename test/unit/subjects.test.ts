@@ -17,6 +17,7 @@ import {
   parseClientSubject,
   replicaSubject,
   ReplicaOp,
+  unsendableKey,
 } from '../../src/protocol/subjects.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
@@ -168,5 +169,16 @@ describe('subjects - node subjects', () => {
       }),
       runs(300),
     );
+  });
+});
+
+describe('subjects - unsendableKey', () => {
+  it('subjects - keys a NATS client cannot send are named, others pass', () => {
+    assert.equal(unsendableKey('user.42', 1024), undefined);
+    assert.equal(unsendableKey('hello world', 1024), undefined, 'spaces inside travel in the header');
+    assert.match(unsendableKey('', 1024) ?? '', /empty/);
+    assert.match(unsendableKey('x'.repeat(1025), 1024) ?? '', /1025 bytes/);
+    assert.match(unsendableKey(' padded', 1024) ?? '', /white space/);
+    assert.match(unsendableKey('line\nbreak', 1024) ?? '', /CR or LF/);
   });
 });
