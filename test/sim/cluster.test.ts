@@ -65,7 +65,7 @@ describe('simulated three-node cluster', () => {
   it('sim - a delete is a tombstone: reads give 404 and read repair spreads it', async () => {
     const c = new SimCluster(simSeed(), ids);
     await c.start();
-    assert.equal((await c.request(ClientOp.Put, 'gone', 'here')).code, 200);
+    assert.equal((await c.request(ClientOp.Put, 'gone', 'here', { 'KV-W': '3' })).code, 200, 'on all three replicas before n1 crashes');
     await c.crash('n1');
     assert.equal((await c.request(ClientOp.Del, 'gone')).code, 200);
     await c.revive('n1');
