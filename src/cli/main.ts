@@ -5,6 +5,7 @@
  *   goddb worker [flags]           one node (the seed's Go flags work as written)
  *   goddb client                   interactive shell (or commands from a pipe)
  *   goddb get|put|del <key> ...    one request, for scripts
+ *   goddb status                   the nodes that answer
  *   goddb dev                      nats-server + a local cluster (npm start)
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
@@ -59,6 +60,13 @@ function buildProgram(): Command {
     .action(async (key: string, flags: QuorumFlags) => {
       const { runDel } = await import('./one_shot.js');
       exitWith(await runDel(key, flags));
+    });
+
+  addClientOptions(program.command('status').description('list the nodes that answer, with the requests each coordinated (exit 1 when none answers)'))
+    .option('--wait <ms>', 'how long to collect answers', '500')
+    .action(async (flags: ClientFlags & { wait: string }) => {
+      const { runStatus } = await import('./one_shot.js');
+      exitWith(await runStatus(flags));
     });
 
   program

@@ -71,3 +71,19 @@ async function readStdin(): Promise<Uint8Array> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** One line per node that answers: id, cluster, version, start time and the requests it coordinated. */
+export function runStatus(flags: ClientFlags & { wait: string }): Promise<number> {
+  return withClient(flags, async (client) => {
+    const waitMs = Number(flags.wait);
+    if (!Number.isInteger(waitMs) || waitMs < 1) throw new CliError(ErrorCode.BadRequest, `--wait must be a positive integer, got ${flags.wait}`);
+    const nodes = await client.nodes({ waitMs });
+    if (nodes.length === 0) throw new CliError(ErrorCode.QuorumNotMet, `no GoD-DB node answered within ${waitMs}ms`);
+    const count = (n: (typeof nodes)[number], op: string) => (n.endpoints[op]?.requests ?? 0) + (n.endpoints[`${op}-by-header`]?.requests ?? 0);
+    const errors = (n: (typeof nodes)[number]) => Object.values(n.endpoints).reduce((s, e) => s + e.errors, 0);
+    const rows = [['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'errors']];
+    for (const n of nodes) rows.push([n.nodeId, n.cluster, n.version, n.started, ...['get', 'put', 'del'].map((op) => String(count(n, op))), String(errors(n))]);
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+  });
+}

@@ -12,6 +12,7 @@ import {
   TooLargeError,
 } from '../core/errors.js';
 import { limits } from '../core/limits.js';
+import { listNodes, type NodeInfo } from './nodes.js';
 import { ClientOp, Header, clientRequest, unsendableKey } from '../protocol/subjects.js';
 import {
   NoRespondersError,
@@ -54,6 +55,8 @@ export interface GodDbClient {
   get(key: string, opts?: GetOptions): Promise<GetResult | null>;
   put(key: string, value: Uint8Array | string, opts?: WriteOptions): Promise<PutResult>;
   del(key: string, opts?: WriteOptions): Promise<void>;
+  /** The nodes that answer within `waitMs` (default 500), from their micro-service statistics. */
+  nodes(opts?: { waitMs?: number }): Promise<NodeInfo[]>;
   close(): Promise<void>;
 }
 
@@ -95,6 +98,10 @@ class TransportClient implements GodDbClient {
 
   async del(key: string, opts: WriteOptions = {}): Promise<void> {
     await this.call(ClientOp.Del, key, empty, writeHeaders(opts), false);
+  }
+
+  nodes(opts: { waitMs?: number } = {}): Promise<NodeInfo[]> {
+    return listNodes(this.transport, opts.waitMs ?? 500);
   }
 
   close(): Promise<void> {

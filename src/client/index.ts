@@ -28,6 +28,7 @@ export {
 } from '../core/errors.js';
 export { clientOverTransport } from './client.js';
 export type { GetOptions, GetResult, GodDbClient, PutResult, WriteOptions } from './client.js';
+export type { EndpointCounts, NodeInfo } from './nodes.js';
 
 export interface ConnectOptions {
   /** One NATS URL or several (any server of the cluster). */

@@ -10,7 +10,7 @@ import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } 
 import { emptyClock, type VClock } from '../core/vclock.js';
 import { contextOf, visibleValue } from '../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
-import { ClientOp, clientSubjects, Header, parseClientSubject } from '../protocol/subjects.js';
+import { ClientOp, clientSubjects, Header, parseClientSubject, serviceName } from '../protocol/subjects.js';
 import type { Endpoint, HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
 import type { Coordinator } from './coordinator.js';
 import type { Metrics } from './metrics.js';
@@ -45,7 +45,7 @@ export class ClientApi {
       endpoints.push({ name: op, subject: wildcard, handler }, { name: `${op}-by-header`, subject: bare, handler });
     }
     return {
-      name: 'goddb',
+      name: serviceName,
       version: this.opts.version,
       description: `GoD-DB key-value store, cluster ${this.opts.cluster}`,
       queue: `goddb-${this.opts.cluster}`,

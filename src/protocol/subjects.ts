@@ -8,6 +8,7 @@
  *   kv.get | kv.put | kv.del   the same, with the key in the `KV-Key` header
  *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens).
  *   The key is everything after the second token, so `kv.get.user.42` reads `user.42`.
+ *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
  *   god.<cluster>.gossip              heartbeats and announcements (publish)
@@ -15,6 +16,14 @@
  *   god.<cluster>.node.<id>.put       replica write  (request: ReplicaPut, reply: ReplicaPutReply)
  */
 export const apiPrefix = 'kv';
+
+/** The NATS micro-service name every node registers the client API under. */
+export const serviceName = 'goddb';
+
+/** Every node's micro-service statistics answer here ($SRV.PING.<name> and $SRV.INFO.<name> likewise). */
+export function serviceStatsSubject(): string {
+  return `$SRV.STATS.${serviceName}`;
+}
 
 export const ClientOp = {
   Get: 'get',

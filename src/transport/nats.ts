@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import {
+  createInbox,
   credsAuthenticator,
   headers as natsHeaders,
   Match,
@@ -187,6 +188,27 @@ export class NatsTransport implements Transport {
         this.pending.delete(token);
         reject(err);
       }
+    });
+  }
+
+  gather(subject: string, data: Uint8Array, opts: { waitMs: number; max?: number }): Promise<Reply[]> {
+    const inbox = createInbox();
+    const replies: Reply[] = [];
+    return new Promise<Reply[]>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(replies);
+      };
+      const sub = this.nc.subscribe(inbox, {
+        callback: (err, msg) => {
+          if (err || (msg.data.length === 0 && msg.headers?.code === 503)) return;
+          replies.push(new NatsReply(msg));
+          if (opts.max !== undefined && replies.length >= opts.max) done();
+        },
+      });
+      const timer = setTimeout(done, opts.waitMs);
+      this.nc.publish(subject, data, { reply: inbox });
     });
   }
 

@@ -234,6 +234,25 @@ export class SimTransport implements Transport {
     });
   }
 
+  gather(subject: string, data: Uint8Array, opts: { waitMs: number; max?: number }): Promise<Reply[]> {
+    const replies: Reply[] = [];
+    return new Promise<Reply[]>((resolve) => {
+      let settled = false;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        resolve(replies);
+      };
+      const timer = this.bus.opts.clock.setTimer(opts.waitMs, done);
+      this.bus.send(this.conn, subject, data, undefined, (r) => {
+        if (settled) return;
+        replies.push({ data: r.data, header: (name) => lookup(r.headers, name) });
+        if (opts.max !== undefined && replies.length >= opts.max) done();
+      });
+    });
+  }
+
   publish(subject: string, data: Uint8Array, headers?: HeaderMap): void {
     if (!this.closed) this.bus.send(this.conn, subject, data, headers, undefined);
   }

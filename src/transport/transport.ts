@@ -53,6 +53,8 @@ export interface ServiceSpec {
 
 export interface Transport {
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<Reply>;
+  /** Every reply to one request that arrives within `waitMs` (or until `max` replies): for $SRV.PING and the like. */
+  gather(subject: string, data: Uint8Array, opts: { waitMs: number; max?: number }): Promise<Reply[]>;
   publish(subject: string, data: Uint8Array, headers?: HeaderMap): void;
   subscribe(subject: string, handler: MessageHandler, opts?: { queue?: string }): Subscription;
   serve(spec: ServiceSpec): Promise<Subscription>;

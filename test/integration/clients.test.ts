@@ -95,11 +95,34 @@ describe('clients: SDK and CLI', () => {
     assert.equal(run.code, 1);
   });
 
+  it('sdk - nodes() lists every node with the requests it coordinated', async () => {
+    const nodes = await db.nodes();
+    assert.deepEqual(nodes.map((n) => n.nodeId), ids);
+    assert.ok(nodes.every((n) => n.cluster === 'clients' && n.version !== '?'));
+    const puts = nodes.reduce((s, n) => s + (n.endpoints['put']?.requests ?? 0), 0);
+    assert.ok(puts >= 4, `the puts of the tests above were counted (${puts})`);
+  });
+
+  it('cli - status prints one line per node and exits 0', async () => {
+    const run = await goddb(['status', '--servers', nats.url]);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^node\s+cluster\s+version/);
+    assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/)[0]), ids);
+  });
+
   it('sdk - with too few nodes the error says how many replicas answered', async () => {
     await workers[1]!.kill('SIGKILL');
     await workers[2]!.kill('SIGKILL');
     const err = await db.put('lonely', 'v').then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof QuorumNotMetError, String(err));
     assert.match((err as Error).message, /1 of 3 replicas|of 3 replicas up/);
+  });
+
+  it('cli - status exits 1 when no node answers', async () => {
+    await workers[0]!.kill('SIGKILL');
+    const none = await goddb(['status', '--servers', nats.url, '--wait', '200']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no GoD-DB node answered within 200ms/);
   });
 });

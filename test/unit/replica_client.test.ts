@@ -20,6 +20,7 @@ function fakeTransport(answer: (subject: string, data: Uint8Array) => Reply | Er
       if (r instanceof Error) throw r;
       return r;
     },
+    gather: async () => [],
     publish: () => undefined,
     subscribe: () => ({ unsubscribe: () => undefined }),
     serve: async () => ({ unsubscribe: () => undefined }),
