@@ -5,7 +5,7 @@
  * atomically (write, fsync, rename), before the node first serves.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../core/errors.js';
 import { isValidToken } from '../protocol/subjects.js';
@@ -92,5 +92,42 @@ function writeIdentity(dataDir: string, identity: Identity): void {
     fsyncSync(dir);
   } finally {
     closeSync(dir);
+  }
+}
+
+export const lockFile = 'LOCK';
+
+/**
+ * Claims the data directory for this process: two workers on one directory
+ * would share an id and an LMDB environment. The lock file holds the owner's
+ * pid; a lock whose process is gone (a crash, SIGKILL) is taken over.
+ */
+export function lockDataDir(dataDir: string, pid: number): { release(): void } {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, lockFile);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, `${pid}\n`);
+      closeSync(fd);
+      return { release: () => rmSync(path, { force: true }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== pid && isAlive(owner)) {
+        throw new BadRequestError(`data directory ${dataDir} is in use by process ${owner} (remove ${path} if that process is not a GoD-DB worker)`);
+      }
+      rmSync(path, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new BadRequestError(`could not lock data directory ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

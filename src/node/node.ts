@@ -15,7 +15,7 @@ import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api.js';
 import { Coordinator } from './coordinator.js';
-import { generateNodeId, loadOrCreateIdentity } from './identity.js';
+import { generateNodeId, loadOrCreateIdentity, lockDataDir } from './identity.js';
 import { Membership } from './gossip.js';
 import { startHttp } from './http.js';
 import { Metrics } from './metrics.js';
@@ -44,8 +44,21 @@ export interface GodDbNode {
 const helloWaitMs = 250;
 
 export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Promise<GodDbNode> {
+  // Durable engines keep the node's identity (and, for lmdb, its data) in the data directory.
+  const durable = deps.engine === undefined && given.storage.engine !== EngineKind.Memory;
+  const lock = durable ? lockDataDir(given.dataDir, process.pid) : undefined;
+  try {
+    const node = await startServing(given, deps, durable);
+    return { ...node, stop: () => node.stop().finally(() => lock?.release()) };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable: boolean): Promise<GodDbNode> {
   const clock = deps.clock ?? realClock;
-  const config = resolveIdentity(given, deps, clock);
+  const config = resolveIdentity(given, durable, deps.logger, clock);
   const id = config.nodeId;
   const logger = deps.logger.child({ nodeId: id });
   const engine = deps.engine ?? createEngine({
@@ -139,12 +152,11 @@ export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Pr
 }
 
 /**
- * Durable engines keep the node's identity in its data directory, so a
- * restart comes back with the same id and tokens; the memory engine has
- * nothing to come back to.
+ * A durable node reads its identity from its data directory, so a restart
+ * comes back with the same id and tokens; the memory engine has nothing to
+ * come back to.
  */
-function resolveIdentity(config: Readonly<NodeConfig>, deps: NodeDeps, clock: Clock): Readonly<NodeConfig> {
-  const durable = deps.engine === undefined && config.storage.engine !== EngineKind.Memory;
+function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger: Logger, clock: Clock): Readonly<NodeConfig> {
   if (!durable) return config.nodeId === '' ? { ...config, nodeId: generateNodeId() } : config;
   const outcome = loadOrCreateIdentity(
     config.dataDir,
@@ -153,7 +165,7 @@ function resolveIdentity(config: Readonly<NodeConfig>, deps: NodeDeps, clock: Cl
   );
   const { identity } = outcome;
   if (outcome.virtualNodesIgnored !== undefined) {
-    deps.logger.warn({ configured: outcome.virtualNodesIgnored, stored: identity.virtualNodes }, 'virtual nodes differ from the stored identity; keeping the stored count so the ring does not move');
+    logger.warn({ configured: outcome.virtualNodesIgnored, stored: identity.virtualNodes }, 'virtual nodes differ from the stored identity; keeping the stored count so the ring does not move');
   }
   return { ...config, nodeId: identity.nodeId, ring: { ...config.ring, virtualNodes: identity.virtualNodes } };
 }
