@@ -5,7 +5,6 @@
  * anything was.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,24 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { isAlive } from '../../src/bench/proc.js';
 import { allOps, allSystems } from '../../src/bench/types.js';
+import { runScript } from '../helpers/workers.js';
 
 const benchPath = fileURLToPath(new URL('../../src/bench/main.js', import.meta.url));
 const runTimeoutMs = 180_000;
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [benchPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGINT'), runTimeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runBench(args: string[]) {
+  return runScript(benchPath, args, '', runTimeoutMs);
 }
 
 interface Recorded {

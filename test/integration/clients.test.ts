@@ -2,25 +2,15 @@
  * The SDK and the goddb CLI against three real worker processes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { connect, BadRequestError, QuorumNotMetError, type GodDbClient } from '../../src/client/index.js';
 import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
-import { cliPath, startWorker, type Worker } from '../helpers/workers.js';
+import { cliPath, runScript, startWorker, type Worker } from '../helpers/workers.js';
 
 const ids = ['c1', 'c2', 'c3'];
 
-function goddb(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+function goddb(args: string[], stdin = '') {
+  return runScript(cliPath, args, stdin, 30_000);
 }
 
 describe('clients: SDK and CLI', () => {
