@@ -18,6 +18,8 @@ export const limits = {
   inflightRequestsMax: 10_000,
   /** Read repairs running in the background on one coordinator; past it, repair is skipped. */
   readRepairsInflightMax: 1_000,
+  /** Bytes of values being written through one coordinator (a 1 MiB value counts 1 MiB). */
+  inflightBytesMax: 256 * 1024 * 1024,
   /** Replica requests outstanding on one node's shared inbox. */
   pendingRepliesMax: 100_000,
   /** Items in one replica batch message (coordinator to one replica, one event-loop turn). */

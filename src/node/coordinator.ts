@@ -30,6 +30,8 @@ export interface CoordinatorOptions {
    */
   readSpeculativeMs: number;
   conflictPolicy: ConflictPolicy;
+  /** Overrides limits.inflightBytesMax (tests). */
+  inflightBytesMax?: number;
 }
 
 export interface WriteResult {
@@ -46,6 +48,7 @@ export interface ReadResult {
 export class Coordinator {
   private lastCounter = 0;
   private inflight = 0;
+  private inflightBytes = 0;
   /** Read repairs still running; awaited on shutdown so none is cut half-way. */
   private readonly background = new Set<Promise<unknown>>();
   private readonly remote: ReplicaClient;
@@ -66,7 +69,7 @@ export class Coordinator {
 
   /** Writes `value`, or a tombstone when it is null, superseding `context`. */
   async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock): Promise<WriteResult> {
-    return this.admit(async () => {
+    return this.admit(value?.length ?? 0, async () => {
       const version = this.newVersion(value, context);
       const targets = this.targets(key, w, 'W');
       const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version])));
@@ -77,7 +80,7 @@ export class Coordinator {
   }
 
   async read(key: string, r: number): Promise<ReadResult> {
-    return this.admit(async () => {
+    return this.admit(0, async () => {
       const targets = this.targets(key, r, 'R');
       const spec = { needed: r, timeoutMs: this.opts.requestTimeoutMs, initial: r, speculativeMs: this.opts.readSpeculativeMs };
       const { quorum, all } = fanOut(targets, spec, this.clock, (node) => this.blame(node, this.replicaGet(node, key)));
@@ -99,15 +102,22 @@ export class Coordinator {
     return this.inflight;
   }
 
-  private async admit<T>(fn: () => Promise<T>): Promise<T> {
+  /** Refuses (503) past the in-flight request or value-byte maximum, so load cannot grow memory without bound. */
+  private async admit<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
     if (this.inflight >= limits.inflightRequestsMax) {
       throw new QuorumNotMetError(`coordinator overloaded: ${limits.inflightRequestsMax} requests in flight`, 0, 0);
     }
+    const bytesMax = this.opts.inflightBytesMax ?? limits.inflightBytesMax;
+    if (this.inflightBytes + bytes > bytesMax) {
+      throw new QuorumNotMetError(`coordinator overloaded: ${this.inflightBytes} bytes of values in flight, at most ${bytesMax}`, 0, 0);
+    }
     this.inflight++;
+    this.inflightBytes += bytes;
     try {
       return await fn();
     } finally {
       this.inflight--;
+      this.inflightBytes -= bytes;
     }
   }
 

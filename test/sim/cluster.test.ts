@@ -4,6 +4,8 @@ import { visibleValue } from '../../src/core/version.js';
 import { ClientOp } from '../../src/protocol/subjects.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import pino from 'pino';
+import { QuorumNotMetError } from '../../src/core/errors.js';
+import { Coordinator } from '../../src/node/coordinator.js';
 import { startNode } from '../../src/node/node.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { SimCluster, simConfig, simSeed } from '../helpers/sim_cluster.js';
@@ -139,6 +141,24 @@ describe('simulated membership', () => {
     assert.notEqual(before.membership.duplicateOf, undefined, 'the first process noticed');
     assert.notEqual(second.membership.duplicateOf, undefined, 'the second process noticed');
     await c.clock.run(second.stop());
+    await c.stop();
+  });
+});
+
+describe('simulated coordinator limits', () => {
+  it('sim - a coordinator refuses writes past its in-flight value bytes with 503, and takes them again once they finish', async () => {
+    const c = new SimCluster(simSeed(), ids);
+    await c.start();
+    const n1 = c.node('n1');
+    const coordinator = new Coordinator(
+      { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', inflightBytesMax: 150 },
+      n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
+    );
+    const value = new Uint8Array(100);
+    const first = coordinator.write('big.1', value, 2);
+    await assert.rejects(coordinator.write('big.2', value, 2), (e: unknown) => e instanceof QuorumNotMetError && /bytes of values in flight/.test(e.message));
+    await c.clock.run(first);
+    assert.equal((await c.clock.run(coordinator.write('big.2', value, 2))).acks, 2, 'room again once the first finished');
     await c.stop();
   });
 });
