@@ -104,6 +104,9 @@ describe('clients: SDK and CLI', () => {
   it('sdk - with too few nodes the error says how many replicas answered', async () => {
     await workers[1]!.kill('SIGKILL');
     await workers[2]!.kill('SIGKILL');
+    // The server drops a dead process's queue subscriptions when it sees the socket close: wait
+    // for that, or the request could be routed to a dead node and time out instead.
+    for (let i = 0; i < 50 && (await db.nodes({ waitMs: 100 })).length > 1; i++);
     const err = await db.put('lonely', 'v').then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof QuorumNotMetError, String(err));
     assert.match((err as Error).message, /1 of 3 replicas|of 3 replicas up/);
