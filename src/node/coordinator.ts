@@ -11,7 +11,7 @@ import { ErrorCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
 import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
-import { isUpToDate, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
+import { isUpToDate, mergeSiblings, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
@@ -183,15 +183,22 @@ export class Coordinator {
     }
   }
 
-  /** Read repair: every replica that answered with less gets the reconciled versions. */
+  /**
+   * Read repair: every replica that answered without a version another one
+   * returned gets the union of what they returned. Replicas that agree are
+   * left alone even when they hold concurrent siblings: every read resolves
+   * those the same way, while writing the collapsed version back would cost
+   * a write on every replica for each read of such a key, and siblings are
+   * common (blind puts through different coordinators).
+   */
   private async repair(key: string, all: FanOutResult<Version[]>): Promise<void> {
-    const reconciled = reconcile([...all.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
-    if (reconciled.length === 0) return;
-    const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, reconciled)).map(([node]) => node);
+    const union = mergeSiblings([], [...all.ok.values()].flat(), limits.siblingsMax);
+    if (union.length === 0) return;
+    const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, union)).map(([node]) => node);
     await Promise.all(
       stale.map(async (node) => {
         try {
-          await this.replicaPut(node, key, reconciled);
+          await this.replicaPut(node, key, union);
           this.readRepairs++;
         } catch (err) {
           this.logger.warn({ key, replica: node, err: (err as Error).message }, 'read repair failed');
