@@ -81,8 +81,7 @@ export function collapse(siblings: readonly Version[]): Version {
  * order give the same result on every node.
  */
 export function reconcile(answers: readonly (readonly Version[])[], policy: ConflictPolicy, siblingsMax: number): Version[] {
-  let all: Version[] = [];
-  for (const a of answers) all = mergeSiblings(all, a, Number.MAX_SAFE_INTEGER);
+  const all = union(answers, Number.MAX_SAFE_INTEGER);
   if (all.length === 0) return [];
   switch (policy) {
     case ConflictPolicy.Lww:
@@ -90,6 +89,13 @@ export function reconcile(answers: readonly (readonly Version[])[], policy: Conf
     default:
       return all.length > siblingsMax ? [collapse(all)] : all;
   }
+}
+
+/** Every version the answers hold that no other one descends from (what read repair writes back). */
+export function union(answers: readonly (readonly Version[])[], siblingsMax: number): Version[] {
+  let all: Version[] = [];
+  for (const a of answers) all = mergeSiblings(all, a, siblingsMax);
+  return all;
 }
 
 /** True when a replica that answered `held` already has everything in `reconciled`. */

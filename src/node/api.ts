@@ -10,7 +10,7 @@ import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } 
 import { emptyClock, type VClock } from '../core/vclock.js';
 import { contextOf, visibleValue } from '../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
-import { ClientOp, clientSubjects, Header, parseClientSubject, serviceName } from '../protocol/subjects.js';
+import { ClientOp, clientSubjects, Header, parseClientSubject, serviceName, unsendableKey } from '../protocol/subjects.js';
 import type { Endpoint, HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
 import type { Coordinator } from './coordinator.js';
 import type { Metrics } from './metrics.js';
@@ -61,10 +61,11 @@ export class ClientApi {
       const parsed = parseClientSubject(msg.subject, msg.header(Header.Key));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
       op = parsed.op;
-      this.checkKey(parsed.key);
+      const keyProblem = unsendableKey(parsed.key, this.opts.keyBytesMax);
+      if (keyProblem !== undefined) throw new BadRequestError(keyProblem);
       for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
-      const headers = await this.dispatch(parsed.op, parsed.key, msg);
-      if (msg.expectsReply) msg.respond(headers.data, headers.headers);
+      const reply = await this.dispatch(parsed.op, parsed.key, msg);
+      if (msg.expectsReply) msg.respond(reply.data, reply.headers);
       this.metrics.observe(op, 200, performance.now() - started);
     } catch (err) {
       const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
@@ -99,12 +100,6 @@ export class ClientApi {
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
       }
     }
-  }
-
-  private checkKey(key: string): void {
-    const bytes = Buffer.byteLength(key, 'utf8');
-    if (bytes === 0) throw new BadRequestError('the key is empty');
-    if (bytes > this.opts.keyBytesMax) throw new BadRequestError(`key of ${bytes} bytes is over the maximum of ${this.opts.keyBytesMax}`);
   }
 
   private quorumHeader(msg: InboundMessage, name: string, fallback: number): number {

@@ -2,8 +2,8 @@
  * The coordinator: any node coordinates any key. It sends the operation to
  * the key's preference list (skipping members marked down) with one
  * deadline, answers once W writes or R reads succeed, and after a read
- * writes the reconciled version back to every replica that answered with
- * less (read repair, Dynamo 4.7 and 5).
+ * writes the versions the replicas returned to every one that lacks some of
+ * them (read repair, Dynamo 4.7 and 5).
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -11,7 +11,7 @@ import { ErrorCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
 import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
-import { isUpToDate, mergeSiblings, reconcile, type ConflictPolicy, type Version } from '../core/version.js';
+import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../core/version.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
@@ -30,7 +30,8 @@ export interface CoordinatorOptions {
    */
   readSpeculativeMs: number;
   conflictPolicy: ConflictPolicy;
-  /** Overrides limits.inflightBytesMax (tests). */
+  /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
+  inflightRequestsMax?: number;
   inflightBytesMax?: number;
 }
 
@@ -104,8 +105,9 @@ export class Coordinator {
 
   /** Refuses (503) past the in-flight request or value-byte maximum, so load cannot grow memory without bound. */
   private async admit<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
-    if (this.inflight >= limits.inflightRequestsMax) {
-      throw new QuorumNotMetError(`coordinator overloaded: ${limits.inflightRequestsMax} requests in flight`, 0, 0);
+    const requestsMax = this.opts.inflightRequestsMax ?? limits.inflightRequestsMax;
+    if (this.inflight >= requestsMax) {
+      throw new QuorumNotMetError(`coordinator overloaded: ${requestsMax} requests in flight`, 0, 0);
     }
     const bytesMax = this.opts.inflightBytesMax ?? limits.inflightBytesMax;
     if (this.inflightBytes + bytes > bytesMax) {
@@ -192,13 +194,13 @@ export class Coordinator {
    * common (blind puts through different coordinators).
    */
   private async repair(key: string, all: FanOutResult<Version[]>): Promise<void> {
-    const union = mergeSiblings([], [...all.ok.values()].flat(), limits.siblingsMax);
-    if (union.length === 0) return;
-    const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, union)).map(([node]) => node);
+    const versions = union([...all.ok.values()], limits.siblingsMax);
+    if (versions.length === 0) return;
+    const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, versions)).map(([node]) => node);
     await Promise.all(
       stale.map(async (node) => {
         try {
-          await this.replicaPut(node, key, union);
+          await this.replicaPut(node, key, versions);
           this.readRepairs++;
         } catch (err) {
           this.logger.warn({ key, replica: node, err: (err as Error).message }, 'read repair failed');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { visibleValue } from '../../src/core/version.js';
-import { ClientOp } from '../../src/protocol/subjects.js';
+import { ClientOp, replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
+import { replyError } from '../../src/transport/transport.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import pino from 'pino';
 import { QuorumNotMetError } from '../../src/core/errors.js';
@@ -159,6 +160,33 @@ describe('simulated coordinator limits', () => {
     await assert.rejects(coordinator.write('big.2', value, 2), (e: unknown) => e instanceof QuorumNotMetError && /bytes of values in flight/.test(e.message));
     await c.clock.run(first);
     assert.equal((await c.clock.run(coordinator.write('big.2', value, 2))).acks, 2, 'room again once the first finished');
+    await c.stop();
+  });
+
+  it('sim - a coordinator refuses requests past its in-flight maximum with 503', async () => {
+    const c = new SimCluster(simSeed(), ids);
+    await c.start();
+    const n1 = c.node('n1');
+    const coordinator = new Coordinator(
+      { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', inflightRequestsMax: 1 },
+      n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
+    );
+    const first = coordinator.read('busy', 2);
+    await assert.rejects(coordinator.read('busy', 2), (e: unknown) => e instanceof QuorumNotMetError && /1 requests in flight/.test(e.message));
+    await c.clock.run(first);
+    await c.clock.run(coordinator.read('busy', 2));
+    await c.stop();
+  });
+
+  it('sim - a replica refuses a malformed request whole, with 400, and keeps serving', async () => {
+    const c = new SimCluster(simSeed(), ids);
+    await c.start();
+    const probe = c.bus.connect('probe');
+    const reply = await c.clock.run(probe.request(replicaSubject('sim', 'n2', ReplicaOp.Put), new Uint8Array([0xff, 0x00]), { timeoutMs: 1000 }));
+    const err = replyError(reply);
+    assert.equal(err?.code, 400);
+    assert.match(err!.message, /malformed message/);
+    assert.equal((await c.request(ClientOp.Put, 'after.garbage', 'v', { 'KV-W': '3' })).code, 200);
     await c.stop();
   });
 });

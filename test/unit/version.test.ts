@@ -16,6 +16,7 @@ import {
   lwwCompare,
   mergeSiblings,
   reconcile,
+  union,
   visibleValue,
   type Version,
 } from '../../src/core/version.js';
@@ -325,5 +326,18 @@ describe('version - isUpToDate, contextOf, visibleValue', () => {
     assert.equal(visibleValue([y, x]), y);
     assert.equal(visibleValue([x, y]), y);
     assert.equal(visibleValue([version({ b: 1 }, 0, 'b', '', true), x]), x, 'an older delete does not hide a later write');
+  });
+});
+
+describe('version - union', () => {
+  it('version - union keeps every version no other answer descends from, and only those', () => {
+    const old = version({ a: 1 }, 1, 'a', 'old');
+    const newer = version({ a: 2 }, 2, 'a', 'newer');
+    const other = version({ b: 1 }, 3, 'b', 'other');
+    const all = union([[old], [newer, other], []], unbounded);
+    assert.deepEqual(all.map((v) => Buffer.from(v.value).toString()).sort(), ['newer', 'other']);
+    assert.equal(isUpToDate([newer, other], all), true, 'a replica holding both is not behind');
+    assert.equal(isUpToDate([old], all), false, 'a replica holding only the old one is');
+    assert.deepEqual(union([], unbounded), []);
   });
 });
