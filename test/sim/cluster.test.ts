@@ -146,15 +146,20 @@ describe('simulated membership', () => {
   });
 });
 
+/** A second coordinator on n1's transport, membership and replica, with its own limits. */
+function limitedCoordinator(c: SimCluster, limitsOverride: { inflightRequestsMax?: number; inflightBytesMax?: number }): Coordinator {
+  const n1 = c.node('n1');
+  return new Coordinator(
+    { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', ...limitsOverride },
+    n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
+  );
+}
+
 describe('simulated coordinator limits', () => {
   it('sim - a coordinator refuses writes past its in-flight value bytes with 503, and takes them again once they finish', async () => {
     const c = new SimCluster(simSeed(), ids);
     await c.start();
-    const n1 = c.node('n1');
-    const coordinator = new Coordinator(
-      { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', inflightBytesMax: 150 },
-      n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
-    );
+    const coordinator = limitedCoordinator(c, { inflightBytesMax: 150 });
     const value = new Uint8Array(100);
     const first = coordinator.write('big.1', value, 2);
     await assert.rejects(coordinator.write('big.2', value, 2), (e: unknown) => e instanceof QuorumNotMetError && /bytes of values in flight/.test(e.message));
@@ -166,11 +171,7 @@ describe('simulated coordinator limits', () => {
   it('sim - a coordinator refuses requests past its in-flight maximum with 503', async () => {
     const c = new SimCluster(simSeed(), ids);
     await c.start();
-    const n1 = c.node('n1');
-    const coordinator = new Coordinator(
-      { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', inflightRequestsMax: 1 },
-      n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
-    );
+    const coordinator = limitedCoordinator(c, { inflightRequestsMax: 1 });
     const first = coordinator.read('busy', 2);
     await assert.rejects(coordinator.read('busy', 2), (e: unknown) => e instanceof QuorumNotMetError && /1 requests in flight/.test(e.message));
     await c.clock.run(first);
