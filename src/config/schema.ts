@@ -173,6 +173,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
     env: 'GODDB_READ_SPECULATIVE_MS',
     arg: 'read-speculative',
   },
+  maxClockSkewMs: {
+    doc: 'Largest clock difference tolerated between nodes, and between a client context and a node: a timestamp or counter further ahead of the receiver\'s clock is refused (400 from clients, a logged refusal from peers).',
+    format: durationFormat(1, 24 * 3600_000),
+    default: limits.clockSkewMsMaxDefault,
+    env: 'GODDB_MAX_CLOCK_SKEW_MS',
+    arg: 'max-clock-skew',
+  },
   conflictPolicy: {
     doc: 'How concurrent versions resolve: lww (latest timestamp, ties by node id).',
     format: ['lww'],

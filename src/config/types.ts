@@ -49,6 +49,8 @@ export interface NodeConfig {
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;
+  /** Timestamps and context counters further ahead of this node's clock are refused (core/hlc.ts). */
+  maxClockSkewMs: number;
   conflictPolicy: 'lww';
   limits: { keyBytesMax: number; valueBytesMax: number };
   log: { level: string };

@@ -78,6 +78,32 @@ export class StorageError extends GodDbError {
   }
 }
 
+/** A timestamp or context too far ahead of the receiver's clock (more than the configured maximum skew). */
+export class ClockSkewError extends GodDbError {
+  constructor(message: string) {
+    super(ErrorCode.BadRequest, message);
+    this.name = 'ClockSkewError';
+  }
+}
+
+/**
+ * A replica refused a coordinator's new version because it would not
+ * supersede what the replica holds: the replica has a version with a later
+ * timestamp or a counter at least as large for the same writer (a clock
+ * that went back, or a disk that was wiped). `floor` is the largest such
+ * timestamp or counter; the coordinator moves its clock past it and writes
+ * again, so that a write acknowledged later always wins over one
+ * acknowledged earlier.
+ */
+export class StaleWriteError extends GodDbError {
+  readonly floor: number;
+  constructor(message: string, floor: number) {
+    super(ErrorCode.ConditionFailed, message);
+    this.name = 'StaleWriteError';
+    this.floor = floor;
+  }
+}
+
 /** Maps any code read off the wire to the matching typed error. */
 export function errorFromCode(code: number, message: string): GodDbError {
   switch (code) {

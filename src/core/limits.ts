@@ -5,10 +5,23 @@
 export const limits = {
   /** UTF-8 bytes of a key. Cassandra allows 64 KiB; subjects want far less. */
   keyBytesMax: 1024,
+  /** UTF-8 bytes of one header value a node sends (an error message quoting a key is cut to it). */
+  headerValueBytesMax: 4 * 1024,
   /** Default largest value; must stay under the NATS max_payload (1 MiB by default) less headers. */
   valueBytesMaxDefault: 1024 * 1024 - 8 * 1024,
   /** Entries a vector clock keeps before the oldest counters are pruned (Riak's small_vclock). */
   vclockEntriesMax: 32,
+  /**
+   * Entries a decoded clock may have: a read's context merges the clocks of
+   * up to siblingsMax versions, each pruned to vclockEntriesMax.
+   */
+  clockEntriesDecodeMax: 32 * 16,
+  /** Characters of a KV-Context header (base64url of the CBOR clock). */
+  contextCharsMax: 64 * 1024,
+  /** Default largest difference between two nodes' clocks (or a client context and a node) before a timestamp is refused. */
+  clockSkewMsMaxDefault: 60_000,
+  /** Attempts a coordinator makes to write a version that supersedes what replicas hold (each after a stale refusal). */
+  staleWriteAttemptsMax: 4,
   /** Concurrent versions a replica keeps for one key before collapsing them by last-writer-wins. */
   siblingsMax: 16,
   /** Replication factor bounds. */

@@ -1,11 +1,11 @@
 /**
  * Vector clocks (Lamport 1978; Dynamo section 4.4; riak_core vclock.erl).
  *
- * A clock maps a node id to a counter. Counters are per-node monotonic; a
- * coordinator takes its next counter from `nextCounter`, a hybrid of a
- * logical counter and the wall clock, so that a node that restarts without
- * remembering its last counter still produces counters larger than before
- * (as long as it wrote fewer than a million versions a second).
+ * A clock maps a node id to a counter. Counters are per-node monotonic: a
+ * coordinator uses its hybrid logical clock (core/hlc.ts) as its counter,
+ * which never repeats across restarts because its high-water mark is
+ * persisted, and which a replica checks against what it holds
+ * (version.ts `staleFloor`) for the cases persistence cannot cover.
  */
 export type VClock = Readonly<Record<string, number>>;
 
@@ -64,15 +64,6 @@ export function mergeAll(clocks: readonly VClock[]): VClock {
   let out: VClock = emptyClock;
   for (const c of clocks) out = merge(out, c);
   return out;
-}
-
-/**
- * The counter a node uses for its next event: above anything it has used
- * (`last`) and above anything the clock it extends holds for it, and at least
- * the wall clock in microseconds so that a restarted node does not reuse one.
- */
-export function nextCounter(last: number, seen: number, nowMs: number): number {
-  return Math.max(last + 1, seen + 1, Math.ceil(nowMs * 1000));
 }
 
 /** `clock` with `node`'s entry set to `counter`, pruned to `entriesMax`. */

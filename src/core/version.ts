@@ -8,12 +8,16 @@
  * the last writer and the merge of all their clocks, so writing it back (read
  * repair) supersedes every sibling on every replica.
  */
-import { compare, mergeAll, Order, type VClock } from './vclock.js';
+import { limits } from './limits.js';
+import { compare, counterOf, mergeAll, Order, prune, type VClock } from './vclock.js';
 
 export interface Version {
   clock: VClock;
-  /** Wall-clock milliseconds at the coordinator that wrote it. */
-  timestampMs: number;
+  /**
+   * The coordinator's hybrid logical clock when it wrote the version
+   * (core/hlc.ts: ms x 1000 + logical); orders concurrent versions for LWW.
+   */
+  hlc: number;
   /** Id of the coordinating node; breaks timestamp ties deterministically. */
   writer: string;
   tombstone: boolean;
@@ -26,13 +30,13 @@ export type ConflictPolicy = (typeof ConflictPolicy)[keyof typeof ConflictPolicy
 
 /** Total order used by last-writer-wins: later timestamp, then larger writer id, then value bytes. */
 export function lwwCompare(a: Version, b: Version): number {
-  if (a.timestampMs !== b.timestampMs) return a.timestampMs - b.timestampMs;
+  if (a.hlc !== b.hlc) return a.hlc - b.hlc;
   if (a.writer !== b.writer) return a.writer < b.writer ? -1 : 1;
   if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1; // a delete wins a perfect tie
   return Buffer.compare(a.value, b.value);
 }
 
-function sameVersion(a: Version, b: Version): boolean {
+export function sameVersion(a: Version, b: Version): boolean {
   return lwwCompare(a, b) === 0 && compare(a.clock, b.clock) === Order.Equal;
 }
 
@@ -40,14 +44,52 @@ function sameVersion(a: Version, b: Version): boolean {
  * Adds `incoming` to `siblings`: keeps exactly the versions that no other
  * version strictly descends from. Two versions with equal clocks but
  * different contents (possible only after clock pruning) resolve by LWW.
- * When more than `siblingsMax` remain they collapse into one by LWW, which
- * bounds memory at the cost of the loser's value.
+ * When more than `siblingsMax` remain, or they weigh more than `bytesMax`
+ * (so that one key's record always fits in one NATS message), they collapse
+ * into one by LWW, which bounds memory at the cost of the losers' values.
  */
-export function mergeSiblings(siblings: readonly Version[], incoming: readonly Version[], siblingsMax: number): Version[] {
+export function mergeSiblings(siblings: readonly Version[], incoming: readonly Version[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY): Version[] {
   let out: Version[] = [...siblings];
   for (const v of incoming) out = addOne(out, v);
-  if (out.length > siblingsMax) return [collapse(out)];
+  if (out.length > siblingsMax || (out.length > 1 && versionsBytes(out) > bytesMax)) return [collapse(out)];
   return out.sort(lwwCompare);
+}
+
+/** Framing, timestamp, flags and writer id of one encoded version, beyond its value and clock. */
+const versionOverheadBytes = 96;
+
+/** An upper estimate of the encoded size of `versions` (CBOR: value bytes, clock entries, fields). */
+export function versionsBytes(versions: readonly Version[]): number {
+  let n = 0;
+  for (const v of versions) {
+    n += versionOverheadBytes + v.value.length + v.writer.length;
+    for (const id of Object.keys(v.clock)) n += id.length + 12;
+  }
+  return n;
+}
+
+/**
+ * Whether a coordinator's new version `fresh` would take effect on a replica
+ * holding `held`. It must supersede, or under last-writer-wins outrank,
+ * every version held; a version held that it neither descends from nor
+ * outranks means the coordinator's clock is behind this key's history (a
+ * clock set back, a wiped disk, skew between coordinators). Answers the
+ * floor the coordinator's clock must pass to write a version that wins, or
+ * undefined when `fresh` is fine. Under a siblings policy a concurrent
+ * version is kept beside the held ones, so only causal staleness counts.
+ */
+export function staleFloor(held: readonly Version[], fresh: Version, policy: ConflictPolicy): number | undefined {
+  let floor: number | undefined;
+  for (const h of held) {
+    const order = compare(fresh.clock, h.clock);
+    if (order === Order.After) continue;
+    const stale =
+      order === Order.Equal ? !sameVersion(h, fresh)
+        : order === Order.Before ? true
+          : policy === ConflictPolicy.Lww && lwwCompare(h, fresh) > 0;
+    if (stale) floor = Math.max(floor ?? 0, h.hlc, counterOf(h.clock, fresh.writer));
+  }
+  return floor;
 }
 
 function addOne(set: Version[], v: Version): Version[] {
@@ -72,7 +114,9 @@ export function collapse(siblings: readonly Version[]): Version {
   let winner = siblings[0]!;
   for (const s of siblings) if (lwwCompare(s, winner) > 0) winner = s;
   if (siblings.length === 1) return winner;
-  return { ...winner, clock: mergeAll(siblings.map((s) => s.clock)) };
+  // Pruned like any clock: the winner has the largest timestamp, so a sibling
+  // that pruning lets back in as concurrent loses to it again under LWW.
+  return { ...winner, clock: prune(mergeAll(siblings.map((s) => s.clock)), limits.vclockEntriesMax, winner.writer) };
 }
 
 /**
@@ -92,9 +136,9 @@ export function reconcile(answers: readonly (readonly Version[])[], policy: Conf
 }
 
 /** Every version the answers hold that no other one descends from (what read repair writes back). */
-export function union(answers: readonly (readonly Version[])[], siblingsMax: number): Version[] {
+export function union(answers: readonly (readonly Version[])[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY): Version[] {
   let all: Version[] = [];
-  for (const a of answers) all = mergeSiblings(all, a, siblingsMax);
+  for (const a of answers) all = mergeSiblings(all, a, siblingsMax, bytesMax);
   return all;
 }
 

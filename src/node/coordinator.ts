@@ -4,17 +4,26 @@
  * deadline, answers once W writes or R reads succeed, and after a read
  * writes the versions the replicas returned to every one that lacks some of
  * them (read repair, Dynamo 4.7 and 5).
+ *
+ * A new version takes its counter and its timestamp from the node's hybrid
+ * logical clock. Replicas refuse a new version that would not take effect
+ * (they hold a later timestamp, or this node's counter went back); the
+ * coordinator then moves its clock past the floor they name and writes
+ * again, so an acknowledged write is never one that was already lost. With
+ * W + W > N, two writes that do not overlap in time always meet on some
+ * replica, so the later one is written with the later timestamp.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { ErrorCode, GodDbError, QuorumNotMetError, TimeoutError } from '../core/errors.js';
+import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { keyHash, preferenceList } from '../core/ring.js';
-import { advance, counterOf, emptyClock, nextCounter, type VClock } from '../core/vclock.js';
+import { advance, counterOf, emptyClock, type VClock } from '../core/vclock.js';
 import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../core/version.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
+import type { HybridClock } from './hybrid_clock.js';
 import type { Replica } from './replica.js';
 import { ReplicaClient } from './replica_client.js';
 
@@ -30,6 +39,12 @@ export interface CoordinatorOptions {
    */
   readSpeculativeMs: number;
   conflictPolicy: ConflictPolicy;
+  /** Largest encoded record of one key; read repair writes no more (siblings collapse by LWW). */
+  recordBytesMax: number;
+  /** Largest replica request payload (NATS max_payload less headers); undefined when unknown. */
+  requestBytesMax?: number;
+  /** The protocol version a node speaks (rolling upgrades); default the newest. */
+  protocolOf?: (node: string) => number;
   /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
   inflightRequestsMax?: number;
   inflightBytesMax?: number;
@@ -47,7 +62,6 @@ export interface ReadResult {
 }
 
 export class Coordinator {
-  private lastCounter = 0;
   private inflight = 0;
   private inflightBytes = 0;
   /** Read repairs still running; awaited on shutdown so none is cut half-way. */
@@ -56,6 +70,8 @@ export class Coordinator {
   readRepairs = 0;
   /** Reads whose repair was skipped because too many were under way (anti-entropy catches up). */
   repairsSkipped = 0;
+  /** Writes sent again with a later clock after a replica refused them as stale. */
+  staleRetries = 0;
 
   constructor(
     private readonly opts: CoordinatorOptions,
@@ -63,20 +79,36 @@ export class Coordinator {
     private readonly membership: Membership,
     private readonly local: Replica,
     private readonly clock: Clock,
+    private readonly hlc: HybridClock,
     private readonly logger: Logger,
   ) {
-    this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs);
+    const clientOpts: ConstructorParameters<typeof ReplicaClient>[3] = {};
+    if (opts.requestBytesMax !== undefined) clientOpts.requestBytesMax = opts.requestBytesMax;
+    if (opts.protocolOf !== undefined) clientOpts.protocolOf = opts.protocolOf;
+    this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs, clientOpts);
   }
 
-  /** Writes `value`, or a tombstone when it is null, superseding `context`. */
+  /**
+   * Writes `value`, or a tombstone when it is null, superseding `context`.
+   * A context with a counter too far ahead of this node's clock is refused
+   * (ClockSkewError, 400): it would drag this node's counters into the future.
+   */
   async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock): Promise<WriteResult> {
     return this.admit(value?.length ?? 0, async () => {
-      const version = this.newVersion(value, context);
+      this.observeContext(context);
       const targets = this.targets(key, w, 'W');
-      const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version])));
-      const r = await quorum;
-      this.check(r, w, 'W');
-      return { acks: r.tally.succeeded, asked: targets.length };
+      for (let attempt = 1; ; attempt++) {
+        const version = this.newVersion(value, context);
+        const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version], true)));
+        const r = await quorum;
+        const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
+        if (floor === undefined || attempt >= limits.staleWriteAttemptsMax) {
+          this.check(r, w, 'W');
+          return { acks: r.tally.succeeded, asked: targets.length };
+        }
+        this.staleRetries++;
+        this.passFloor(floor);
+      }
     });
   }
 
@@ -90,6 +122,7 @@ export class Coordinator {
       if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
       else this.repairsSkipped++;
       const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
+      for (const v of versions) if (this.hlc.acceptable(v.hlc)) this.hlc.observe(v.hlc, 'a version read');
       return { versions, acks: q.tally.succeeded, asked: targets.length };
     });
   }
@@ -123,12 +156,13 @@ export class Coordinator {
     }
   }
 
+  /** The counter and the timestamp of a new version are one HLC reading, past everything in `context`. */
   private newVersion(value: Uint8Array | null, context: VClock): Version {
-    const now = this.clock.nowMs();
-    this.lastCounter = nextCounter(this.lastCounter, counterOf(context, this.opts.self), now);
+    const now = this.hlc.now();
+    if (now <= counterOf(context, this.opts.self)) throw new Error('assertion: the context was observed before the version was made');
     return {
-      clock: advance(context, this.opts.self, this.lastCounter, limits.vclockEntriesMax),
-      timestampMs: now,
+      clock: advance(context, this.opts.self, now, limits.vclockEntriesMax),
+      hlc: now,
       writer: this.opts.self,
       tombstone: value === null,
       value: value ?? new Uint8Array(0),
@@ -171,8 +205,25 @@ export class Coordinator {
     return node === this.opts.self ? this.local.get(key) : this.remote.get(node, key);
   }
 
-  private replicaPut(node: string, key: string, versions: Version[]): Promise<void> {
-    return node === this.opts.self ? this.local.put(key, versions) : this.remote.put(node, key, versions);
+  private replicaPut(node: string, key: string, versions: Version[], fresh = false): Promise<void> {
+    return node === this.opts.self ? this.local.put(key, versions, fresh) : this.remote.put(node, key, versions, fresh);
+  }
+
+  /** Every counter of a client's context must be one this cluster could have issued (within the clock skew). */
+  private observeContext(context: VClock): void {
+    for (const id of Object.keys(context)) {
+      this.hlc.observe(counterOf(context, id), `${id}'s counter in the context`);
+    }
+  }
+
+  /** Moves this node's clock past a replica's stale-write floor; a floor beyond the skew is a replica's broken clock. */
+  private passFloor(floor: number): void {
+    try {
+      this.hlc.observe(floor, 'a replica\'s stale-write floor');
+    } catch (err) {
+      if (!(err instanceof ClockSkewError)) throw err;
+      throw new QuorumNotMetError(`write refused: a replica holds a newer version stamped by a clock too far ahead (${err.message})`, 0, 0, { cause: err });
+    }
   }
 
   /** Names the replica in its failure, local or remote, keeping the code. */
@@ -194,7 +245,7 @@ export class Coordinator {
    * common (blind puts through different coordinators).
    */
   private async repair(key: string, all: FanOutResult<Version[]>): Promise<void> {
-    const versions = union([...all.ok.values()], limits.siblingsMax);
+    const versions = union([...all.ok.values()], limits.siblingsMax, this.opts.recordBytesMax);
     if (versions.length === 0) return;
     const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, versions)).map(([node]) => node);
     await Promise.all(
@@ -213,4 +264,14 @@ export class Coordinator {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
+}
+
+/** The largest floor among the replicas that refused the write as stale, if any did. */
+function staleFloorOf(r: FanOutResult<unknown>): number | undefined {
+  let floor: number | undefined;
+  for (const err of r.failed.values()) {
+    const stale = err instanceof StaleWriteError ? err : err.cause instanceof StaleWriteError ? err.cause : undefined;
+    if (stale) floor = Math.max(floor ?? 0, stale.floor);
+  }
+  return floor;
 }

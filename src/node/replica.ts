@@ -3,73 +3,172 @@
  * node subjects. A write merges the incoming versions with the stored
  * siblings (core/version.ts) under a per-key lock and stores the result
  * only when it changed.
+ *
+ * Everything that arrives is checked before it is stored: timestamps and
+ * counters more than the maximum clock skew ahead are refused (a broken
+ * clock or a forged message must not poison a key's history), and a
+ * coordinator's new version that would not take effect here is refused with
+ * the floor its clock must pass (StaleWriteError), so that the coordinator
+ * writes again instead of acknowledging a write that is already lost.
+ * Every reply fits the NATS max_payload: results that do not fit in one
+ * batch reply are answered "ask again alone" (413), and a key's record is
+ * bounded so that alone it always fits.
  */
 import type { Logger } from 'pino';
-import { GodDbError, ErrorCode, StorageError } from '../core/errors.js';
+import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
-import { mergeSiblings, isUpToDate, type Version } from '../core/version.js';
-import { decode, encode, Kind, ProtocolError, type ItemResult, type ReplicaPutItem } from '../protocol/codec.js';
+import { counterOf } from '../core/vclock.js';
+import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../core/version.js';
+import { decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
 import type { StorageEngine } from '../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
+import type { HybridClock } from './hybrid_clock.js';
 import { KeyLock } from './key_lock.js';
+import { LogLimiter } from './log_limiter.js';
+
+export interface ReplicaOptions {
+  conflictPolicy: ConflictPolicy;
+  /** Largest encoded record of one key (its siblings); more collapse by LWW. */
+  recordBytesMax: number;
+  /** Largest reply payload this node may send (the NATS max_payload less room for headers). */
+  replyBytesMax: number;
+}
+
+/** Error code of a batch item whose result did not fit in the reply: the coordinator asks for it alone. */
+export const askAloneCode = ErrorCode.TooLarge;
 
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
+  private readonly logs: LogLimiter;
+  /** Versions refused because they were too far ahead of this node's clock. */
+  skewRefusals = 0;
+  /** Fresh versions refused as stale (the coordinator wrote again with a later clock). */
+  staleRefusals = 0;
 
   constructor(
     private readonly engine: StorageEngine,
-    private readonly logger: Logger,
-  ) {}
+    private readonly hlc: HybridClock,
+    private readonly opts: ReplicaOptions,
+    logger: Logger,
+  ) {
+    this.logs = new LogLimiter(logger);
+  }
 
   async get(key: string): Promise<Version[]> {
     const record = await this.engine.get(key);
     if (record === undefined) return [];
-    return decode(record, Kind.StoredRecord).versions;
+    const versions = decodeRecord(record);
+    this.observe(versions, 'a stored version');
+    return versions;
   }
 
-  /** Merges `incoming` into what is stored; resolves once it is stored. */
-  async put(key: string, incoming: readonly Version[]): Promise<void> {
+  /**
+   * Merges `incoming` into what is stored; resolves once it is stored.
+   * `fresh` marks a coordinator's new version, refused when stale.
+   */
+  async put(key: string, incoming: readonly Version[], fresh = false): Promise<void> {
+    this.checkSkew(incoming);
     await this.locks.run(key, async () => {
       const held = await this.get(key);
-      const merged = mergeSiblings(held, incoming, limits.siblingsMax);
+      if (fresh && incoming.length === 1) {
+        const floor = staleFloor(held, incoming[0]!, this.opts.conflictPolicy);
+        if (floor !== undefined) {
+          this.staleRefusals++;
+          throw new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
+        }
+      }
+      const merged = mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
       if (isUpToDate(held, merged)) return;
-      await this.engine.put(key, encode({ kind: Kind.StoredRecord, versions: merged }));
+      await this.engine.put(key, encodeRecord(merged));
     });
+    this.observe(incoming, 'a written version');
   }
 
   /** Subscribes to this node's replica subjects. */
   listen(transport: Transport, cluster: string, nodeId: string): Subscription[] {
     return [
-      transport.subscribe(replicaSubject(cluster, nodeId, ReplicaOp.Get), (m) => void this.onGet(m)),
-      transport.subscribe(replicaSubject(cluster, nodeId, ReplicaOp.Put), (m) => void this.onPut(m)),
+      transport.subscribe(replicaSubject(cluster, nodeId, ReplicaOp.Get), (m) => this.onGet(m).catch((err) => this.crashed(m, err))),
+      transport.subscribe(replicaSubject(cluster, nodeId, ReplicaOp.Put), (m) => this.onPut(m).catch((err) => this.crashed(m, err))),
     ];
   }
 
   private async onGet(msg: InboundMessage): Promise<void> {
     let keys: string[];
+    let v: number;
     try {
-      keys = decode(msg.data, Kind.ReplicaGet).keys;
+      ({ v, msg: { keys } } = decodeVersioned(msg.data, Kind.ReplicaGet));
     } catch (err) {
       return this.refuse(msg, err);
     }
     const results = await Promise.all(
       keys.map((key) => this.get(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
     );
-    msg.respond(encode({ kind: Kind.ReplicaGetReply, results }));
+    this.reply(msg, this.fitted(results, v), v);
   }
 
   private async onPut(msg: InboundMessage): Promise<void> {
     let items: ReplicaPutItem[];
+    let v: number;
     try {
-      items = decode(msg.data, Kind.ReplicaPut).items;
+      ({ v, msg: { items } } = decodeVersioned(msg.data, Kind.ReplicaPut));
     } catch (err) {
       return this.refuse(msg, err);
     }
     const results = await Promise.all(
-      items.map((item) => this.put(item.key, item.versions).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
+      items.map((item) => this.put(item.key, item.versions, item.fresh === true).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
     );
-    msg.respond(encode({ kind: Kind.ReplicaPutReply, results }));
+    this.reply(msg, { kind: Kind.ReplicaPutReply, results }, v);
+  }
+
+  /**
+   * The get reply, fitted to replyBytesMax: results are kept in order while
+   * they fit; the rest are answered "ask again alone". A result that does
+   * not fit even alone (a record written before the bound, or a smaller
+   * max_payload than when it was written) is a 413 for that key.
+   */
+  private fitted(results: ItemResult<{ versions: Version[] }>[], v: number): Message {
+    const whole: Message = { kind: Kind.ReplicaGetReply, results };
+    if (encode(whole, v).length <= this.opts.replyBytesMax) return whole;
+    const envelope = encode({ kind: Kind.ReplicaGetReply, results: [] }, v).length + 16;
+    let used = envelope;
+    const out = results.map((r): ItemResult<{ versions: Version[] }> => {
+      const size = encode({ kind: Kind.ReplicaGetReply, results: [r] }, v).length - envelope + 16;
+      if (used + size <= this.opts.replyBytesMax) {
+        used += size;
+        return r;
+      }
+      const alone = results.length === 1 || envelope + size > this.opts.replyBytesMax;
+      const error = alone ? `record of ${size} bytes does not fit in a reply of at most ${this.opts.replyBytesMax}` : 'reply full: ask for this key alone';
+      return { ok: false, code: askAloneCode, error };
+    });
+    return { kind: Kind.ReplicaGetReply, results: out };
+  }
+
+  private reply(msg: InboundMessage, reply: Message, v: number): void {
+    const data = encode(reply, v);
+    if (data.length > this.opts.replyBytesMax) {
+      msg.respondError(ErrorCode.TooLarge, `reply of ${data.length} bytes is over ${this.opts.replyBytesMax}`);
+      return;
+    }
+    msg.respond(data);
+  }
+
+  /** Refuses versions whose timestamp or counters are too far ahead of this node's clock. */
+  private checkSkew(incoming: readonly Version[]): void {
+    for (const v of incoming) {
+      if (!this.hlc.acceptable(highest(v))) {
+        this.skewRefusals++;
+        throw new ClockSkewError(`version by ${v.writer} with timestamp or counter ${highest(v)} is more than the maximum clock skew of ${this.hlc.maxSkewMs} ms ahead of this node`);
+      }
+    }
+  }
+
+  /** Moves this node's clock past what it stores, so that its own later writes order after them. */
+  private observe(versions: readonly Version[], what: string): void {
+    for (const v of versions) {
+      if (this.hlc.acceptable(v.hlc)) this.hlc.observe(v.hlc, what);
+    }
   }
 
   /** A message that cannot be decoded is refused whole, with the reason. */
@@ -78,11 +177,31 @@ export class Replica {
     msg.respondError(failure.code, failure.error);
   }
 
-  private failure(err: unknown, op: string): { ok: false; code: number; error: string } {
-    if (err instanceof ProtocolError) this.logger.warn({ err: err.message, op }, 'refused a malformed replica request');
-    else if (err instanceof StorageError) this.logger.error({ err: err.message, op }, 'storage failed');
-    else if (!(err instanceof GodDbError)) this.logger.error({ err, op }, 'replica request failed');
-    const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
-    return { ok: false, code, error: err instanceof Error ? err.message : String(err) };
+  /** Last resort: a bug reached the subscription. Logged, answered 500 if possible, never thrown. */
+  private crashed(msg: InboundMessage, err: unknown): void {
+    this.logs.error('replica-bug', { err }, 'replica request failed');
+    try {
+      msg.respondError(ErrorCode.Internal, 'replica failed');
+    } catch {
+      // nothing more to do: the requester times out
+    }
   }
+
+  private failure(err: unknown, op: string): ItemFailure {
+    if (err instanceof ProtocolError) this.logs.warn(`malformed-${op}`, { err: err.message, op }, 'refused a malformed replica request');
+    else if (err instanceof ClockSkewError) this.logs.warn('skew', { err: err.message, op }, 'refused a version from a clock too far ahead');
+    else if (err instanceof StorageError) this.logs.error(`storage-${op}`, { err: err.message, op }, 'storage failed');
+    else if (!(err instanceof GodDbError)) this.logs.error(`bug-${op}`, { err, op }, 'replica request failed');
+    const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
+    const out: ItemFailure = { ok: false, code, error: err instanceof Error ? err.message : String(err) };
+    if (err instanceof StaleWriteError) out.floor = err.floor;
+    return out;
+  }
+}
+
+/** The largest timestamp a version carries: its own and its clock's counters. */
+function highest(v: Version): number {
+  let max = v.hlc;
+  for (const id of Object.keys(v.clock)) max = Math.max(max, counterOf(v.clock, id));
+  return max;
 }

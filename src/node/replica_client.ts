@@ -4,13 +4,19 @@
  * (flushed on a microtask, or earlier when the batch is full), and each
  * item's promise settles with its own result. At high concurrency this turns
  * a message per replica per operation into a message per replica per turn.
+ *
+ * Every message fits the NATS max_payload: batches are bounded in bytes, a
+ * batch whose encoding still comes out too large is split in two, and a
+ * read the replica could not fit in its batch reply is asked again alone.
+ * Each replica is spoken to in the newest protocol version it speaks.
  */
-import { errorFromCode } from '../core/errors.js';
+import { errorFromCode, StaleWriteError, TooLargeError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
-import type { Version } from '../core/version.js';
-import { decode, encode, Kind, ProtocolError, type ItemResult, type ReplicaPutItem } from '../protocol/codec.js';
+import { versionsBytes, type Version } from '../core/version.js';
+import { decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
 import { replyError, type Transport } from '../transport/transport.js';
+import { askAloneCode } from './replica.js';
 
 interface Waiter<T> {
   resolve(value: T): void;
@@ -25,31 +31,49 @@ interface Batch<I, T> {
 
 type Sender<I, T> = (node: string, batch: Batch<I, T>) => Promise<void>;
 
-/** Key bytes and CBOR framing per item, as counted towards replicaBatchBytesMax. */
+/** Key bytes and CBOR framing per item, as counted towards the batch byte bound. */
 const itemOverheadBytes = 64;
+
+export interface ReplicaClientOptions {
+  /** Largest request payload (the NATS max_payload less room for headers); undefined: no bound known. */
+  requestBytesMax?: number;
+  /** The protocol version a node speaks (from its heartbeats); default the newest. */
+  protocolOf?: (node: string) => number;
+}
 
 export class ReplicaClient {
   private readonly gets = new Map<string, Batch<string, Version[]>>();
   private readonly puts = new Map<string, Batch<ReplicaPutItem, void>>();
+  private readonly batchBytesMax: number;
+  private readonly requestBytesMax: number;
+  private readonly protocolOf: (node: string) => number;
 
   constructor(
     private readonly transport: Transport,
     private readonly cluster: string,
     private readonly timeoutMs: number,
-  ) {}
+    opts: ReplicaClientOptions = {},
+  ) {
+    this.requestBytesMax = opts.requestBytesMax ?? Number.POSITIVE_INFINITY;
+    // A quarter of the payload bound leaves room for the estimate's error; a larger item travels alone.
+    this.batchBytesMax = Math.min(limits.replicaBatchBytesMax, Math.floor(this.requestBytesMax / 4));
+    this.protocolOf = opts.protocolOf ?? (() => protocolVersion);
+  }
 
   get(node: string, key: string): Promise<Version[]> {
     return this.enqueue(this.gets, node, key, key.length + itemOverheadBytes, this.sendGets);
   }
 
-  put(node: string, key: string, versions: Version[]): Promise<void> {
-    const bytes = versions.reduce((n, v) => n + v.value.length + itemOverheadBytes, key.length);
-    return this.enqueue(this.puts, node, { key, versions }, bytes, this.sendPuts);
+  /** `fresh` marks a coordinator's new version: the replica refuses it when stale (StaleWriteError). */
+  put(node: string, key: string, versions: Version[], fresh = false): Promise<void> {
+    const bytes = key.length + itemOverheadBytes + versionsBytes(versions);
+    const item: ReplicaPutItem = fresh ? { key, versions, fresh } : { key, versions };
+    return this.enqueue(this.puts, node, item, bytes, this.sendPuts);
   }
 
   private enqueue<I, T>(pending: Map<string, Batch<I, T>>, node: string, item: I, bytes: number, send: Sender<I, T>): Promise<T> {
     let batch = pending.get(node);
-    if (batch && (batch.items.length >= limits.replicaBatchItemsMax || batch.bytes + bytes > limits.replicaBatchBytesMax)) {
+    if (batch && (batch.items.length >= limits.replicaBatchItemsMax || batch.bytes + bytes > this.batchBytesMax)) {
       pending.delete(node);
       void send(node, batch);
       batch = undefined;
@@ -71,25 +95,51 @@ export class ReplicaClient {
   }
 
   private readonly sendGets: Sender<string, Version[]> = async (node, batch) => {
-    await this.exchange(node, ReplicaOp.Get, encode({ kind: Kind.ReplicaGet, keys: batch.items }), batch, (data) =>
-      decode(data, Kind.ReplicaGetReply).results.map((r) => (r.ok ? { ok: true, value: r.versions } : r)),
+    const v = this.protocolOf(node);
+    const retryAlone: number[] = [];
+    await this.exchange(node, ReplicaOp.Get, encode({ kind: Kind.ReplicaGet, keys: batch.items }, v), batch, this.sendGets, (data) =>
+      decode(data, Kind.ReplicaGetReply).results.map((r, i) => {
+        if (r.ok) return { ok: true, value: r.versions };
+        if (r.code === askAloneCode && batch.items.length > 1) retryAlone.push(i);
+        return r;
+      }),
+      (i) => !retryAlone.includes(i),
     );
+    for (const i of retryAlone) void this.sendGets(node, { items: [batch.items[i]!], waiters: [batch.waiters[i]!], bytes: 0 });
   };
 
   private readonly sendPuts: Sender<ReplicaPutItem, void> = async (node, batch) => {
-    await this.exchange(node, ReplicaOp.Put, encode({ kind: Kind.ReplicaPut, items: batch.items }), batch, (data) =>
+    const v = this.protocolOf(node);
+    await this.exchange(node, ReplicaOp.Put, encode({ kind: Kind.ReplicaPut, items: batch.items }, v), batch, this.sendPuts, (data) =>
       decode(data, Kind.ReplicaPutReply).results.map((r) => (r.ok ? { ok: true, value: undefined } : r)),
     );
   };
 
-  /** One request for the whole batch; settles every item with its own result, or all with the request's failure. */
+  /**
+   * One request for the whole batch; settles every item with its own result
+   * (except those `settles` leaves to a retry), or all with the request's
+   * failure. A batch too large to send is split in two; one item too large
+   * alone fails with 413.
+   */
   private async exchange<I, T>(
     node: string,
     op: ReplicaOp,
     payload: Uint8Array,
     batch: Batch<I, T>,
+    resend: Sender<I, T>,
     results: (data: Uint8Array) => ItemResult<{ value: T }>[],
+    settles: (index: number) => boolean = () => true,
   ): Promise<void> {
+    if (payload.length > this.requestBytesMax) {
+      if (batch.items.length === 1) {
+        batch.waiters[0]!.reject(new TooLargeError(`replica ${op} of ${payload.length} bytes is over the NATS max_payload`));
+        return;
+      }
+      const half = Math.ceil(batch.items.length / 2);
+      const part = (from: number, to: number): Batch<I, T> => ({ items: batch.items.slice(from, to), waiters: batch.waiters.slice(from, to), bytes: 0 });
+      await Promise.all([resend(node, part(0, half)), resend(node, part(half, batch.items.length))]);
+      return;
+    }
     try {
       const reply = await this.transport.request(replicaSubject(this.cluster, node, op), payload, { timeoutMs: this.timeoutMs });
       const refused = replyError(reply);
@@ -97,13 +147,19 @@ export class ReplicaClient {
       const items = results(reply.data);
       if (items.length !== batch.waiters.length) throw new ProtocolError(`${items.length} results for ${batch.waiters.length} items`);
       items.forEach((r, i) => {
+        if (!settles(i)) return;
         const w = batch.waiters[i]!;
         if (r.ok) w.resolve(r.value);
-        else w.reject(errorFromCode(r.code, r.error));
+        else w.reject(itemError(r));
       });
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       for (const w of batch.waiters) w.reject(e);
     }
   }
+}
+
+function itemError(r: ItemFailure): Error {
+  if (r.floor !== undefined) return new StaleWriteError(r.error, r.floor);
+  return errorFromCode(r.code, r.error);
 }

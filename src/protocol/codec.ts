@@ -1,16 +1,34 @@
 /**
  * The wire protocol between nodes, and the record format on disk. The only
  * cbor-x import. Every message carries a protocol version and a kind; decode
- * validates the whole shape and throws ProtocolError with the reason, so a
- * malformed message is refused with a logged reason, never a crash.
+ * validates the whole shape against named limits and throws ProtocolError
+ * with the reason, so a malformed message is refused with a logged reason,
+ * never a crash.
+ *
+ * Protocol versions (a node speaks the newest both sides know, and accepts
+ * the previous one, so a cluster upgrades one node at a time):
+ *   1  versions carry `timestampMs` (wall-clock ms); counters were wall-clock microseconds.
+ *   2  versions carry `hlc` (core/hlc.ts); put items may be `fresh` (a coordinator's new
+ *      version, checked for staleness); a failed item may carry `floor`; heartbeats carry `hlc`.
+ *      A version-2 node writing to a version-1 node adds `timestampMs` (what version 1 reads);
+ *      version 1 ignores fields it does not know.
+ *
+ * The disk record has its own format number, apart from the protocol:
+ *   1  (written by protocol-1 nodes) `{ v: 1, kind: 6, versions }` with `timestampMs`;
+ *   2  `{ f: 2, versions }` with `hlc`. Both are read; 2 is written.
  */
 import { Encoder } from 'cbor-x';
 import { GodDbError, ErrorCode } from '../core/errors.js';
+import { fromWallMs, physicalMs } from '../core/hlc.js';
+import { limits } from '../core/limits.js';
 import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
 import { isValidToken } from './subjects.js';
 
-export const protocolVersion = 1;
+export const protocolVersion = 2;
+/** The oldest protocol version this node still reads and speaks. */
+export const protocolVersionMin = 1;
+export const recordFormat = 2;
 
 /** ONLY APPEND TO THIS LIST: the numbers travel on the wire and sit on disk. */
 export const Kind = {
@@ -19,6 +37,7 @@ export const Kind = {
   ReplicaPut: 3,
   ReplicaPutReply: 4,
   Heartbeat: 5,
+  /** Disk record format 1 only; format 2 records carry no kind. */
   StoredRecord: 6,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
@@ -33,8 +52,12 @@ export interface ReplicaGet {
   keys: string[];
 }
 
-/** The outcome of one item of a batch: a value, or an error code (for example 507 storage). */
-export type ItemResult<T> = ({ ok: true } & T) | { ok: false; code: number; error: string };
+/**
+ * The outcome of one item of a batch: a value, or an error code (for example
+ * 507 storage); a stale write (409) says the floor the writer's clock must pass.
+ */
+export type ItemFailure = { ok: false; code: number; error: string; floor?: number };
+export type ItemResult<T> = ({ ok: true } & T) | ItemFailure;
 
 /** One result per key, in the order asked: the replica's siblings. */
 export interface ReplicaGetReply {
@@ -45,6 +68,8 @@ export interface ReplicaGetReply {
 export interface ReplicaPutItem {
   key: string;
   versions: Version[];
+  /** A coordinator's new version (one), refused when it would not take effect (core/version.ts staleFloor). */
+  fresh?: boolean;
 }
 
 export interface ReplicaPut {
@@ -84,8 +109,35 @@ export class ProtocolError extends GodDbError {
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
 
-export function encode(msg: Message): Uint8Array {
-  return encoder.encode({ v: protocolVersion, ...msg });
+/** Encodes `msg` in protocol version `v` (the newest by default; 1 for a peer that speaks only 1). */
+export function encode(msg: Message, v: number = protocolVersion): Uint8Array {
+  return encoder.encode(v === 1 ? { v, ...asVersion1(msg) } : { v, ...msg });
+}
+
+/** Version 1 reads `timestampMs` in versions and ignores the fields it does not know. */
+function asVersion1(msg: Message): Message {
+  const withMs = (vs: Version[]) => vs.map((x) => ({ ...x, timestampMs: physicalMs(x.hlc) }));
+  switch (msg.kind) {
+    case Kind.ReplicaPut:
+      return { ...msg, items: msg.items.map((i) => ({ ...i, versions: withMs(i.versions) })) };
+    case Kind.ReplicaGetReply:
+      return { ...msg, results: msg.results.map((r) => (r.ok ? { ...r, versions: withMs(r.versions) } : r)) };
+    default:
+      return msg;
+  }
+}
+
+/** A key's stored siblings as a disk record (format 2). */
+export function encodeRecord(versions: Version[]): Uint8Array {
+  return encoder.encode({ f: recordFormat, versions });
+}
+
+/** Reads a disk record of format 2, or of format 1 as written by protocol-1 nodes. */
+export function decodeRecord(bytes: Uint8Array): Version[] {
+  const raw = decodeCbor(bytes);
+  if (raw['f'] === recordFormat) return decodeVersions(raw['versions'], 2);
+  if (raw['f'] === undefined && raw['v'] === 1 && raw['kind'] === Kind.StoredRecord) return decodeVersions(raw['versions'], 1);
+  fail(`record format ${String(raw['f'] ?? `v${String(raw['v'])}`)}, expected ${recordFormat} or 1`);
 }
 
 type Obj = Record<string, unknown>;
@@ -113,53 +165,78 @@ function bool(o: Obj, field: string): boolean {
   return typeof v === 'boolean' ? v : fail(`${field} is not a boolean`);
 }
 
+/** A node id as it appears in clocks and versions: a subject token. */
+function nodeId(s: string, what: string): string {
+  return isValidToken(s) ? s : fail(`${what} ${JSON.stringify(s.slice(0, 80))} is not a node id (1 to 64 of A-Z a-z 0-9 _ -)`);
+}
+
 export function decodeClock(x: unknown): VClock {
   if (!isObj(x)) fail('clock is not a map');
+  const nodes = Object.keys(x);
+  if (nodes.length > limits.clockEntriesDecodeMax) fail(`clock has ${nodes.length} entries, more than clockEntriesDecodeMax=${limits.clockEntriesDecodeMax}`);
   const out: Record<string, number> = {};
-  for (const node of Object.keys(x)) {
+  for (const node of nodes) {
+    nodeId(node, 'clock entry');
     const c = x[node];
-    if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) fail(`clock entry ${node} is not a counter`);
+    if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 1) fail(`clock entry ${node} is not a counter (a positive safe integer)`);
     setCounter(out, node, c);
   }
   return out;
 }
 
-function decodeVersion(x: unknown): Version {
+function decodeVersion(x: unknown, v: number): Version {
   if (!isObj(x)) fail('version is not a map');
   const value = x['value'];
   if (!(value instanceof Uint8Array)) fail('value is not bytes');
+  const tombstone = bool(x, 'tombstone');
+  if (tombstone && value.length > 0) fail('a tombstone with a value');
   return {
     clock: decodeClock(x['clock']),
-    timestampMs: int(x, 'timestampMs'),
-    writer: str(x, 'writer'),
-    tombstone: bool(x, 'tombstone'),
+    hlc: v === 1 ? fromWallMs(int(x, 'timestampMs')) : int(x, 'hlc'),
+    writer: nodeId(str(x, 'writer'), 'writer'),
+    tombstone,
     value,
   };
 }
 
-function decodeVersions(x: unknown): Version[] {
+function decodeVersions(x: unknown, v: number): Version[] {
   if (!Array.isArray(x)) fail('versions is not an array');
-  return x.map(decodeVersion);
+  if (x.length > limits.siblingsMax) fail(`${x.length} versions, more than siblingsMax=${limits.siblingsMax}`);
+  return x.map((e) => decodeVersion(e, v));
 }
 
-function array(o: Obj, field: string): unknown[] {
+function array(o: Obj, field: string, max: number): unknown[] {
   const v = o[field];
-  return Array.isArray(v) ? v : fail(`${field} is not an array`);
+  if (!Array.isArray(v)) fail(`${field} is not an array`);
+  if (v.length > max) fail(`${field} has ${v.length} entries, more than ${max}`);
+  return v;
+}
+
+function key(x: unknown): string {
+  if (typeof x !== 'string' || x.length === 0) fail('key is not a non-empty string');
+  if (Buffer.byteLength(x, 'utf8') > limits.keyBytesMax) fail(`key is over keyBytesMax=${limits.keyBytesMax}`);
+  return x;
 }
 
 function decodeItem<T extends object>(x: unknown, ok: (o: Obj) => T): ItemResult<T> {
   if (!isObj(x)) fail('result is not a map');
   if (bool(x, 'ok')) return { ok: true, ...ok(x) };
-  return { ok: false, code: int(x, 'code'), error: str(x, 'error') };
+  const failure: ItemFailure = { ok: false, code: int(x, 'code'), error: str(x, 'error') };
+  if (x['floor'] !== undefined) failure.floor = int(x, 'floor');
+  return failure;
 }
 
-function decodePutItem(x: unknown): ReplicaPutItem {
+function decodePutItem(x: unknown, v: number): ReplicaPutItem {
   if (!isObj(x)) fail('item is not a map');
-  return { key: str(x, 'key'), versions: decodeVersions(x['versions']) };
+  const item: ReplicaPutItem = { key: key(x['key']), versions: decodeVersions(x['versions'], v) };
+  if (x['fresh'] === true) {
+    if (item.versions.length !== 1) fail('a fresh item carries exactly one version');
+    item.fresh = true;
+  }
+  return item;
 }
 
-/** Decodes and validates; `expected` narrows to the kinds the caller accepts. */
-export function decode<K extends Kind>(bytes: Uint8Array, expected: K): Extract<Message, { kind: K }> {
+function decodeCbor(bytes: Uint8Array): Obj {
   let raw: unknown;
   try {
     raw = encoder.decode(bytes);
@@ -167,30 +244,43 @@ export function decode<K extends Kind>(bytes: Uint8Array, expected: K): Extract<
     fail(`not CBOR (${(err as Error).message})`);
   }
   if (!isObj(raw)) fail('not a map');
-  const v = raw['v'];
-  if (v !== protocolVersion) fail(`protocol version ${String(v)}, expected ${protocolVersion}`);
-  const kind = raw['kind'];
-  if (kind !== expected) fail(`kind ${String(kind)}, expected ${expected}`);
-  return decodeKind(raw, expected) as Extract<Message, { kind: K }>;
+  return raw;
 }
 
-function decodeKind(o: Obj, kind: Kind): Message {
+/** Decodes and validates; `expected` narrows to the kinds the caller accepts. */
+export function decode<K extends Kind>(bytes: Uint8Array, expected: K): Extract<Message, { kind: K }> {
+  return decodeVersioned(bytes, expected).msg;
+}
+
+/** Like decode, and says which protocol version the sender spoke (a reply goes back in the same one). */
+export function decodeVersioned<K extends Kind>(bytes: Uint8Array, expected: K, accepted = protocolVersion): { v: number; msg: Extract<Message, { kind: K }> } {
+  const raw = decodeCbor(bytes);
+  const v = raw['v'];
+  if (typeof v !== 'number' || v < protocolVersionMin || v > accepted) {
+    fail(`protocol version ${String(v)}, expected ${protocolVersionMin} to ${accepted}`);
+  }
+  const kind = raw['kind'];
+  if (kind !== expected) fail(`kind ${String(kind)}, expected ${expected}`);
+  return { v, msg: decodeKind(raw, expected, v) as Extract<Message, { kind: K }> };
+}
+
+function decodeKind(o: Obj, kind: Kind, v: number): Message {
   switch (kind) {
     case Kind.ReplicaGet:
-      return { kind, keys: array(o, 'keys').map((k) => (typeof k === 'string' ? k : fail('key is not a string'))) };
+      return { kind, keys: array(o, 'keys', limits.replicaBatchItemsMax).map(key) };
     case Kind.ReplicaGetReply:
-      return { kind, results: array(o, 'results').map((r) => decodeItem(r, (x) => ({ versions: decodeVersions(x['versions']) }))) };
+      return { kind, results: array(o, 'results', limits.replicaBatchItemsMax).map((r) => decodeItem(r, (x) => ({ versions: decodeVersions(x['versions'], v) }))) };
     case Kind.ReplicaPut:
-      return { kind, items: array(o, 'items').map(decodePutItem) };
+      return { kind, items: array(o, 'items', limits.replicaBatchItemsMax).map((x) => decodePutItem(x, v)) };
     case Kind.ReplicaPutReply:
-      return { kind, results: array(o, 'results').map((r) => decodeItem(r, () => ({}))) };
+      return { kind, results: array(o, 'results', limits.replicaBatchItemsMax).map((r) => decodeItem(r, () => ({}))) };
     case Kind.Heartbeat: {
       const id = str(o, 'id');
       if (!isValidToken(id)) fail(`node id ${JSON.stringify(id)} is not a valid token`);
       return { kind, id, virtualNodes: int(o, 'virtualNodes'), heartbeat: int(o, 'heartbeat'), hello: bool(o, 'hello'), incarnation: str(o, 'incarnation') };
     }
     case Kind.StoredRecord:
-      return { kind, versions: decodeVersions(o['versions']) };
+      return { kind, versions: decodeVersions(o['versions'], v) };
   }
 }
 
@@ -200,6 +290,7 @@ export function encodeContext(clock: VClock): string {
 }
 
 export function decodeContext(text: string): VClock {
+  if (text.length > limits.contextCharsMax) fail(`context of ${text.length} characters is over contextCharsMax=${limits.contextCharsMax}`);
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length === 0) fail('context is not base64url');
   try {
     return decodeClock(encoder.decode(Buffer.from(text, 'base64url')));

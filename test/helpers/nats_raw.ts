@@ -16,7 +16,7 @@ export async function rawConnect(url: string): Promise<NatsConnection> {
   return connect({ servers: url, noAsyncTraces: true });
 }
 
-export async function rawRequest(nc: NatsConnection, subject: string, payload = '', hdrs: Record<string, string> = {}, timeoutMs = 5000): Promise<RawReply> {
+export async function rawRequest(nc: NatsConnection, subject: string, payload: string | Uint8Array = '', hdrs: Record<string, string> = {}, timeoutMs = 5000): Promise<RawReply> {
   const h = natsHeaders();
   for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
   const m = await nc.request(subject, payload, { timeout: timeoutMs, headers: h });

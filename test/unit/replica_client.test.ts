@@ -7,7 +7,7 @@ import { decode, encode, Kind } from '../../src/protocol/codec.js';
 import { ReplicaClient } from '../../src/node/replica_client.js';
 import { RequestTimeoutError, ServiceErrorHeader, type Reply, type RequestOptions, type Transport } from '../../src/transport/transport.js';
 
-const version = (value: string): Version => ({ clock: { n1: 1 }, timestampMs: 1, writer: 'n1', tombstone: false, value: Buffer.from(value) });
+const version = (value: string): Version => ({ clock: { n1: 1 }, hlc: 1, writer: 'n1', tombstone: false, value: Buffer.from(value) });
 
 /** A transport that records requests and answers each with `answer`. */
 function fakeTransport(answer: (subject: string, data: Uint8Array) => Reply | Error): Transport & { sent: { subject: string; data: Uint8Array }[] } {
@@ -22,8 +22,8 @@ function fakeTransport(answer: (subject: string, data: Uint8Array) => Reply | Er
     },
     gather: async () => [],
     publish: () => undefined,
-    subscribe: () => ({ unsubscribe: () => undefined }),
-    serve: async () => ({ unsubscribe: () => undefined }),
+    subscribe: () => ({ unsubscribe: () => undefined, drain: async () => undefined }),
+    serve: async () => ({ unsubscribe: () => undefined, drain: async () => undefined }),
     maxPayloadBytes: () => undefined,
     flush: async () => undefined,
     close: async () => undefined,

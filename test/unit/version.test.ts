@@ -25,8 +25,8 @@ const seed = Number(process.env['FC_SEED'] ?? 20_250_103);
 const runs = (numRuns: number) => ({ seed, numRuns });
 const unbounded = Number.MAX_SAFE_INTEGER;
 
-function version(clock: VClock, timestampMs: number, writer: string, value = 'v', tombstone = false): Version {
-  return { clock, timestampMs, writer, tombstone, value: tombstone ? new Uint8Array() : new TextEncoder().encode(value) };
+function version(clock: VClock, hlc: number, writer: string, value = 'v', tombstone = false): Version {
+  return { clock, hlc, writer, tombstone, value: tombstone ? new Uint8Array() : new TextEncoder().encode(value) };
 }
 
 function text(v: Version | undefined): string | undefined {
@@ -39,7 +39,7 @@ function canonical(v: Version): string {
     .sort()
     .map((k) => `${k}:${v.clock[k]}`)
     .join(',');
-  return `${v.timestampMs}|${v.writer}|${v.tombstone}|${Buffer.from(v.value).toString('hex')}|${clock}`;
+  return `${v.hlc}|${v.writer}|${v.tombstone}|${Buffer.from(v.value).toString('hex')}|${clock}`;
 }
 
 function asSet(vs: readonly Version[]): string[] {
@@ -54,12 +54,12 @@ const clockArb: fc.Arbitrary<VClock> = fc.dictionary(fc.constantFrom('a', 'b', '
 const versionArb: fc.Arbitrary<Version> = fc
   .record({
     clock: clockArb,
-    timestampMs: fc.integer({ min: 0, max: 3 }),
+    hlc: fc.integer({ min: 0, max: 3 }),
     writer: fc.constantFrom('a', 'b', 'c'),
     tombstone: fc.boolean(),
     value: fc.constantFrom('x', 'y', 'zz'),
   })
-  .map((r) => version(r.clock, r.timestampMs, r.writer, r.value, r.tombstone));
+  .map((r) => version(r.clock, r.hlc, r.writer, r.value, r.tombstone));
 const versionsArb = fc.array(versionArb, { maxLength: 10 });
 
 function withPermutation<T>(arb: fc.Arbitrary<T[]>): fc.Arbitrary<[T[], T[]]> {
@@ -95,7 +95,7 @@ describe('version - lwwCompare', () => {
         assert.equal(lwwCompare(a, a), 0);
         if (lwwCompare(a, b) <= 0 && lwwCompare(b, c) <= 0) assert.ok(lwwCompare(a, c) <= 0);
         const sameContents =
-          a.timestampMs === b.timestampMs && a.writer === b.writer && a.tombstone === b.tombstone && Buffer.compare(a.value, b.value) === 0;
+          a.hlc === b.hlc && a.writer === b.writer && a.tombstone === b.tombstone && Buffer.compare(a.value, b.value) === 0;
         assert.equal(lwwCompare(a, b) === 0, sameContents);
       }),
       runs(500),

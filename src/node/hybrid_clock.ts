@@ -1,0 +1,66 @@
+/**
+ * The node's hybrid logical clock: the pure rules of core/hlc.ts over the
+ * node's wall clock and its persisted high-water mark. Every timestamp the
+ * node issues (version timestamps and vector-clock counters) comes from
+ * `now()`; every timestamp it receives (versions, contexts, heartbeats) goes
+ * through `observe()`.
+ */
+import type { Clock } from '../core/clock.js';
+import { ClockSkewError } from '../core/errors.js';
+import { observe, reserve, restart, tick } from '../core/hlc.js';
+import type { MetaStore } from '../storage/meta.js';
+
+export const hlcMetaName = 'hlc';
+/** How far ahead of the issued timestamps the persisted high-water mark runs. */
+export const hlcReserveWindowMs = 10_000;
+
+export class HybridClock {
+  private last: number;
+  private reserved: number;
+
+  constructor(
+    private readonly wall: Clock,
+    private readonly meta: MetaStore,
+    readonly maxSkewMs: number,
+  ) {
+    const persisted = meta.read(hlcMetaName);
+    this.last = restart(persisted, wall.nowMs());
+    this.reserved = persisted ?? 0;
+  }
+
+  /** A new timestamp, larger than every one issued or observed before, in this run or an earlier one. */
+  now(): number {
+    const t = tick(this.last, this.wall.nowMs());
+    this.ensureReserved(t);
+    this.last = t;
+    return t;
+  }
+
+  /** The latest timestamp issued or observed, without issuing one. */
+  peek(): number {
+    return this.last;
+  }
+
+  /** Advances the clock to `remote`; throws ClockSkewError when it is too far ahead of the wall clock. */
+  observe(remote: number, what: string): void {
+    const o = observe(this.last, remote, this.wall.nowMs(), this.maxSkewMs);
+    if (!o.ok) {
+      throw new ClockSkewError(`${what} is ${o.aheadMs} ms ahead of this node's clock, more than the maximum clock skew of ${this.maxSkewMs} ms`);
+    }
+    if (o.last === this.last) return;
+    this.ensureReserved(o.last);
+    this.last = o.last;
+  }
+
+  /** True when `remote` would be accepted by observe(). */
+  acceptable(remote: number): boolean {
+    return observe(this.last, remote, this.wall.nowMs(), this.maxSkewMs).ok;
+  }
+
+  private ensureReserved(t: number): void {
+    const next = reserve(t, this.reserved, hlcReserveWindowMs);
+    if (next === undefined) return;
+    this.meta.write(hlcMetaName, next); // durable before any timestamp past the old reservation exists
+    this.reserved = next;
+  }
+}
