@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `npm start`, `npm test` and `npm run bench` need and is missing:
-# nats-server and redis-server from Debian, the npm packages, and a fresh build.
+# nats-server, redis-server and flock (util-linux) from Debian, the npm packages, and a fresh build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,7 @@ missing=()
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 has nats-server || missing+=(nats-server)
 has redis-server || missing+=(redis-server)
+has flock || missing+=(util-linux) # the data-directory lock (src/node/identity.ts)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian" >&2
   sudo=""

@@ -28,6 +28,8 @@ export async function runWorker(flags: Record<string, unknown>): Promise<void> {
     await starting;
   } catch (err) {
     logger.fatal({ err }, 'node failed to start');
+    // Also on stderr, so whoever started the worker sees why without reading the JSON log.
+    process.stderr.write(`goddb worker: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   }
 }

@@ -41,6 +41,10 @@ export const limits = {
   replicaBatchBytesMax: 256 * 1024,
   /** Members a node keeps track of. */
   membersMax: 1024,
+  /** Characters of a member's incarnation (a UUID has 36). */
+  incarnationCharsMax: 64,
+  /** Probes of unverified members in flight at once; the other claims wait their turn (at most membersMax of them). */
+  probesInflightMax: 64,
   /** Keys being written concurrently on one replica (each holds a per-key lock). */
   keyLocksMax: 100_000,
 } as const;

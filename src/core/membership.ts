@@ -2,6 +2,14 @@
  * Membership view and failure detection, kept apart as in Dynamo (4.8): a
  * member that stops heartbeating is marked down and skipped, but stays in
  * the ring until it leaves (a later issue moves data on leave).
+ *
+ * Nobody joins on hearsay. A heartbeat only counts when it comes from a
+ * member already admitted in the same incarnation; any other claim (an id
+ * the node does not know, or a known id with a new incarnation) waits in a
+ * bounded set of pending claims until the member confirms it on its own node
+ * subject (memberlist likewise only lets a node refute rumours about
+ * itself). A forged or bit-flipped heartbeat names an id nobody serves, so
+ * its claim is never confirmed and the ring never sees it.
  */
 export const MemberStatus = {
   Up: 'up',
@@ -12,6 +20,8 @@ export type MemberStatus = (typeof MemberStatus)[keyof typeof MemberStatus];
 export interface Member {
   id: string;
   virtualNodes: number;
+  /** Random per process start; '' for a peer trusted from configuration. */
+  incarnation: string;
   /** Sender's heartbeat counter; a larger one is newer news. */
   heartbeat: number;
   /** Local clock when we last heard from it (never compared across nodes). */
@@ -23,19 +33,93 @@ export type MemberView = ReadonlyMap<string, Member>;
 export interface Heartbeat {
   id: string;
   virtualNodes: number;
+  incarnation: string;
   heartbeat: number;
 }
 
-/** The view after hearing `hb` at `nowMs`. Returns the same map when nothing changed. */
+/** What a valid heartbeat from another node means for the view. */
+export const Verdict = {
+  /** From an admitted member, in its incarnation, with a larger counter: apply it. */
+  News: 'news',
+  /** From an admitted member, but an old or duplicated counter: nothing to do. */
+  Stale: 'stale',
+  /** Claims another vnode count for an admitted incarnation: a process cannot change it, a flipped bit can. */
+  Conflict: 'conflict',
+  /** From an id not admitted, or a new incarnation of one: the member must confirm it first. */
+  Verify: 'verify',
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+export function judgeHeartbeat(view: MemberView, hb: Heartbeat): Verdict {
+  const known = view.get(hb.id);
+  if (!known || known.incarnation !== hb.incarnation) return Verdict.Verify;
+  if (known.virtualNodes !== hb.virtualNodes) return Verdict.Conflict;
+  return hb.heartbeat > known.heartbeat ? Verdict.News : Verdict.Stale;
+}
+
+/**
+ * The view after hearing `hb` at `nowMs`. Returns the same map when nothing
+ * changed. A heartbeat of another incarnation replaces the record (a
+ * restart): callers apply one only once the member confirmed it.
+ */
 export function applyHeartbeat(view: MemberView, hb: Heartbeat, nowMs: number, membersMax: number): MemberView {
   const known = view.get(hb.id);
   if (!known && view.size >= membersMax) return view;
   // Only a larger counter is news: a delayed or duplicated copy of a dead
   // node's last heartbeat must not keep it up.
-  if (known && hb.heartbeat <= known.heartbeat) return view;
+  if (known && known.incarnation === hb.incarnation && hb.heartbeat <= known.heartbeat) return view;
   const next = new Map(view);
-  next.set(hb.id, { id: hb.id, virtualNodes: hb.virtualNodes, heartbeat: hb.heartbeat, lastHeardMs: nowMs });
+  next.set(hb.id, { id: hb.id, virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs });
   return next;
+}
+
+/** A heartbeat's claim, waiting for the member to confirm it. */
+export interface Claim extends Heartbeat {
+  /** The claim came with a hello: answer it with a heartbeat once admitted. */
+  hello: boolean;
+  /** The protocol version the heartbeat was sent in. */
+  protocol: number;
+  /** The newest version the sender speaks (a protocol-1 node cannot answer a probe). */
+  speaks: number;
+}
+
+/**
+ * Claims waiting for confirmation, oldest first (a Map keeps insertion
+ * order). Updated in place: a flood of forged heartbeats arrives at message
+ * rate, and copying up to membersMax entries per message is what it wants.
+ */
+export type PendingClaims = Map<string, Claim>;
+
+/**
+ * Notes `claim` in `pending`; returns the id of a claim forgotten to stay
+ * within `pendingMax` (the oldest), if any. A claim for an id already
+ * pending replaces it (the newest incarnation is the one worth asking
+ * about) and keeps its place when it is the same incarnation.
+ */
+export function addClaim(pending: PendingClaims, claim: Claim, pendingMax: number): string | undefined {
+  const held = pending.get(claim.id);
+  if (held && held.incarnation === claim.incarnation) {
+    pending.set(claim.id, { ...claim, hello: held.hello || claim.hello, heartbeat: Math.max(held.heartbeat, claim.heartbeat) });
+    return undefined;
+  }
+  pending.delete(claim.id);
+  let evicted: string | undefined;
+  if (pending.size >= pendingMax) {
+    evicted = pending.keys().next().value;
+    if (evicted !== undefined) pending.delete(evicted);
+  }
+  pending.set(claim.id, claim);
+  return evicted;
+}
+
+/** Forgets the claim for `id` when it is still the one for `incarnation` (a newer one stays). */
+export function settleClaim(pending: PendingClaims, id: string, incarnation: string): void {
+  if (pending.get(id)?.incarnation === incarnation) pending.delete(id);
+}
+
+/** True when a member's own answer confirms the claim made in its name. */
+export function confirms(claim: { id: string; incarnation: string }, answer: { id: string; incarnation: string }): boolean {
+  return claim.id === answer.id && claim.incarnation === answer.incarnation;
 }
 
 /** Down when silent for longer than `failureTimeoutMs`; `self` is always up. */

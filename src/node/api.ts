@@ -28,6 +28,19 @@ export interface ApiOptions {
 
 const empty = new Uint8Array(0);
 const unsupportedHeaders = [Header.IfAbsent, Header.Ttl];
+/** Characters of a bad header value quoted back in an error message. */
+const quotedCharsMax = 64;
+
+/** The request headers the API defines, checked. */
+interface RequestHeaders {
+  r: number;
+  w: number;
+  context: VClock;
+}
+
+function quoted(raw: string): string {
+  return JSON.stringify(raw.length > quotedCharsMax ? `${raw.slice(0, quotedCharsMax)}...` : raw);
+}
 
 export class ClientApi {
   constructor(
@@ -41,7 +54,8 @@ export class ClientApi {
     const endpoints: Endpoint[] = [];
     for (const op of Object.values(ClientOp)) {
       const { wildcard, bare } = clientSubjects(op);
-      const handler = (m: InboundMessage) => void this.handle(m);
+      // The promise lets a draining subscription wait until the reply is sent.
+      const handler = (m: InboundMessage) => this.handle(m);
       endpoints.push({ name: op, subject: wildcard, handler }, { name: `${op}-by-header`, subject: bare, handler });
     }
     return {
@@ -58,13 +72,13 @@ export class ClientApi {
     const started = performance.now();
     let op = 'unknown';
     try {
+      // The first header read also checks the whole block: a malformed one is 400 (BadRequestError) here.
       const parsed = parseClientSubject(msg.subject, msg.header(Header.Key));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
       op = parsed.op;
       const keyProblem = unsendableKey(parsed.key, this.opts.keyBytesMax);
       if (keyProblem !== undefined) throw new BadRequestError(keyProblem);
-      for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
-      const reply = await this.dispatch(parsed.op, parsed.key, msg);
+      const reply = await this.dispatch(parsed.op, parsed.key, this.requestHeaders(msg), msg);
       if (msg.expectsReply) msg.respond(reply.data, reply.headers);
       this.metrics.observe(op, 200, performance.now() - started);
     } catch (err) {
@@ -76,22 +90,34 @@ export class ClientApi {
     }
   }
 
-  private async dispatch(op: ClientOp, key: string, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap }> {
+  /**
+   * Every header the API defines, checked whatever the op (a KV-R on a put
+   * is unused but must still be well formed): a request is either well
+   * formed or answered 400, never half read.
+   */
+  private requestHeaders(msg: InboundMessage): RequestHeaders {
+    for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
+    return {
+      r: this.quorumHeader(msg, Header.R, this.opts.readQuorum),
+      w: this.quorumHeader(msg, Header.W, this.opts.writeQuorum),
+      context: this.contextHeader(msg),
+    };
+  }
+
+  private async dispatch(op: ClientOp, key: string, headers: RequestHeaders, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap }> {
+    const { r, w, context } = headers;
     switch (op) {
       case ClientOp.Get: {
-        const r = this.quorumHeader(msg, Header.R, this.opts.readQuorum);
         const res = await this.coordinator.read(key, r);
         const acks = `${res.acks}/${res.asked}`;
         const winner = visibleValue(res.versions);
         if (!winner) throw new NotFoundError(`not found: ${key}`);
-        const headers: Record<string, string> = { [Header.Context]: encodeContext(contextOf(res.versions)), [Header.Acks]: acks };
-        if (res.versions.length > 1) headers[Header.Siblings] = String(res.versions.length);
-        return { data: winner.value, headers };
+        const out: Record<string, string> = { [Header.Context]: encodeContext(contextOf(res.versions)), [Header.Acks]: acks };
+        if (res.versions.length > 1) out[Header.Siblings] = String(res.versions.length);
+        return { data: winner.value, headers: out };
       }
       case ClientOp.Put:
       case ClientOp.Del: {
-        const w = this.quorumHeader(msg, Header.W, this.opts.writeQuorum);
-        const context = this.contextHeader(msg);
         if (op === ClientOp.Put && msg.data.length > this.opts.valueBytesMax) {
           throw new TooLargeError(`value of ${msg.data.length} bytes is over the maximum of ${this.opts.valueBytesMax}`);
         }
@@ -107,7 +133,7 @@ export class ClientApi {
     if (raw === undefined) return fallback;
     const n = Number(raw.trim());
     if (!/^\s*\d+\s*$/.test(raw) || n < 1 || n > this.opts.replication) {
-      throw new BadRequestError(`${name} must be an integer from 1 to N=${this.opts.replication}, got ${JSON.stringify(raw)}`);
+      throw new BadRequestError(`${name} must be an integer from 1 to N=${this.opts.replication}, got ${quoted(raw)}`);
     }
     return n;
   }
@@ -118,7 +144,8 @@ export class ClientApi {
     try {
       return decodeContext(raw.trim());
     } catch (err) {
-      throw new BadRequestError(`${Header.Context} is not a context returned by a read`, { cause: err instanceof ProtocolError ? err : undefined });
+      const why = err instanceof ProtocolError ? `: ${err.message.replace(/^malformed message: /, '')}` : '';
+      throw new BadRequestError(`${Header.Context} is not a context returned by a read${why}`, { cause: err });
     }
   }
 }

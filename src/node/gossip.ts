@@ -1,20 +1,43 @@
 /**
  * Membership, first version: each node publishes a heartbeat on the gossip
  * subject every interval, and answers a newcomer's hello with one at once so
- * that a starting node learns the cluster within one round trip. Every node
- * builds the ring from the members it has heard of; the failure detector
- * (core/membership.ts) marks silent ones down without taking them off the
- * ring. Full gossip with join/leave and data movement comes later.
+ * that a starting node learns the cluster within a few round trips. Every
+ * node builds the ring from the members it has admitted; the failure
+ * detector (core/membership.ts) marks silent ones down without taking them
+ * off the ring. Full gossip with join/leave and data movement comes later.
+ *
+ * Gossip is not trusted (issue 8, defect 5): a heartbeat is validated whole
+ * on decode, and one from an id this node has not admitted (or a new
+ * incarnation of one) only notes a pending claim; the node then asks the
+ * claimed member on its own subject who it is, and admits it only when the
+ * answer matches. An id nobody serves gets "no responders" and is dropped.
+ * Refusals are logged at most once per interval per reason.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { ErrorCode } from '../core/errors.js';
 import { limits } from '../core/limits.js';
-import { applyHeartbeat, MemberStatus, ringChanged, statusOf, type MemberView } from '../core/membership.js';
+import {
+  addClaim,
+  applyHeartbeat,
+  confirms,
+  judgeHeartbeat,
+  MemberStatus,
+  ringChanged,
+  settleClaim,
+  statusOf,
+  Verdict,
+  type Claim,
+  type Heartbeat as MemberHeartbeat,
+  type MemberView,
+  type PendingClaims,
+} from '../core/membership.js';
 import { buildRing, type Ring } from '../core/ring.js';
-import { decode, encode, Kind, type Heartbeat } from '../protocol/codec.js';
-import { gossipSubject } from '../protocol/subjects.js';
-import type { Subscription, Transport } from '../transport/transport.js';
+import { decode, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type ProbeReply } from '../protocol/codec.js';
+import { gossipSubject, replicaSubject, ReplicaOp } from '../protocol/subjects.js';
+import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
+import { LogLimiter } from './log_limiter.js';
 
 export interface GossipOptions {
   self: string;
@@ -23,19 +46,53 @@ export interface GossipOptions {
   enabled: boolean;
   intervalMs: number;
   failureTimeoutMs: number;
-  /** Members assumed when gossip is off (each with this node's vnode count). */
+  /** Members assumed when gossip is off (each with this node's vnode count): trusted, never probed. */
   peers: readonly string[];
+  /** The value sent in each heartbeat's `hlc` (default 0). */
+  timeNow?: () => number;
+  /** Called with the `hlc` of every valid heartbeat from an admitted member. */
+  observeTime?: (hlc: number, from: string) => void;
+  /** The newest protocol version this node speaks (default the newest; 1 simulates an old node). */
+  protocolMax?: number;
+  /** Heartbeat counters (wall-clock ms) further ahead of this node's clock are refused. */
+  maxSkewMs?: number;
 }
+
+/**
+ * A member answers a probe from memory at once; this bounds only one that
+ * is going away or overloaded (its next heartbeat asks again).
+ */
+const probeTimeoutMs = 2_000;
+
+const LogReason = {
+  Malformed: 'gossip-malformed',
+  Conflict: 'gossip-conflict',
+  Unconfirmed: 'gossip-unconfirmed',
+  BadProbe: 'gossip-bad-probe',
+  Future: 'gossip-future',
+} as const;
 
 export class Membership {
   private view: MemberView;
   private currentRing: Ring;
   private heartbeat = 0;
   private timer: TimerHandle | undefined;
-  private sub: Subscription | undefined;
+  private subs: Subscription[] = [];
+  private stopped = false;
   private readonly lastStatus = new Map<string, MemberStatus>();
   private readonly changeListeners: (() => void)[] = [];
   private readonly incarnation = randomUUID();
+  /** Claims waiting for the member to confirm them, oldest first (at most membersMax). */
+  private readonly pending: PendingClaims = new Map();
+  /** Ids with a probe in flight (at most probesInflightMax). */
+  private readonly probing = new Set<string>();
+  private checkingDuplicate = false;
+  private readonly logs: LogLimiter;
+  /** Claims refused because the member did not confirm them (no responders, another answer, a timeout). */
+  unconfirmed = 0;
+  /** The protocol version each admitted member's heartbeats came in. */
+  private readonly protocols = new Map<string, number>();
+  private readonly protocolMax: number;
   /** Set when another process heartbeats with this node's id. */
   duplicateOf: string | undefined;
 
@@ -46,23 +103,39 @@ export class Membership {
     private readonly logger: Logger,
   ) {
     let view: MemberView = new Map();
-    const now = clock.nowMs();
-    const initial = opts.enabled ? [opts.self] : [opts.self, ...opts.peers];
-    for (const id of initial) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, heartbeat: 0 }, now, limits.membersMax);
+    const now = clock.monotonicMs();
+    view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0 }, now, limits.membersMax);
+    // The configured peers are the initial cluster: in the ring from the start, so a node that
+    // restarts while it cannot hear some of them (a partition) still places keys where the rest
+    // of the cluster does, and counts those it cannot hear as down instead of shrinking the ring
+    // (two rings that disagree make quorums that do not overlap). With gossip on they are down
+    // until heard, and their first heartbeat is probed like any other (their vnode count is
+    // assumed to be this node's until then).
+    const heardAt = opts.enabled ? Number.NEGATIVE_INFINITY : now;
+    for (const id of opts.peers) {
+      if (id !== opts.self) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, incarnation: '', heartbeat: 0 }, heardAt, limits.membersMax);
+    }
     this.view = view;
     this.currentRing = buildRing([...view.values()]);
+    this.logs = new LogLimiter(logger, () => clock.monotonicMs());
+    this.protocolMax = opts.protocolMax ?? protocolVersion;
   }
 
   start(): void {
     if (!this.opts.enabled) return;
-    this.sub = this.transport.subscribe(gossipSubject(this.opts.cluster), (m) => this.onMessage(m.data));
+    // The probe subject first: peers that hear the hello ask it at once.
+    this.subs = [this.transport.subscribe(gossipSubject(this.opts.cluster), (m) => this.onMessage(m.data))];
+    // Protocol 1 had no probe subject (a simulated old node does not serve it either).
+    if (this.protocolMax >= 2) this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Probe), (m) => this.onProbe(m)));
     this.beat(true);
     this.schedule();
   }
 
   stop(): void {
+    this.stopped = true;
     this.timer?.cancel();
-    this.sub?.unsubscribe();
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
   }
 
   ring(): Ring {
@@ -73,7 +146,7 @@ export class Membership {
     const m = this.view.get(id);
     if (!m) return false;
     if (!this.opts.enabled) return true;
-    return statusOf(m, this.opts.self, this.clock.nowMs(), this.opts.failureTimeoutMs) === MemberStatus.Up;
+    return statusOf(m, this.opts.self, this.clock.monotonicMs(), this.opts.failureTimeoutMs) === MemberStatus.Up;
   }
 
   members(): { id: string; virtualNodes: number; status: MemberStatus }[] {
@@ -84,6 +157,29 @@ export class Membership {
 
   has(id: string): boolean {
     return this.view.has(id);
+  }
+
+  /** True once a heartbeat of `id` was admitted (configured peers are in the view before). */
+  heard(id: string): boolean {
+    const m = this.view.get(id);
+    return m !== undefined && (id === this.opts.self || m.incarnation !== '');
+  }
+
+  /** The protocol version to speak to `id`: what its heartbeats were sent in, at most this node's. */
+  protocolOf(id: string): number {
+    return Math.min(this.protocolMax, this.protocols.get(id) ?? this.protocolMax);
+  }
+
+  /** The version every admitted member reads: heartbeats are broadcast, so they go out in it. */
+  private broadcastProtocol(): number {
+    let v = this.protocolMax;
+    for (const [id, p] of this.protocols) if (this.view.has(id)) v = Math.min(v, p);
+    return v;
+  }
+
+  /** Ids whose claims wait for confirmation. */
+  pendingIds(): string[] {
+    return [...this.pending.keys()];
   }
 
   onChange(fn: () => void): void {
@@ -101,34 +197,171 @@ export class Membership {
   private beat(hello: boolean): void {
     // Counters start from the wall clock so a restarted node's heartbeats are news at once.
     this.heartbeat = Math.max(this.heartbeat + 1, Math.floor(this.clock.nowMs()));
-    const hb: Heartbeat = { kind: Kind.Heartbeat, id: this.opts.self, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, hello, incarnation: this.incarnation };
+    const hb: Heartbeat = {
+      kind: Kind.Heartbeat,
+      id: this.opts.self,
+      virtualNodes: this.opts.virtualNodes,
+      heartbeat: this.heartbeat,
+      hello,
+      incarnation: this.incarnation,
+      hlc: this.opts.timeNow?.() ?? 0,
+      speaks: this.protocolMax,
+    };
     this.apply(hb);
-    this.transport.publish(gossipSubject(this.opts.cluster), encode(hb));
+    this.transport.publish(gossipSubject(this.opts.cluster), encode(hb, this.broadcastProtocol()));
   }
 
   private onMessage(data: Uint8Array): void {
     let hb: Heartbeat;
+    let v: number;
     try {
-      hb = decode(data, Kind.Heartbeat);
+      ({ v, msg: hb } = decodeVersioned(data, Kind.Heartbeat, this.protocolMax));
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'ignored a malformed gossip message');
+      this.logs.warn(LogReason.Malformed, { err: (err as Error).message }, 'refused a malformed gossip message');
       return;
     }
     if (hb.id === this.opts.self) {
-      if (hb.incarnation !== this.incarnation && this.duplicateOf === undefined) {
-        this.duplicateOf = hb.incarnation;
-        this.logger.error({ nodeId: hb.id }, 'another process is running with this node id: node ids must be unique in a cluster');
-      }
+      if (hb.incarnation !== this.incarnation) this.checkDuplicate(hb.incarnation);
       return;
     }
-    const isNew = !this.view.has(hb.id);
-    this.apply(hb);
-    if (isNew) this.logger.info({ member: hb.id, virtualNodes: hb.virtualNodes }, 'member joined');
-    if (hb.hello) this.beat(false);
+    if (this.opts.maxSkewMs !== undefined && hb.heartbeat > this.clock.nowMs() + this.opts.maxSkewMs) {
+      // A counter far ahead would pin the member's record: its real heartbeats would be ignored.
+      this.logs.warn(LogReason.Future, { member: hb.id, heartbeat: hb.heartbeat }, 'refused a heartbeat whose counter is beyond the maximum clock skew');
+      return;
+    }
+    switch (judgeHeartbeat(this.view, hb)) {
+      case Verdict.News:
+        this.apply(hb);
+        this.protocols.set(hb.id, hb.speaks ?? v);
+        this.opts.observeTime?.(hb.hlc, hb.id);
+        if (hb.hello) this.beat(false);
+        return;
+      case Verdict.Stale:
+        this.opts.observeTime?.(hb.hlc, hb.id);
+        return;
+      case Verdict.Conflict:
+        this.logs.warn(LogReason.Conflict, { member: hb.id, virtualNodes: hb.virtualNodes, admitted: this.view.get(hb.id)?.virtualNodes }, 'refused a heartbeat that changes the vnode count of an admitted member');
+        return;
+      case Verdict.Verify:
+        if (!this.view.has(hb.id) && this.view.size >= limits.membersMax) return;
+        addClaim(this.pending, claimOf(hb, v), limits.membersMax);
+        this.probeNext();
+        return;
+    }
   }
 
-  private apply(hb: Heartbeat): void {
-    const next = applyHeartbeat(this.view, hb, this.clock.nowMs(), limits.membersMax);
+  /** Starts probes for pending claims, oldest first, up to probesInflightMax at once. */
+  private probeNext(): void {
+    if (this.stopped) return;
+    for (const claim of this.pending.values()) {
+      if (this.probing.size >= limits.probesInflightMax) return;
+      if (!this.probing.has(claim.id)) this.probe(claim);
+    }
+  }
+
+  private probe(claim: Claim): void {
+    this.probing.add(claim.id);
+    this.ask(claim)
+      .then(
+        (answer) => this.settle(claim, answer, undefined),
+        (err: Error) => this.settle(claim, undefined, err.message),
+      )
+      .finally(() => {
+        this.probing.delete(claim.id);
+        this.probeNext();
+      });
+  }
+
+  /**
+   * Asks the claimed member who it is, on its own subject. A protocol-1 node
+   * (a rolling upgrade) has no probe subject: an empty replica read that it
+   * answers on its own subject shows that a process serves that id, which is
+   * all it can say (it cannot vouch for its incarnation or its vnodes, so an
+   * admitted member keeps the vnode count it was admitted with).
+   */
+  private async ask(claim: Claim): Promise<ProbeReply> {
+    if (claim.speaks === 1) {
+      const subject = replicaSubject(this.opts.cluster, claim.id, ReplicaOp.Get);
+      const reply = await this.transport.request(subject, encode({ kind: Kind.ReplicaGet, keys: [] }, 1), { timeoutMs: probeTimeoutMs });
+      decodeVersioned(reply.data, Kind.ReplicaGetReply);
+      const known = this.view.get(claim.id);
+      const virtualNodes = known && known.incarnation !== '' ? known.virtualNodes : claim.virtualNodes;
+      return { kind: Kind.ProbeReply, id: claim.id, incarnation: claim.incarnation, virtualNodes, heartbeat: claim.heartbeat };
+    }
+    const subject = replicaSubject(this.opts.cluster, claim.id, ReplicaOp.Probe);
+    const reply = await this.transport.request(subject, encode({ kind: Kind.Probe, from: this.opts.self }), { timeoutMs: probeTimeoutMs });
+    return decode(reply.data, Kind.ProbeReply);
+  }
+
+  /** Admits the member when its own answer matches the claim made in its name. */
+  private settle(claim: Claim, answer: ProbeReply | undefined, failure: string | undefined): void {
+    const current = this.pending.get(claim.id);
+    // A hello may have come with a later heartbeat of the same incarnation while the probe ran.
+    const hello = claim.hello || (current?.incarnation === claim.incarnation && current.hello);
+    settleClaim(this.pending, claim.id, claim.incarnation);
+    if (this.stopped) return;
+    if (!answer || !confirms(claim, answer)) {
+      this.unconfirmed++;
+      const why = failure ?? `it answered as ${answer!.id} incarnation ${answer!.incarnation}`;
+      this.logs.warn(LogReason.Unconfirmed, { member: claim.id, incarnation: claim.incarnation, why }, 'ignored a heartbeat its sender did not confirm');
+      return;
+    }
+    const known = this.view.get(answer.id);
+    // The member's own word on its vnodes and counter, not the heartbeat's.
+    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat });
+    this.protocols.set(answer.id, claim.speaks);
+    if (!this.view.has(answer.id)) return; // the view is full
+    if (known) this.logger.info({ member: answer.id, virtualNodes: answer.virtualNodes }, 'member restarted');
+    else this.logger.info({ member: answer.id, virtualNodes: answer.virtualNodes }, 'member joined');
+    if (hello) this.beat(false);
+  }
+
+  /** Answers "who are you" on this node's own subject. */
+  private onProbe(msg: InboundMessage): void {
+    try {
+      decode(msg.data, Kind.Probe);
+    } catch (err) {
+      this.logs.warn(LogReason.BadProbe, { err: (err as Error).message }, 'refused a malformed probe');
+      msg.respondError(ErrorCode.BadRequest, (err as Error).message);
+      return;
+    }
+    const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat };
+    msg.respond(encode(reply));
+  }
+
+  /**
+   * A heartbeat in this node's name from another incarnation: another
+   * process with this id, or a forged or damaged message. Every process
+   * serving this id answers on its probe subject; another incarnation among
+   * the answers is the proof (two answers are enough: this one and another).
+   */
+  private checkDuplicate(claimed: string): void {
+    if (this.duplicateOf !== undefined || this.checkingDuplicate) return;
+    this.checkingDuplicate = true;
+    const subject = replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Probe);
+    void this.transport
+      .gather(subject, encode({ kind: Kind.Probe, from: this.opts.self }), { waitMs: probeTimeoutMs, max: 2 })
+      .then((replies) => {
+        for (const r of replies) {
+          let answer: ProbeReply;
+          try {
+            answer = decode(r.data, Kind.ProbeReply);
+          } catch {
+            continue;
+          }
+          if (answer.id === this.opts.self && answer.incarnation !== this.incarnation && answer.incarnation === claimed) {
+            this.duplicateOf = answer.incarnation;
+            this.logger.error({ nodeId: this.opts.self }, 'another process is running with this node id: node ids must be unique in a cluster');
+            return;
+          }
+        }
+        this.logs.warn(LogReason.Unconfirmed, { member: this.opts.self, incarnation: claimed }, 'ignored a heartbeat in this node\'s name that no process confirmed');
+      })
+      .finally(() => (this.checkingDuplicate = false));
+  }
+
+  private apply(hb: MemberHeartbeat): void {
+    const next = applyHeartbeat(this.view, hb, this.clock.monotonicMs(), limits.membersMax);
     if (next === this.view) return;
     const changed = ringChanged(this.view, next);
     this.view = next;
@@ -145,4 +378,8 @@ export class Membership {
       this.lastStatus.set(m.id, m.status);
     }
   }
+}
+
+function claimOf(hb: Heartbeat, protocol: number): Claim {
+  return { id: hb.id, virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, hello: hb.hello, protocol, speaks: hb.speaks ?? protocol };
 }

@@ -5,7 +5,8 @@
  * atomically (write, fsync, rename), before the node first serves.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../core/errors.js';
 import { isValidToken } from '../protocol/subjects.js';
@@ -97,37 +98,64 @@ function writeIdentity(dataDir: string, identity: Identity): void {
 
 export const lockFile = 'LOCK';
 
+/** Another live process holds the data directory. */
+export class DataDirLockedError extends BadRequestError {
+  constructor(readonly dataDir: string, readonly ownerPid: number | undefined) {
+    const owner = ownerPid === undefined ? 'another process' : `another process (pid ${ownerPid}, as written in ${join(dataDir, lockFile)})`;
+    super(`data directory ${dataDir} is locked by ${owner}: two workers cannot share a data directory`);
+    this.name = 'DataDirLockedError';
+  }
+}
+
 /**
  * Claims the data directory for this process: two workers on one directory
- * would share an id and an LMDB environment. The lock file holds the owner's
- * pid; a lock whose process is gone (a crash, SIGKILL) is taken over.
+ * would share an id and an LMDB environment. The claim is an OS lock
+ * (flock(2)) on `<dataDir>/LOCK`, so it cannot be raced and dies with the
+ * process, however it dies. Node has no flock binding, so util-linux's
+ * `flock -xn 3` takes it on our descriptor, passed as the child's fd 3: a
+ * flock belongs to the open file description, which the child shares, so
+ * the lock stays held by our descriptor after the child exits, until we
+ * close it or the kernel closes it for us. The pid written into the file is
+ * for people reading it, never for the decision. The file is not removed on
+ * release: unlinking a lock file lets a third process lock a new inode while
+ * a second still waits on the old one.
  */
 export function lockDataDir(dataDir: string, pid: number): { release(): void } {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, lockFile);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, `${pid}\n`);
-      closeSync(fd);
-      return { release: () => rmSync(path, { force: true }) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== pid && isAlive(owner)) {
-        throw new BadRequestError(`data directory ${dataDir} is in use by process ${owner} (remove ${path} if that process is not a GoD-DB worker)`);
-      }
-      rmSync(path, { force: true }); // stale: its owner is gone
+  const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+  try {
+    const flock = spawnSync('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    if (flock.error) {
+      const missing = (flock.error as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new BadRequestError(missing
+        ? `cannot lock data directory ${dataDir}: the flock command (util-linux) is not installed or not on PATH`
+        : `cannot lock data directory ${dataDir}: flock failed (${flock.error.message})`);
     }
+    if (flock.status === 1) throw new DataDirLockedError(dataDir, ownerOf(fd));
+    if (flock.status !== 0) {
+      throw new BadRequestError(`cannot lock data directory ${dataDir}: flock exited with ${flock.status ?? flock.signal} (${flock.stderr.toString().trim()})`);
+    }
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${pid}\n`, 0);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
-  throw new BadRequestError(`could not lock data directory ${dataDir}`);
+  let held = true;
+  return {
+    release: () => {
+      if (!held) return;
+      held = false;
+      closeSync(fd); // the kernel drops the lock with the last descriptor of this open
+    },
+  };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** The pid the holder wrote, when it has written one yet. */
+function ownerOf(fd: number): number | undefined {
+  const buf = Buffer.alloc(32);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  const pid = Number(buf.subarray(0, n).toString('utf8').trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }

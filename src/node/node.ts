@@ -7,16 +7,22 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import { limits } from '../core/limits.js';
 import { EngineKind, type NodeConfig } from '../config/types.js';
 import { createEngine } from '../storage/index.js';
 import type { StorageEngine } from '../storage/engine.js';
-import { connectNats } from '../transport/nats.js';
+import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
+import { protocolVersion } from '../protocol/codec.js';
+import { isNodeSubject } from '../protocol/subjects.js';
+import { connectNats, type ConnectBehaviour } from '../transport/nats.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api.js';
 import { Coordinator } from './coordinator.js';
 import { generateNodeId, loadOrCreateIdentity, lockDataDir } from './identity.js';
 import { Membership } from './gossip.js';
+import { HybridClock } from './hybrid_clock.js';
+import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './http.js';
 import { Metrics } from './metrics.js';
 import { realClock } from './real_clock.js';
@@ -27,6 +33,10 @@ export interface NodeDeps {
   transport?: Transport;
   engine?: StorageEngine;
   clock?: Clock;
+  /** Where the clock's high-water mark survives restarts (default: `<dataDir>/meta` for durable engines). */
+  meta?: MetaStore;
+  /** The newest protocol version this node speaks (default the newest; simulations of a rolling upgrade use 1). */
+  protocolVersion?: number;
   /** Serve /health and /metrics (default true). */
   http?: boolean;
 }
@@ -37,6 +47,7 @@ export interface GodDbNode {
   readonly membership: Membership;
   readonly coordinator: Coordinator;
   readonly replica: Replica;
+  readonly hlc: HybridClock;
   stop(): Promise<void>;
 }
 
@@ -68,12 +79,18 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
   });
   await engine.open();
-  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`).catch(async (err) => {
+  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger)).catch(async (err) => {
     await engine.close();
     throw err;
   }));
-  const valueBytesMax = effectiveValueBytesMax(config.limits.valueBytesMax, transport.maxPayloadBytes(), logger);
-  const replica = new Replica(engine, logger);
+  const maxPayload = transport.maxPayloadBytes();
+  const valueBytesMax = effectiveValueBytesMax(config.limits.valueBytesMax, maxPayload, logger);
+  const sizes = messageBounds(maxPayload);
+  const meta = deps.meta ?? (durable ? new FileMetaStore(config.dataDir) : new MemoryMetaStore());
+  const hlc = new HybridClock(clock, meta, config.maxClockSkewMs);
+  const protocolMax = deps.protocolVersion ?? protocolVersion;
+  const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
+  const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
   const replicaSubs = replica.listen(transport, config.cluster, id);
   const membership = new Membership(
     {
@@ -84,17 +101,35 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       intervalMs: config.gossip.intervalMs,
       failureTimeoutMs: config.gossip.failureTimeoutMs,
       peers: config.gossip.peers,
+      timeNow: () => hlc.now(),
+      observeTime: (t, from) => {
+        if (hlc.acceptable(t)) hlc.observe(t, `${from}'s heartbeat`);
+        else gossipLogs.warn('heartbeat-skew', { member: from, hlc: t }, 'ignored the clock of a member more than the maximum clock skew ahead');
+      },
+      protocolMax,
+      maxSkewMs: config.maxClockSkewMs,
     },
     transport,
     clock,
     logger,
   );
   const coordinator = new Coordinator(
-    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, readSpeculativeMs: config.readSpeculativeMs, conflictPolicy: config.conflictPolicy },
+    {
+      self: id,
+      cluster: config.cluster,
+      replication: config.quorum.replication,
+      requestTimeoutMs: config.requestTimeoutMs,
+      readSpeculativeMs: config.readSpeculativeMs,
+      conflictPolicy: config.conflictPolicy,
+      recordBytesMax: sizes.recordBytesMax,
+      requestBytesMax: sizes.messageBytesMax,
+      protocolOf: (node) => membership.protocolOf(node),
+    },
     transport,
     membership,
     replica,
     clock,
+    hlc,
     logger,
   );
   const metrics = new Metrics(id, {
@@ -133,13 +168,16 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // The order is the point (issue 8). Client requests stop first, but every one already
+      // delivered here is answered (the drain waits for the replies); other coordinators still
+      // count on this replica until then, so its subjects are drained last; closing the
+      // connection flushes what is left (the last replies) before it closes.
       ready = false;
-      service?.unsubscribe();
+      await service?.drain();
       service = undefined;
-      await waitUntil(() => coordinator.inflightRequests === 0, config.requestTimeoutMs, clock);
       await coordinator.drain();
       membership.stop();
-      for (const s of replicaSubs) s.unsubscribe();
+      await Promise.all(replicaSubs.map((s) => s.drain()));
       if (!deps.transport) await transport.close();
       await engine.close();
       await http?.close();
@@ -148,7 +186,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, stop };
 }
 
 /**
@@ -170,8 +208,33 @@ function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger:
   return { ...config, nodeId: identity.nodeId, ring: { ...config.ring, virtualNodes: identity.virtualNodes } };
 }
 
+/**
+ * A worker waits for NATS; what the transport catches (a handler or reply that failed) goes to
+ * the log; and it never replies on a node subject (see isNodeSubject).
+ */
+function transportBehaviour(logger: Logger): ConnectBehaviour {
+  return {
+    waitOnFirstConnect: true,
+    onError: (err, { subject, what }) => logger.error({ err, subject }, `transport: ${what}`),
+    replyAllowed: (subject) => !isNodeSubject(subject),
+  };
+}
+
 /** Room kept in every message for headers and the replica envelope (clock, key, CBOR framing). */
 const envelopeBytesMax = 8 * 1024;
+/** Room for NATS headers on a message between nodes (replies carry none unless they are errors). */
+const headerRoomBytes = 1024;
+/** CBOR framing of a one-item batch request or reply around the key and its record. */
+const batchEnvelopeBytes = 512;
+
+/**
+ * What a node may send in one message, and how large one key's record may
+ * grow: a record alone, with a key and a batch envelope, always fits.
+ */
+export function messageBounds(maxPayload: number | undefined): { messageBytesMax: number; recordBytesMax: number } {
+  const messageBytesMax = (maxPayload ?? 1024 * 1024) - headerRoomBytes;
+  return { messageBytesMax, recordBytesMax: messageBytesMax - limits.keyBytesMax - batchEnvelopeBytes };
+}
 
 /** The configured value maximum, lowered to fit the NATS server's max_payload (values never exceed one message). */
 function effectiveValueBytesMax(configured: number, maxPayload: number | undefined, logger: Logger): number {
@@ -186,15 +249,15 @@ async function waitForPeers(membership: Membership, peers: readonly string[], wa
     await new Promise<void>((r) => clock.setTimer(Math.min(helloWaitMs, waitMs), r));
     return;
   }
-  const heard = await waitUntil(() => peers.every((p) => membership.has(p)), waitMs, clock);
-  if (!heard) logger.warn({ missing: peers.filter((p) => !membership.has(p)) }, `peers not heard within ${waitMs}ms; serving anyway`);
+  const heard = await waitUntil(() => peers.every((p) => membership.heard(p)), waitMs, clock);
+  if (!heard) logger.warn({ missing: peers.filter((p) => !membership.heard(p)) }, `peers not heard within ${waitMs}ms; serving anyway`);
 }
 
 /** Polls `done` on the clock until it holds or `waitMs` passes; says which. */
 async function waitUntil(done: () => boolean, waitMs: number, clock: Clock): Promise<boolean> {
-  const deadline = clock.nowMs() + waitMs;
+  const deadline = clock.monotonicMs() + waitMs;
   while (!done()) {
-    if (clock.nowMs() >= deadline) return false;
+    if (clock.monotonicMs() >= deadline) return false;
     await new Promise<void>((r) => clock.setTimer(10, r));
   }
   return true;

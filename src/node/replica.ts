@@ -33,6 +33,8 @@ export interface ReplicaOptions {
   recordBytesMax: number;
   /** Largest reply payload this node may send (the NATS max_payload less room for headers). */
   replyBytesMax: number;
+  /** The newest protocol version this node reads (simulations run older nodes with 1). */
+  protocolMax: number;
 }
 
 /** Error code of a batch item whose result did not fit in the reply: the coordinator asks for it alone. */
@@ -45,6 +47,8 @@ export class Replica {
   skewRefusals = 0;
   /** Fresh versions refused as stale (the coordinator wrote again with a later clock). */
   staleRefusals = 0;
+  /** Requests refused whole because they could not be decoded (garbage, or a protocol this node does not speak). */
+  malformed = 0;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -97,7 +101,7 @@ export class Replica {
     let keys: string[];
     let v: number;
     try {
-      ({ v, msg: { keys } } = decodeVersioned(msg.data, Kind.ReplicaGet));
+      ({ v, msg: { keys } } = decodeVersioned(msg.data, Kind.ReplicaGet, this.opts.protocolMax));
     } catch (err) {
       return this.refuse(msg, err);
     }
@@ -111,7 +115,7 @@ export class Replica {
     let items: ReplicaPutItem[];
     let v: number;
     try {
-      ({ v, msg: { items } } = decodeVersioned(msg.data, Kind.ReplicaPut));
+      ({ v, msg: { items } } = decodeVersioned(msg.data, Kind.ReplicaPut, this.opts.protocolMax));
     } catch (err) {
       return this.refuse(msg, err);
     }
@@ -173,6 +177,7 @@ export class Replica {
 
   /** A message that cannot be decoded is refused whole, with the reason. */
   private refuse(msg: InboundMessage, err: unknown): void {
+    this.malformed++;
     const failure = this.failure(err, 'decode');
     msg.respondError(failure.code, failure.error);
   }

@@ -39,6 +39,8 @@ export const Kind = {
   Heartbeat: 5,
   /** Disk record format 1 only; format 2 records carry no kind. */
   StoredRecord: 6,
+  Probe: 7,
+  ProbeReply: 8,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -91,6 +93,31 @@ export interface Heartbeat {
   hello: boolean;
   /** Random per process start: two processes with one id tell each other apart. */
   incarnation: string;
+  /** The sender's hybrid logical clock when it sent this (0 from a protocol-1 sender). */
+  hlc: number;
+  /**
+   * The newest protocol version the sender speaks. Heartbeats are broadcast
+   * in the oldest version any member speaks, so the version a heartbeat came
+   * in says only that; this says what to speak to its sender. Absent from
+   * protocol-1 nodes.
+   */
+  speaks?: number;
+}
+
+/** "Who are you?", on a node's own subject: gossip admits no member on hearsay. */
+export interface Probe {
+  kind: typeof Kind.Probe;
+  /** The asking node, for the answerer's logs. */
+  from: string;
+}
+
+/** A node's answer to a probe: who it is, in its own words. */
+export interface ProbeReply {
+  kind: typeof Kind.ProbeReply;
+  id: string;
+  incarnation: string;
+  virtualNodes: number;
+  heartbeat: number;
 }
 
 export interface StoredRecord {
@@ -98,7 +125,7 @@ export interface StoredRecord {
   versions: Version[];
 }
 
-export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord;
+export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply;
 
 export class ProtocolError extends GodDbError {
   constructor(reason: string) {
@@ -275,13 +302,40 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
     case Kind.ReplicaPutReply:
       return { kind, results: array(o, 'results', limits.replicaBatchItemsMax).map((r) => decodeItem(r, () => ({}))) };
     case Kind.Heartbeat: {
-      const id = str(o, 'id');
-      if (!isValidToken(id)) fail(`node id ${JSON.stringify(id)} is not a valid token`);
-      return { kind, id, virtualNodes: int(o, 'virtualNodes'), heartbeat: int(o, 'heartbeat'), hello: bool(o, 'hello'), incarnation: str(o, 'incarnation') };
+      // A protocol-2 node writing version 1 still sends hlc and speaks; a protocol-1 node sends neither.
+      const hb: Heartbeat = { kind, ...memberClaim(o), hello: bool(o, 'hello'), hlc: v === 1 && o['hlc'] === undefined ? 0 : int(o, 'hlc') };
+      if (o['speaks'] !== undefined) {
+        const speaks = int(o, 'speaks');
+        if (speaks < v) fail(`speaks ${speaks}, below the version ${v} it was sent in`);
+        hb.speaks = speaks;
+      } else if (v > 1) fail('speaks is missing');
+      return hb;
     }
+    case Kind.Probe:
+      return { kind, from: nodeId(str(o, 'from'), 'from') };
+    case Kind.ProbeReply:
+      return { kind, ...memberClaim(o) };
     case Kind.StoredRecord:
       return { kind, versions: decodeVersions(o['versions'], v) };
   }
+}
+
+/**
+ * What a node says about itself in a heartbeat or a probe reply, within
+ * bounds: one flipped bit or a forged message must not announce a million
+ * virtual nodes (a ring that size stalls every node).
+ */
+function memberClaim(o: Obj): { id: string; virtualNodes: number; heartbeat: number; incarnation: string } {
+  const id = nodeId(str(o, 'id'), 'node id');
+  const vnodes = o['virtualNodes'];
+  if (typeof vnodes !== 'number' || !Number.isInteger(vnodes) || vnodes < 1 || vnodes > limits.virtualNodesMax) {
+    fail(`virtualNodes ${String(vnodes).slice(0, 40)} is not an integer from 1 to virtualNodesMax=${limits.virtualNodesMax}`);
+  }
+  const incarnation = str(o, 'incarnation');
+  if (incarnation.length === 0 || incarnation.length > limits.incarnationCharsMax) {
+    fail(`incarnation of ${incarnation.length} characters, expected 1 to incarnationCharsMax=${limits.incarnationCharsMax}`);
+  }
+  return { id, virtualNodes: vnodes, heartbeat: int(o, 'heartbeat'), incarnation };
 }
 
 /** The causal context as clients see it: base64url of the CBOR clock. */

@@ -8,12 +8,15 @@
  *   kv.get | kv.put | kv.del   the same, with the key in the `KV-Key` header
  *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens).
  *   The key is everything after the second token, so `kv.get.user.42` reads `user.42`.
+ *   A key must be valid UTF-8 text: one holding U+FFFD is refused (see unsendableKey).
  *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
  *   god.<cluster>.gossip              heartbeats and announcements (publish)
  *   god.<cluster>.node.<id>.get       replica read   (request: ReplicaGet, reply: ReplicaGetReply)
  *   god.<cluster>.node.<id>.put       replica write  (request: ReplicaPut, reply: ReplicaPutReply)
+ *   god.<cluster>.node.<id>.probe     "who are you": a member is admitted only when it answers here
+ *                                     itself (request: Probe, reply: ProbeReply)
  */
 export const apiPrefix = 'kv';
 
@@ -35,6 +38,7 @@ export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
 export const ReplicaOp = {
   Get: 'get',
   Put: 'put',
+  Probe: 'probe',
 } as const;
 export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 
@@ -62,14 +66,25 @@ export function isSubjectSafeKey(key: string): boolean {
 }
 
 /**
+ * A key holding U+FFFD is refused: nats.js decodes subjects and header
+ * values as UTF-8 and replaces every invalid byte sequence with U+FFFD, so
+ * such a key may stand for many different byte strings, which would all
+ * read and write one key. A lone surrogate becomes U+FFFD on the way out.
+ */
+export const invalidUtf8KeyMessage = 'the key holds U+FFFD (the replacement character) or a lone surrogate: keys must be valid UTF-8 text';
+const replacementOrLoneSurrogate = /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
  * Why `key` cannot be sent by a NATS client, or undefined. Header values lose
  * leading and trailing white space and cannot hold CR or LF, so such keys
- * would arrive as another key or not at all.
+ * would arrive as another key or not at all; keys that are not valid UTF-8
+ * would alias each other (see invalidUtf8KeyMessage).
  */
 export function unsendableKey(key: string, keyBytesMax: number): string | undefined {
   if (key.length === 0) return 'the key is empty';
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > keyBytesMax) return `key of ${bytes} bytes is over the maximum of ${keyBytesMax}`;
+  if (replacementOrLoneSurrogate.test(key)) return invalidUtf8KeyMessage;
   if (!isSubjectSafeKey(key) && (/[\r\n]/.test(key) || key.trim() !== key)) {
     return 'a key that is not a subject token cannot start or end with white space or hold CR or LF';
   }
@@ -107,6 +122,16 @@ export function parseClientSubject(
   const key = rest.slice(dot + 1);
   if (key.length === 0) return { error: `the key is missing: use ${prefix}${op}.<key> or the ${Header.Key} header` };
   return { op, key };
+}
+
+/**
+ * True for subjects in the nodes' namespace (`god.…`). A node never replies
+ * on one: a client picks its own reply subject, and a reply carries bytes
+ * the client chose (a stored value), which the node would otherwise publish
+ * there with its own permissions, as a forged replica write or heartbeat.
+ */
+export function isNodeSubject(subject: string): boolean {
+  return subject === 'god' || subject.startsWith('god.');
 }
 
 export function gossipSubject(cluster: string): string {

@@ -6,6 +6,15 @@
  * map of pending requests resolves them; one sweep timer expires the late
  * ones. Measured on this project's 2-core machine, that is 2x to 4x the
  * throughput of `request()` for replica fan-out.
+ *
+ * Nothing a peer sends may stop the node. nats.js runs subscription
+ * callbacks inside its socket reader: an exception thrown there ends the
+ * reader for good (it logs "reader closed" and the connection stays up but
+ * deaf). So every callback here catches everything, reports it (rate
+ * limited) and, when a request is left unanswered, still answers it with
+ * 500. Header blocks of received messages are parsed by
+ * protocol/headers.ts, strictly, never by nats.js's throwing getter, and
+ * every header value a reply carries is sanitized first.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
@@ -13,7 +22,6 @@ import {
   createInbox,
   credsAuthenticator,
   headers as natsHeaders,
-  Match,
   nkeyAuthenticator,
   type Authenticator,
   type ConnectionOptions,
@@ -21,10 +29,12 @@ import {
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
+import type { MsgImpl } from '@nats-io/nats-core/internal';
 import { Svcm, type ServiceMsg } from '@nats-io/services';
 import type { NatsConfig } from '../config/types.js';
-import { ErrorCode, GodDbError } from '../core/errors.js';
+import { BadRequestError, ErrorCode, GodDbError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
+import { isHeaderName, parseHeaderBlock, sanitizeHeaderValue, type HeaderBlock } from '../protocol/headers.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -42,12 +52,31 @@ import {
 const sweepIntervalMs = 10;
 /** How long close() waits for subscriptions to drain before closing outright. */
 const drainTimeoutMs = 2000;
+/**
+ * Client pings: a connection whose server has not answered `pingsOutstandingMax`
+ * pings is stale and reconnects. nats.js's default (2 minutes) is far too slow
+ * for one failure that answers no ping: a subject holding a CR byte, which
+ * nats-server delivers but the nats.js parser throws on, ends the connection's
+ * reader, and only this check notices (within about 3 x the interval).
+ */
+const pingIntervalMs = 1_000;
+const pingsOutstandingMax = 2;
+/** Transport errors reported per second at most; the rest are counted and summarized. */
+const errorReportsPerSecondMax = 10;
 const empty = new Uint8Array(0);
+const noHeaders: HeaderBlock = { status: 0, description: '', values: new Map() };
+
+/** Receives errors that the transport caught and did not pass to a caller (a failed handler or reply). */
+export type TransportErrorListener = (err: unknown, context: { subject: string; what: string }) => void;
 
 export interface ConnectBehaviour {
   /** Workers keep trying until NATS is up; clients fail after `connectTimeoutMs`. */
   waitOnFirstConnect: boolean;
   connectTimeoutMs?: number;
+  /** Where caught errors go (rate limited); default: stderr. */
+  onError?: TransportErrorListener;
+  /** Reply subjects this process may answer on (a request naming another gets no reply); default: any. */
+  replyAllowed?: (subject: string) => boolean;
 }
 
 export function connectionOptions(cfg: NatsConfig, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): ConnectionOptions {
@@ -57,6 +86,8 @@ export function connectionOptions(cfg: NatsConfig, name: string, behaviour: Conn
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    pingInterval: pingIntervalMs,
+    maxPingOut: pingsOutstandingMax,
     waitOnFirstConnect: behaviour.waitOnFirstConnect,
   };
   if (behaviour.connectTimeoutMs !== undefined) opts.timeout = behaviour.connectTimeoutMs;
@@ -78,9 +109,10 @@ export function connectionOptions(cfg: NatsConfig, name: string, behaviour: Conn
 
 export async function connectNats(cfg: NatsConfig, name: string, behaviour?: ConnectBehaviour): Promise<Transport> {
   const nc = await connect(connectionOptions(cfg, name, behaviour));
-  return new NatsTransport(nc);
+  return new NatsTransport(nc, behaviour?.onError, behaviour?.replyAllowed);
 }
 
+/** Headers for an outgoing request or publish: the caller's own, sent as given (nats.js refuses CR and LF). */
 function toNatsHeaders(h: HeaderMap | undefined): MsgHdrs | undefined {
   if (!h) return undefined;
   const out = natsHeaders();
@@ -88,10 +120,90 @@ function toNatsHeaders(h: HeaderMap | undefined): MsgHdrs | undefined {
   return out;
 }
 
-function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
-  if (!h || !h.has(name, Match.IgnoreCase)) return undefined;
-  return h.get(name, Match.IgnoreCase);
+/** Headers for a reply: every value sanitized, so that no text quoted into a reply can make it unsendable. */
+function replyHeaders(h: HeaderMap): MsgHdrs {
+  const out = natsHeaders();
+  for (const k in h) {
+    if (!isHeaderName(k)) throw new GodDbError(ErrorCode.Internal, `invalid reply header name ${JSON.stringify(k)}`);
+    out.set(k, sanitizeHeaderValue(h[k]!));
+  }
+  return out;
 }
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The raw header block of a received message: nats.js keeps the message
+ * bytes on MsgImpl as `_rdata`, headers first, `_msg.hdr` bytes long (-1:
+ * none); a service message wraps the Msg as `msg`. Null when nats.js no
+ * longer has that shape.
+ */
+function rawHeaderBlock(msg: Msg | ServiceMsg): Uint8Array | undefined | null {
+  const inner = ((msg as { msg?: unknown }).msg ?? msg) as Partial<MsgImpl>;
+  const hdr = inner._msg?.hdr;
+  const bytes = inner._rdata;
+  if (typeof hdr !== 'number' || !(bytes instanceof Uint8Array)) return null;
+  return hdr >= 0 ? bytes.subarray(0, hdr) : undefined;
+}
+
+/** The header block of a received message, parsed strictly; never throws. */
+function readHeaders(msg: Msg | ServiceMsg): HeaderBlock | { error: string } {
+  const raw = rawHeaderBlock(msg);
+  if (raw === undefined) return noHeaders;
+  if (raw !== null) return parseHeaderBlock(raw);
+  // Fallback: nats.js's own lenient parser, whose getter throws on some blocks.
+  try {
+    const h = msg.headers;
+    if (!h) return noHeaders;
+    const values = new Map<string, string[]>();
+    for (const k of h.keys()) values.set(k.toLowerCase(), [...(values.get(k.toLowerCase()) ?? []), ...h.values(k)]);
+    return { status: h.code, description: h.description, values };
+  } catch (err) {
+    return { error: messageOf(err) };
+  }
+}
+
+/** At most `perSecondMax` reports a second reach the listener; it hears how many were dropped. */
+class ErrorReports {
+  private windowStartMs = 0;
+  private inWindow = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly listener: TransportErrorListener,
+    private readonly perSecondMax: number,
+  ) {}
+
+  report(err: unknown, subject: string, what: string): void {
+    const now = Date.now();
+    if (now - this.windowStartMs >= 1000) {
+      if (this.dropped > 0) this.emit(new Error(`${this.dropped} more transport errors were not reported`), '', 'rate limit');
+      this.windowStartMs = now;
+      this.inWindow = 0;
+      this.dropped = 0;
+    }
+    if (this.inWindow >= this.perSecondMax) {
+      this.dropped++;
+      return;
+    }
+    this.inWindow++;
+    this.emit(err, subject, what);
+  }
+
+  private emit(err: unknown, subject: string, what: string): void {
+    try {
+      this.listener(err, { subject, what });
+    } catch {
+      // a failing listener must not become the next failure
+    }
+  }
+}
+
+const stderrListener: TransportErrorListener = (err, { subject, what }) => {
+  process.stderr.write(`goddb transport: ${what} on ${JSON.stringify(subject)}: ${messageOf(err)}\n`);
+};
 
 interface Pending {
   resolve(r: Reply): void;
@@ -101,18 +213,36 @@ interface Pending {
   timeoutMs: number;
 }
 
+/** A reply: a malformed header block reads as no headers (the payload then fails to decode). */
 class NatsReply implements Reply {
-  constructor(private readonly msg: Msg) {}
+  constructor(
+    private readonly msg: Msg,
+    private readonly block: HeaderBlock | { error: string },
+  ) {}
   get data(): Uint8Array {
     return this.msg.data;
   }
   header(name: string): string | undefined {
-    return headerOf(this.msg.headers, name);
+    return 'error' in this.block ? undefined : this.block.values.get(name.toLowerCase())?.[0];
   }
 }
 
+/**
+ * A received message. `header()` throws BadRequestError when the block is
+ * malformed, carries a status line (only replies have one), or repeats the
+ * header asked for. `respond` and `respondError` never throw: a reply that
+ * cannot be sent becomes a 500 reply, and a failed 500 is reported.
+ */
 class NatsInbound implements InboundMessage {
-  constructor(private readonly msg: Msg | ServiceMsg) {}
+  private block: HeaderBlock | { error: string } | undefined;
+  /** Set once a reply was attempted, so a failed handler is answered at most once. */
+  replied = false;
+
+  constructor(
+    private readonly msg: Msg | ServiceMsg,
+    private readonly reports: ErrorReports,
+    private readonly replyAllowed: (subject: string) => boolean,
+  ) {}
   get subject(): string {
     return this.msg.subject;
   }
@@ -120,18 +250,88 @@ class NatsInbound implements InboundMessage {
     return this.msg.data;
   }
   get expectsReply(): boolean {
-    return Boolean(this.msg.reply);
+    return this.msg.reply !== '' && this.msg.reply !== undefined && this.replyAllowed(this.msg.reply);
+  }
+  /** False (and reported) when the reply subject is one this process must not publish on. */
+  private mayReply(): boolean {
+    if (this.expectsReply || !this.msg.reply) return this.expectsReply;
+    this.reports.report(new Error(`refused to reply on ${JSON.stringify(this.msg.reply.slice(0, 100))}`), this.subject, 'reply subject refused');
+    return false;
   }
   header(name: string): string | undefined {
-    return headerOf(this.msg.headers, name);
+    this.block ??= readHeaders(this.msg);
+    const block = this.block;
+    if ('error' in block) throw new BadRequestError(`malformed header block: ${block.error}`);
+    if (block.status !== 0 || block.description !== '') throw new BadRequestError(`malformed header block: a request carries no status (NATS/1.0 ${block.status} ${block.description})`);
+    const values = block.values.get(name.toLowerCase());
+    if (values === undefined) return undefined;
+    if (values.length > 1) throw new BadRequestError(`the ${name} header is given ${values.length} times`);
+    return values[0];
   }
   respond(data: Uint8Array, headers?: HeaderMap): void {
-    const h = toNatsHeaders(headers);
-    this.msg.respond(data, h ? { headers: h } : undefined);
+    this.replied = true;
+    if (!this.mayReply()) return;
+    try {
+      this.msg.respond(data, headers ? { headers: replyHeaders(headers) } : undefined);
+    } catch (err) {
+      this.reports.report(err, this.subject, 'reply failed');
+      this.sendError(ErrorCode.Internal, `the reply could not be sent: ${messageOf(err)}`);
+    }
   }
   respondError(code: number, description: string, headers?: HeaderMap): void {
-    const h = toNatsHeaders({ ...headers, [ServiceErrorHeader.Code]: String(code), [ServiceErrorHeader.Message]: description });
-    this.msg.respond(empty, { headers: h! });
+    this.replied = true;
+    if (this.mayReply()) this.sendError(code, description, headers);
+  }
+  private sendError(code: number, description: string, headers?: HeaderMap): void {
+    try {
+      this.msg.respond(empty, { headers: replyHeaders({ ...headers, [ServiceErrorHeader.Code]: String(code), [ServiceErrorHeader.Message]: description }) });
+    } catch (err) {
+      this.reports.report(err, this.subject, 'error reply failed');
+    }
+  }
+}
+
+/**
+ * The handlers of one subscription still running, so that drain() can wait
+ * for them. Nothing a handler throws or rejects with reaches nats.js (whose
+ * reader it would end) or the process: it goes to `failed`.
+ */
+class Handling {
+  private readonly running = new Set<Promise<void>>();
+
+  run(handler: MessageHandler, msg: InboundMessage, failed: (err: unknown) => void): void {
+    let p: void | Promise<void>;
+    try {
+      p = handler(msg);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (!(p instanceof Promise)) return;
+    const running = p;
+    this.running.add(running);
+    const done = () => void this.running.delete(running);
+    running.then(done, (err: unknown) => {
+      done();
+      failed(err);
+    });
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+}
+
+/** A drain waits for the server, which never answers while it is gone: give up after drainTimeoutMs. Says whether it finished. */
+async function bounded(drain: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), drainTimeoutMs);
+  });
+  try {
+    return await Promise.race([drain.then(() => true, () => false), gaveUp]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -141,16 +341,39 @@ export class NatsTransport implements Transport {
   private seq = 0;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
+  private readonly reports: ErrorReports;
 
-  constructor(readonly nc: NatsConnection) {
+  constructor(
+    readonly nc: NatsConnection,
+    onError: TransportErrorListener = stderrListener,
+    private readonly replyAllowed: (subject: string) => boolean = () => true,
+  ) {
+    this.reports = new ErrorReports(onError, errorReportsPerSecondMax);
     this.inboxPrefix = `_INBOX.${nc.info?.client_id ?? 'c'}${Math.random().toString(36).slice(2, 10)}`;
     nc.subscribe(`${this.inboxPrefix}.*`, {
       callback: (err, msg) => {
-        if (!err) this.onReply(msg);
+        try {
+          if (err) this.reports.report(err, this.inboxPrefix, 'inbox subscription failed');
+          else this.onReply(msg);
+        } catch (caught) {
+          this.reports.report(caught, this.inboxPrefix, 'reply handling failed');
+        }
       },
     });
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
+    void this.watchStatus();
+  }
+
+  /** A stale connection is the only trace of a reader that nats.js stopped (see pingIntervalMs): report it. */
+  private async watchStatus(): Promise<void> {
+    try {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'staleConnection') this.reports.report(new Error('NATS answered no ping: the connection is stale, reconnecting'), '', 'connection');
+      }
+    } catch (err) {
+      this.reports.report(err, '', 'connection status');
+    }
   }
 
   private onReply(msg: Msg): void {
@@ -158,8 +381,18 @@ export class NatsTransport implements Transport {
     const p = this.pending.get(token);
     if (!p) return; // late reply after a timeout
     this.pending.delete(token);
-    if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new NoRespondersError(p.subject));
-    else p.resolve(new NatsReply(msg));
+    const block = readHeaders(msg);
+    if (msg.data.length === 0 && !('error' in block) && block.status === 503) p.reject(new NoRespondersError(p.subject));
+    else p.resolve(new NatsReply(msg, block));
+  }
+
+  /** Runs a handler through `handling`, so that nothing it throws escapes; a request it left unanswered gets 500. */
+  private dispatch(handling: Handling, handler: MessageHandler, msg: Msg | ServiceMsg): void {
+    const inbound = new NatsInbound(msg, this.reports, this.replyAllowed);
+    handling.run(handler, inbound, (err) => {
+      this.reports.report(err, inbound.subject, 'handler failed');
+      if (inbound.expectsReply && !inbound.replied) inbound.respondError(ErrorCode.Internal, `internal error: ${messageOf(err)}`);
+    });
   }
 
   private sweep(): void {
@@ -202,9 +435,15 @@ export class NatsTransport implements Transport {
       };
       const sub = this.nc.subscribe(inbox, {
         callback: (err, msg) => {
-          if (err || (msg.data.length === 0 && msg.headers?.code === 503)) return;
-          replies.push(new NatsReply(msg));
-          if (opts.max !== undefined && replies.length >= opts.max) done();
+          try {
+            if (err) return;
+            const block = readHeaders(msg);
+            if (msg.data.length === 0 && !('error' in block) && block.status === 503) return;
+            replies.push(new NatsReply(msg, block));
+            if (opts.max !== undefined && replies.length >= opts.max) done();
+          } catch (caught) {
+            this.reports.report(caught, inbox, 'gather reply failed');
+          }
         },
       });
       const timer = setTimeout(done, opts.waitMs);
@@ -218,16 +457,25 @@ export class NatsTransport implements Transport {
   }
 
   subscribe(subject: string, handler: MessageHandler, opts?: { queue?: string }): Subscription {
+    const handling = new Handling();
     const sub = this.nc.subscribe(subject, {
       ...(opts?.queue ? { queue: opts.queue } : {}),
       callback: (err, msg) => {
-        if (!err) handler(new NatsInbound(msg));
+        if (err) this.reports.report(err, subject, 'subscription failed');
+        else this.dispatch(handling, handler, msg);
       },
     });
-    return { unsubscribe: () => sub.unsubscribe() };
+    return {
+      unsubscribe: () => sub.unsubscribe(),
+      drain: async () => {
+        if (!sub.isClosed() && !(await bounded(sub.drain()))) sub.unsubscribe();
+        await handling.settled();
+      },
+    };
   }
 
   async serve(spec: ServiceSpec): Promise<Subscription> {
+    const handling = new Handling();
     const svc = await new Svcm(this.nc).add({
       name: spec.name,
       version: spec.version,
@@ -240,11 +488,19 @@ export class NatsTransport implements Transport {
         subject: ep.subject,
         queue: spec.queue,
         handler: (err, msg) => {
-          if (!err) ep.handler(new NatsInbound(msg));
+          if (err) this.reports.report(err, ep.subject, 'service endpoint failed');
+          else this.dispatch(handling, ep.handler, msg);
         },
       });
     }
-    return { unsubscribe: () => void svc.stop().catch(() => undefined) };
+    return {
+      unsubscribe: () => void svc.stop().catch(() => undefined),
+      // stop() drains every endpoint's subscription (and $SRV's), so requests already delivered are still handled.
+      drain: async () => {
+        await bounded(svc.stop());
+        await handling.settled();
+      },
+    };
   }
 
   maxPayloadBytes(): number | undefined {

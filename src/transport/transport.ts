@@ -10,12 +10,16 @@ export type HeaderMap = Readonly<Record<string, string>>;
 export interface InboundMessage {
   readonly subject: string;
   readonly data: Uint8Array;
-  /** Case-insensitive header lookup. */
+  /**
+   * Case-insensitive header lookup. Throws BadRequestError when the header
+   * block is malformed or gives this header more than once (a 400, never a crash).
+   */
   header(name: string): string | undefined;
   /** True when the sender waits for a reply. */
   readonly expectsReply: boolean;
+  /** Never throws; header values are sanitized (protocol/headers.ts), and a reply that cannot be sent becomes a 500. */
   respond(data: Uint8Array, headers?: HeaderMap): void;
-  /** Replies with `Nats-Service-Error-Code` / `Nats-Service-Error` headers and an empty body. */
+  /** Replies with `Nats-Service-Error-Code` / `Nats-Service-Error` headers and an empty body; never throws. */
   respondError(code: number, description: string, headers?: HeaderMap): void;
 }
 
@@ -29,10 +33,18 @@ export interface RequestOptions {
   headers?: HeaderMap;
 }
 
-export type MessageHandler = (msg: InboundMessage) => void;
+/** A handler that returns a promise is in flight until it settles (see Subscription.drain). */
+export type MessageHandler = (msg: InboundMessage) => void | Promise<void>;
 
 export interface Subscription {
+  /** Stops at once; messages on their way to this process are dropped. */
   unsubscribe(): void;
+  /**
+   * Stops taking messages, handles every one already delivered to this
+   * process (the server may still be sending some when it is called), and
+   * resolves once every handler started for this subscription has settled.
+   */
+  drain(): Promise<void>;
 }
 
 export interface Endpoint {

@@ -28,6 +28,11 @@ export class FakeClock implements Clock {
     return this.now;
   }
 
+  /** Simulated time itself: per-node wall-clock offsets and jumps do not touch it. */
+  monotonicMs(): number {
+    return this.now;
+  }
+
   setTimer(delayMs: number, fn: () => void): TimerHandle {
     const t: Timer = { at: this.now + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
     let lo = 0;

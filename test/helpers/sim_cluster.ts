@@ -1,16 +1,23 @@
 /**
  * A simulated GoD-DB cluster: real node code on a seeded SimBus with a fake
- * clock and memory engines that can fail. The seed comes from GODDB_SEED
- * when set (to replay a failure) and is always printed.
+ * clock and memory engines that can fail. Each node has its own wall clock
+ * (NodeClock: shared time plus a skew the test sets) and its own durable
+ * state (a MemoryEngine and a MemoryMetaStore), which a restart keeps or
+ * wipes. The seed comes from GODDB_SEED when set (to replay a failure) and
+ * is always printed.
  */
 import pino from 'pino';
 import type { NodeConfig } from '../../src/config/types.js';
+import { union, visibleValue, type Version } from '../../src/core/version.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
+import { MemoryMetaStore } from '../../src/storage/meta.js';
 import { startNode, type GodDbNode } from '../../src/node/node.js';
 import { clientRequest, Header, type ClientOp } from '../../src/protocol/subjects.js';
-import { SimBus, type SimTransport } from '../../src/transport/sim.js';
-import { replyError, RequestTimeoutError, type Reply } from '../../src/transport/transport.js';
+import { SimBus, type SimOptions, type SimTransport } from '../../src/transport/sim.js';
+import { replyError, type Reply } from '../../src/transport/transport.js';
+import { GodDbError } from '../../src/core/errors.js';
 import { FakeClock } from './fake_clock.js';
+import { NodeClock } from './node_clock.js';
 
 export function simSeed(): number {
   const fromEnv = process.env['GODDB_SEED'];
@@ -32,6 +39,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, peers, startupWaitMs: 5000 },
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
+    maxClockSkewMs: 60_000,
     conflictPolicy: 'lww',
     limits: { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8192 },
     log: { level: 'silent' },
@@ -43,7 +51,11 @@ export interface SimNode {
   id: string;
   node: GodDbNode;
   engine: MemoryEngine;
+  meta: MemoryMetaStore;
+  clock: NodeClock;
   transport: SimTransport;
+  /** False between a crash and the restart. */
+  up: boolean;
 }
 
 export interface ClientReply {
@@ -53,56 +65,39 @@ export interface ClientReply {
   header(name: string): string | undefined;
 }
 
-export class SimCluster {
-  readonly clock = new FakeClock();
-  readonly bus: SimBus;
-  readonly nodes = new Map<string, SimNode>();
-  private readonly client: SimTransport;
+export interface SimClusterOptions {
+  /** Bus settings beyond the seed and the clock. */
+  bus?: Omit<SimOptions, 'seed' | 'clock'>;
+  /** Each node's initial clock offset (ms, negative is behind); 0 when not given. */
+  clockOffsetsMs?: Readonly<Record<string, number>>;
+}
 
-  constructor(readonly seed: number, readonly ids: string[], private readonly overrides: Partial<NodeConfig> = {}) {
-    this.bus = new SimBus({ seed, clock: this.clock });
-    this.client = this.bus.connect('client');
-  }
+export interface RestartOptions {
+  /** A new disk: the node comes back with an empty engine and no metadata. */
+  wipe: boolean;
+  /** The restarted process's clock offset; unchanged when not given. */
+  clockOffsetMs?: number;
+}
 
-  async start(): Promise<void> {
-    await this.clock.run(Promise.all(this.ids.map((id) => this.startOne(id))));
-  }
+const silent = pino({ level: 'silent' });
 
-  /** Like SIGKILL: the node's connection and subscriptions vanish; its storage stays. */
-  async crash(id: string): Promise<void> {
-    this.bus.kill(id);
-    this.node(id).node.membership.stop(); // a dead process sends no more heartbeats
-  }
+/** One simulated client process: its own connection, requests that do not move the clock. */
+export class SimClient {
+  constructor(
+    readonly transport: SimTransport,
+    private readonly timeoutMs: number,
+  ) {}
 
-  /** Restarts a crashed node on the storage it had. */
-  async revive(id: string): Promise<SimNode> {
-    return this.clock.run(this.startOne(id, this.node(id).engine));
-  }
-
-  async startOne(id: string, engine = new MemoryEngine()): Promise<SimNode> {
-    const transport = this.bus.connect(id);
-    const logger = pino({ level: 'silent' });
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger, transport, engine, clock: this.clock, http: false });
-    const sim = { id, node, engine, transport };
-    this.nodes.set(id, sim);
-    return sim;
-  }
-
-  node(id: string): SimNode {
-    const n = this.nodes.get(id);
-    if (!n) throw new Error(`no node ${id}`);
-    return n;
-  }
-
-  /** A client request through the queue group, as any NATS client would send it. */
-  async request(op: ClientOp, key: string, value = '', headers: Record<string, string> = {}): Promise<ClientReply> {
+  /** Resolves with the reply, or with the error's code (504 for a timeout, 503 for no responders). */
+  async request(op: ClientOp, key: string, value: string | Uint8Array = '', headers: Record<string, string> = {}): Promise<ClientReply> {
     const { subject, keyHeader } = clientRequest(op, key);
     const h = keyHeader === undefined ? headers : { ...headers, [Header.Key]: keyHeader };
+    const data = typeof value === 'string' ? new TextEncoder().encode(value) : value;
     let reply: Reply;
     try {
-      reply = await this.clock.run(this.client.request(subject, new TextEncoder().encode(value), { timeoutMs: 10_000, headers: h }));
+      reply = await this.transport.request(subject, data, { timeoutMs: this.timeoutMs, headers: h });
     } catch (err) {
-      if (err instanceof RequestTimeoutError) return { code: err.code, value: '', message: err.message, header: () => undefined };
+      if (err instanceof GodDbError) return { code: err.code, value: '', message: err.message, header: () => undefined };
       throw err;
     }
     const err = replyError(reply);
@@ -113,8 +108,108 @@ export class SimCluster {
       header: (n) => reply.header(n),
     };
   }
+}
+
+export class SimCluster {
+  readonly clock = new FakeClock();
+  readonly bus: SimBus;
+  readonly nodes = new Map<string, SimNode>();
+  private readonly client: SimClient;
+  private readonly offsets = new Map<string, number>();
+  /** The newest protocol version a node speaks when it next starts (absent: the newest); 1 simulates a node not yet upgraded. */
+  readonly protocols = new Map<string, number>();
+
+  constructor(
+    readonly seed: number,
+    readonly ids: string[],
+    private readonly overrides: Partial<NodeConfig> = {},
+    opts: SimClusterOptions = {},
+  ) {
+    this.bus = new SimBus({ ...opts.bus, seed, clock: this.clock });
+    this.client = this.connectClient('client');
+    for (const [id, offset] of Object.entries(opts.clockOffsetsMs ?? {})) this.offsets.set(id, offset);
+  }
+
+  async start(): Promise<void> {
+    await this.clock.run(Promise.all(this.ids.map((id) => this.startOne(id))));
+  }
+
+  /** Like SIGKILL: the node's connection, subscriptions and timers vanish; its storage stays. */
+  async crash(id: string): Promise<void> {
+    const n = this.node(id);
+    this.bus.kill(id);
+    n.clock.halt();
+    n.up = false;
+  }
+
+  /** Restarts a crashed node on the storage it had. */
+  async revive(id: string): Promise<SimNode> {
+    return this.clock.run(this.startOne(id, this.node(id).engine, this.node(id).meta));
+  }
+
+  /**
+   * Crashes the node (when up) and starts a new process for it, on the
+   * storage it had or on a wiped one, with its clock where `clockOffsetMs`
+   * says. Does not move the clock: the caller runs it (startup waits for peers).
+   */
+  restart(id: string, opts: RestartOptions): Promise<SimNode> {
+    const n = this.node(id);
+    if (n.up) void this.crash(id);
+    if (opts.clockOffsetMs !== undefined) this.offsets.set(id, opts.clockOffsetMs);
+    return opts.wipe ? this.startOne(id) : this.startOne(id, n.engine, n.meta);
+  }
+
+  /** Sets a node's clock offset now: a skew, or a jump when it changes. */
+  skew(id: string, offsetMs: number): void {
+    this.offsets.set(id, offsetMs);
+    const n = this.nodes.get(id);
+    if (n) n.clock.offsetMs = offsetMs;
+  }
+
+  offsetOf(id: string): number {
+    return this.offsets.get(id) ?? 0;
+  }
+
+  async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore()): Promise<SimNode> {
+    const clock = new NodeClock(this.clock, this.offsetOf(id));
+    const transport = this.bus.connect(id, clock);
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, clock, http: false, meta, protocolVersion: this.protocols.get(id) });
+    const sim: SimNode = { id, node, engine, meta, clock, transport, up: true };
+    // A process that crashed while starting stays dead.
+    if (transport.alive) this.nodes.set(id, sim);
+    return sim;
+  }
+
+  node(id: string): SimNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** A client process with its own connection. */
+  connectClient(name: string, timeoutMs = 10_000): SimClient {
+    return new SimClient(this.bus.connect(name), timeoutMs);
+  }
+
+  /** A client request through the queue group, as any NATS client would send it; runs the clock until it is answered. */
+  async request(op: ClientOp, key: string, value = '', headers: Record<string, string> = {}): Promise<ClientReply> {
+    return this.clock.run(this.client.request(op, key, value, headers));
+  }
+
+  /** Every version any node stores for `key`, reconciled: what the cluster holds once it converges. */
+  async converged(key: string): Promise<Version[]> {
+    const held = await Promise.all([...this.nodes.values()].map((n) => n.node.replica.get(key)));
+    return union(held, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The value a fully repaired cluster would answer for `key` (undefined when absent or deleted). */
+  async convergedValue(key: string): Promise<string | undefined> {
+    const v = visibleValue(await this.converged(key));
+    return v ? Buffer.from(v.value).toString('utf8') : undefined;
+  }
 
   async stop(): Promise<void> {
-    await this.clock.run(Promise.all([...this.nodes.values()].map((n) => n.node.stop())));
+    const running = [...this.nodes.values()].filter((n) => n.up);
+    await this.clock.run(Promise.all(running.map((n) => n.node.stop())));
   }
 }

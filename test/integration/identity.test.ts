@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BadRequestError } from '../../src/core/errors.js';
 import { startNatsServer } from '../../src/devtools/servers.js';
-import { identityFile, loadOrCreateIdentity, lockFile } from '../../src/node/identity.js';
+import { identityFile, loadOrCreateIdentity } from '../../src/node/identity.js';
 import { startWorker, tempDir } from '../helpers/workers.js';
 
 const request = (nodeId: string, virtualNodes = 10, cluster = 'c') => ({ nodeId, virtualNodes, cluster, generateId: () => 'n-generated' });
@@ -79,26 +79,5 @@ describe('worker shutdown', () => {
     worker.process.kill('SIGTERM');
     const code = await worker.exited;
     assert.equal(code, 0, worker.logs.slice(-5).join('\n'));
-  });
-});
-
-describe('data directory lock', () => {
-  it('lock - a second worker on a data directory in use is refused; a stale lock is taken over', async () => {
-    const nats = await startNatsServer();
-    const dir = tempDir('lock');
-    try {
-      const args = ['--cluster', 'lock', '-discovery', nats.url, '--data-dir', dir.path, '--engine', 'lmdb'];
-      const first = await startWorker('', args);
-      await assert.rejects(startWorker('', args), /in use by process/);
-      await first.kill('SIGKILL'); // leaves LOCK behind with a dead pid
-      const second = await startWorker('', args);
-      assert.equal(second.id, first.id);
-      await second.kill();
-      assert.equal(await second.exited, 0);
-      assert.throws(() => readFileSync(join(dir.path, lockFile)), /ENOENT/, 'a clean stop removes the lock');
-    } finally {
-      dir.remove();
-      await nats.stop();
-    }
   });
 });

@@ -150,8 +150,8 @@ describe('simulated membership', () => {
 function limitedCoordinator(c: SimCluster, limitsOverride: { inflightRequestsMax?: number; inflightBytesMax?: number }): Coordinator {
   const n1 = c.node('n1');
   return new Coordinator(
-    { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', ...limitsOverride },
-    n1.transport, n1.node.membership, n1.node.replica, c.clock, pino({ level: 'silent' }),
+    { self: 'n1', cluster: 'sim', replication: 3, requestTimeoutMs: 2000, readSpeculativeMs: 50, conflictPolicy: 'lww', recordBytesMax: 1 << 20, ...limitsOverride },
+    n1.transport, n1.node.membership, n1.node.replica, c.clock, n1.node.hlc, pino({ level: 'silent' }),
   );
 }
 

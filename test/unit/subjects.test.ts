@@ -18,6 +18,7 @@ import {
   replicaSubject,
   ReplicaOp,
   unsendableKey,
+  invalidUtf8KeyMessage,
 } from '../../src/protocol/subjects.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
@@ -152,6 +153,7 @@ describe('subjects - node subjects', () => {
   it('subjects - replica requests go to god.<cluster>.node.<id>.<op>', () => {
     assert.equal(replicaSubject('c1', 'n1', ReplicaOp.Get), 'god.c1.node.n1.get');
     assert.equal(replicaSubject('prod', 'node-7_a', ReplicaOp.Put), 'god.prod.node.node-7_a.put');
+    assert.equal(replicaSubject('c1', 'n1', ReplicaOp.Probe), 'god.c1.node.n1.probe');
   });
 
   it('subjects - a valid token is 1 to 64 letters, digits, dashes or underscores', () => {
@@ -162,7 +164,7 @@ describe('subjects - node subjects', () => {
   it(`subjects - node subjects built from valid tokens have exactly their tokens (seed ${seed})`, () => {
     const tokenArb = fc.string({ unit: fc.constantFrom('a', 'Z', '0', '-', '_'), minLength: 1, maxLength: 64 });
     fc.assert(
-      fc.property(tokenArb, tokenArb, fc.constantFrom(ReplicaOp.Get, ReplicaOp.Put), (cluster, node, op) => {
+      fc.property(tokenArb, tokenArb, fc.constantFrom(ReplicaOp.Get, ReplicaOp.Put, ReplicaOp.Probe), (cluster, node, op) => {
         assert.equal(isValidToken(cluster) && isValidToken(node), true);
         assert.deepEqual(replicaSubject(cluster, node, op).split('.'), ['god', cluster, 'node', node, op]);
         assert.deepEqual(gossipSubject(cluster).split('.'), ['god', cluster, 'gossip']);
@@ -180,5 +182,13 @@ describe('subjects - unsendableKey', () => {
     assert.match(unsendableKey('x'.repeat(1025), 1024) ?? '', /1025 bytes/);
     assert.match(unsendableKey(' padded', 1024) ?? '', /white space/);
     assert.match(unsendableKey('line\nbreak', 1024) ?? '', /CR or LF/);
+  });
+
+  it('subjects - a key that is not valid UTF-8 text is refused: U+FFFD or a lone surrogate', () => {
+    // nats.js turns every invalid byte sequence into U+FFFD: such keys would alias each other.
+    for (const key of ['a\uFFFD', '\uFFFD', 'user.\uFFFD.42', 'lone\uD800', '\uDC00x', 'a b\uFFFD']) {
+      assert.equal(unsendableKey(key, 1024), invalidUtf8KeyMessage, JSON.stringify(key));
+    }
+    assert.equal(unsendableKey('pair\uD83D\uDE00', 1024), undefined, 'a surrogate pair is one character');
   });
 });

@@ -341,3 +341,21 @@ describe('version - union', () => {
     assert.deepEqual(union([], unbounded), []);
   });
 });
+
+describe('disk record formats', () => {
+  it('record - format 2 round trips; a format-1 record (protocol-1 nodes: timestampMs, v and kind) reads with its timestamp in HLC units', async () => {
+    const { encodeRecord, decodeRecord, Kind } = await import('../../src/protocol/codec.js');
+    const { Encoder } = await import('cbor-x');
+    const v: Version = { clock: { n1: 1_700_000_000_000_123 }, hlc: 1_700_000_000_000_123, writer: 'n1', tombstone: false, value: Buffer.from('x') };
+    assert.deepEqual(decodeRecord(encodeRecord([v])).map((x) => ({ ...x, value: Buffer.from(x.value).toString() })), [{ ...v, value: 'x' }]);
+    const old = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false }).encode({
+      v: 1,
+      kind: Kind.StoredRecord,
+      versions: [{ clock: { n1: 1_700_000_000_000_456 }, timestampMs: 1_700_000_000_000, writer: 'n1', tombstone: false, value: Buffer.from('old') }],
+    });
+    const [read] = decodeRecord(old);
+    assert.equal(read!.hlc, 1_700_000_000_000_000);
+    assert.equal(Buffer.from(read!.value).toString(), 'old');
+    assert.throws(() => decodeRecord(new Encoder({ useRecords: false, mapsAsObjects: true }).encode({ f: 3, versions: [] })), /record format 3/);
+  });
+});
