@@ -4,12 +4,29 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** Counts kept by the node's parts, read at scrape time. */
+export interface MetricSources {
+  inflight: () => number;
+  membersUp: () => number;
+  readRepairs: () => number;
+  /** Writes sent again past a replica's stale-write floor. */
+  staleRetries: () => number;
+  /** Versions this replica refused as stale, or as stamped beyond the clock skew. */
+  staleRefusals: () => number;
+  skewRefusals: () => number;
+  /** Replica requests and gossip claims refused as malformed or unconfirmed. */
+  malformedReplicaRequests: () => number;
+  unconfirmedMembers: () => number;
+  /** This node's hybrid logical clock (ms x 1000 + logical). */
+  hlc: () => number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'op' | 'code'>;
   private readonly latency: Histogram<'op'>;
 
-  constructor(nodeId: string, gauges: { inflight: () => number; membersUp: () => number; readRepairs: () => number }) {
+  constructor(nodeId: string, gauges: MetricSources) {
     this.registry.setDefaultLabels({ node_id: nodeId });
     this.requests = new Counter({
       name: 'goddb_requests_total',
@@ -27,6 +44,15 @@ export class Metrics {
     new Gauge({ name: 'goddb_inflight_requests', help: 'Requests being coordinated', registers: [this.registry], collect() { this.set(gauges.inflight()); } });
     new Gauge({ name: 'goddb_members_up', help: 'Members this node sees up', registers: [this.registry], collect() { this.set(gauges.membersUp()); } });
     new Gauge({ name: 'goddb_read_repairs', help: 'Replicas brought up to date by read repair', registers: [this.registry], collect() { this.set(gauges.readRepairs()); } });
+    const counts: [string, string, () => number][] = [
+      ['goddb_stale_write_retries', 'Writes this coordinator sent again with a later clock after a replica refused them as stale', gauges.staleRetries],
+      ['goddb_stale_write_refusals', 'New versions this replica refused because they would not supersede what it holds', gauges.staleRefusals],
+      ['goddb_clock_skew_refusals', 'Versions this replica refused as stamped more than maxClockSkewMs ahead of its clock', gauges.skewRefusals],
+      ['goddb_malformed_replica_requests', 'Replica requests refused whole as malformed', gauges.malformedReplicaRequests],
+      ['goddb_unconfirmed_member_claims', 'Gossip claims refused because the member did not confirm them', gauges.unconfirmedMembers],
+      ['goddb_hlc', 'This node\'s hybrid logical clock (ms x 1000 + logical)', gauges.hlc],
+    ];
+    for (const [name, help, read] of counts) new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
   }
 
   observe(op: string, code: number, elapsedMs: number): void {

@@ -136,6 +136,12 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     inflight: () => coordinator.inflightRequests,
     membersUp: () => membership.members().filter((m) => m.status === 'up').length,
     readRepairs: () => coordinator.readRepairs,
+    staleRetries: () => coordinator.staleRetries,
+    staleRefusals: () => replica.staleRefusals,
+    skewRefusals: () => replica.skewRefusals,
+    malformedReplicaRequests: () => replica.malformed,
+    unconfirmedMembers: () => membership.unconfirmed,
+    hlc: () => hlc.peek(),
   });
   const api = new ClientApi(
     {

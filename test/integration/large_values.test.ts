@@ -62,4 +62,13 @@ describe('large values near the NATS max_payload', () => {
     });
     assert.ok(alive(), 'every worker is alive');
   });
+
+  it('/metrics shows the clock and the refusal counters', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${workers[0]!.httpPort}/metrics`)).text();
+    const hlc = Number(/^goddb_hlc\{[^}]*\} (\d+)/m.exec(text)?.[1]);
+    assert.ok(hlc > Date.now() * 1000 - 3_600_000_000, `goddb_hlc is this node's clock (${hlc})`);
+    for (const name of ['goddb_stale_write_retries', 'goddb_stale_write_refusals', 'goddb_clock_skew_refusals', 'goddb_malformed_replica_requests', 'goddb_unconfirmed_member_claims']) {
+      assert.match(text, new RegExp(`^${name}\\{[^}]*\\} \\d+`, 'm'), name);
+    }
+  });
 });

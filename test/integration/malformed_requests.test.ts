@@ -1,12 +1,13 @@
 /**
  * Issue 8, defects 2 and 6: what no NATS library would send, sent with the
  * raw protocol client (test/helpers/nats_wire.ts) to real workers (LMDB,
- * N=3, R=W=2). Every malformed request is answered 400 with what was wrong,
- * never 500 or silence; keys that are not valid UTF-8 are refused rather
- * than aliased; a reply subject among the node subjects is not answered
- * (the answer would be a forged node message); and no node stops serving. A second part checks the NATS
- * transport alone: a handler that throws, a reply that cannot be sent or a
- * reply text holding CR or LF never stops a subscription.
+ * N=3, R=W=2). Every malformed request is answered 400 with what was
+ * wrong, never 500 or silence; keys that are not valid UTF-8 are refused
+ * rather than aliased; a reply subject among the node subjects is not
+ * answered (the answer would be a forged node message); and no node stops
+ * serving. A second part checks the NATS transport alone: a handler that
+ * throws, a reply that cannot be sent or a reply text holding CR or LF
+ * never stops a subscription.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -19,6 +19,7 @@ import {
   ReplicaOp,
   unsendableKey,
   invalidUtf8KeyMessage,
+  isNodeSubject,
 } from '../../src/protocol/subjects.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
@@ -146,6 +147,11 @@ describe('subjects - parseClientSubject', () => {
 });
 
 describe('subjects - node subjects', () => {
+  it('subjects - the node namespace is god.…, where no node ever replies', () => {
+    for (const s of ['god', 'god.c.gossip', replicaSubject('c', 'n1', ReplicaOp.Put)]) assert.equal(isNodeSubject(s), true, s);
+    for (const s of ['_INBOX.abc.1', 'goddess', 'kv.get.god', 'God.c.gossip', '']) assert.equal(isNodeSubject(s), false, s);
+  });
+
   it('subjects - gossip goes to god.<cluster>.gossip', () => {
     assert.equal(gossipSubject('c1'), 'god.c1.gossip');
   });
