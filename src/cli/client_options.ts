@@ -1,16 +1,31 @@
 /**
  * Options shared by the commands that act as a client (client, get, put,
- * del): where NATS is and how to authenticate. Environment defaults follow
- * the worker's (GODDB_NATS_*) and the nats CLI's NATS_URL.
+ * del, status): where NATS is and how to authenticate. Without --servers the
+ * servers come from the environment (GODDB_NATS_SERVERS, the nats CLI's
+ * NATS_URL) or the context that `npm start` writes (src/client/context.ts).
+ *
+ * Exit codes: 0 done; 1 the request failed (`error <code>: ...`, the code
+ * is the node's, or the CLI's own 400/404 for bad input and a missing key);
+ * 2 a command line that cannot be parsed (commander) or a context file that
+ * cannot be used; 3 NATS could not be reached (no node was asked anything).
  */
 import type { Command } from 'commander';
-import { connect, type ConnectOptions, type GodDbClient } from '../client/index.js';
+import { connect, credentialsOf, type ConnectOptions, type GodDbClient } from '../client/index.js';
+import { ConnectionError } from '../client/connection_error.js';
+import { ContextError, contextEnv, resolveTarget, type Target } from '../client/context.js';
 import { ErrorCode } from '../core/errors.js';
 
-export const defaultServers = 'nats://127.0.0.1:4222';
+export const ExitCode = {
+  Ok: 0,
+  Failed: 1,
+  /** Also commander's usage errors (main.ts). */
+  BadContext: 2,
+  Unreachable: 3,
+} as const;
 
 export interface ClientFlags {
-  servers: string;
+  servers?: string;
+  contextFile?: string;
   timeout: string;
   natsUser?: string;
   natsPass?: string;
@@ -26,7 +41,8 @@ export interface ClientFlags {
 export function addClientOptions(cmd: Command): Command {
   const env = process.env;
   return cmd
-    .option('--servers <urls>', 'NATS URL(s), comma-separated [env GODDB_NATS_SERVERS, NATS_URL]', env['GODDB_NATS_SERVERS'] ?? env['NATS_URL'] ?? defaultServers)
+    .option('--servers <urls>', 'NATS URL(s), comma-separated [default: $GODDB_NATS_SERVERS, $NATS_URL, the context, nats://127.0.0.1:4222]')
+    .option('--context-file <file>', `context file with the NATS URL and credentials [default: $${contextEnv}, ~/.config/goddb/context.json, written by npm start]`)
     .option('--timeout <ms>', 'bound on connecting and on each request, in ms', '5000')
     .option('--nats-user <user>', 'NATS user name', env['GODDB_NATS_USER'])
     .option('--nats-pass <pass>', 'NATS password', env['GODDB_NATS_PASS'])
@@ -39,11 +55,16 @@ export function addClientOptions(cmd: Command): Command {
     .option('--nats-tls', 'require TLS to NATS');
 }
 
-/** ClientFlags → the SDK's ConnectOptions; throws a CliError on a bad timeout. */
-export function connectOptions(flags: ClientFlags): ConnectOptions {
+/** Where the CLI connects: --servers, --context-file, the environment or the default context (see context.ts). */
+export function cliTarget(flags: ClientFlags, env: NodeJS.ProcessEnv = process.env): Target {
+  return resolveTarget({ servers: flags.servers, context: flags.contextFile }, env, { servers: '--servers', context: '--context-file' });
+}
+
+/** ClientFlags → the SDK's ConnectOptions for `target` (credential flags win over the context's); throws a CliError on a bad timeout. */
+export function connectOptions(flags: ClientFlags, target: Target): ConnectOptions {
   const timeoutMs = Number(flags.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(ErrorCode.BadRequest, `--timeout must be a positive integer (ms), got ${flags.timeout}`);
-  const opts: ConnectOptions = { servers: flags.servers, timeoutMs, name: 'goddb-cli' };
+  const opts: ConnectOptions = { ...credentialsOf(target.context), servers: target.servers, timeoutMs, name: 'goddb-cli' };
   if (flags.natsUser) opts.user = flags.natsUser;
   if (flags.natsPass) opts.pass = flags.natsPass;
   if (flags.natsToken) opts.token = flags.natsToken;
@@ -58,8 +79,39 @@ export function connectOptions(flags: ClientFlags): ConnectOptions {
   return opts;
 }
 
-export function connectWith(flags: ClientFlags): Promise<GodDbClient> {
-  return connect(connectOptions(flags));
+/**
+ * Connects as `flags` say. When that fails, says why on stderr (what was
+ * tried and how to start a cluster, for NATS that cannot be reached) and
+ * gives the exit code instead.
+ */
+export async function openClient(flags: ClientFlags): Promise<{ client: GodDbClient; target: Target } | { exitCode: number }> {
+  let target: Target | undefined;
+  try {
+    target = cliTarget(flags);
+    return { client: await connect(connectOptions(flags, target)), target };
+  } catch (err) {
+    if (err instanceof ContextError) {
+      process.stderr.write(`goddb: ${err.message}\n`);
+      return { exitCode: ExitCode.BadContext };
+    }
+    if (err instanceof ConnectionError && target !== undefined) {
+      process.stderr.write(unreachableMessage(target, err.reason));
+      return { exitCode: ExitCode.Unreachable };
+    }
+    process.stderr.write(`${formatError(err)}\n`);
+    return { exitCode: ExitCode.Failed };
+  }
+}
+
+/** What was tried, from where, and how to get a cluster there. */
+export function unreachableMessage(target: Target, reason: string): string {
+  return [
+    `goddb: could not connect to NATS at ${target.servers.join(', ')} (from ${target.source}): ${reason}`,
+    'No GoD-DB cluster is reachable there. Start one with `npm start` in a GoD-DB checkout (or `goddb dev`),',
+    'which writes the context that goddb reads, or name yours with --servers URL, --context-file FILE,',
+    `$GODDB_NATS_SERVERS, $NATS_URL or $${contextEnv}.`,
+    '',
+  ].join('\n');
 }
 
 /** A usage or input problem found by the CLI itself, with a wire-style code. */

@@ -8,12 +8,18 @@
  * only this process, which then stops them one signal at a time (a second
  * signal would make a worker exit without a graceful stop). They also hold an
  * IPC channel to this process and stop if it dies.
+ *
+ * Once the cluster is ready it writes the context (src/client/context.ts:
+ * ~/.config/goddb/context.json, or --context-file / $GODDB_CONTEXT) with the
+ * NATS URL, so that `goddb get k` and connect() find this cluster with no
+ * flags. The file stays after Ctrl-C: the next `npm start` serves the same URL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { contextFile, writeContext } from '../client/context.js';
 import { packageRoot } from '../config/load.js';
 import { startNatsServer, type NatsServerHandle } from '../devtools/servers.js';
 
@@ -22,6 +28,7 @@ export interface DevFlags {
   nodes: string;
   engine: string;
   verbose?: boolean;
+  contextFile?: string;
 }
 
 const readyTimeoutMs = 30_000;
@@ -54,6 +61,8 @@ interface DevOptions {
   nodes: number;
   engine: string;
   verbose: boolean;
+  /** Where the context goes. */
+  contextFile: string;
 }
 
 export function parseDevFlags(flags: DevFlags): DevOptions | { error: string } {
@@ -62,7 +71,7 @@ export function parseDevFlags(flags: DevFlags): DevOptions | { error: string } {
   if (!Number.isInteger(natsPort) || natsPort < 1 || natsPort > 65535) return { error: `--nats-port must be a port number, got ${flags.natsPort}` };
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > nodesMax) return { error: `--nodes must be an integer from 1 to ${nodesMax}, got ${flags.nodes}` };
   if (!(devEngines as readonly string[]).includes(flags.engine)) return { error: `--engine must be one of ${devEngines.join(', ')}, got ${flags.engine}` };
-  return { natsPort, nodes, engine: flags.engine, verbose: flags.verbose === true };
+  return { natsPort, nodes, engine: flags.engine, verbose: flags.verbose === true, contextFile: flags.contextFile || contextFile(process.env) };
 }
 
 export async function runDev(flags: DevFlags): Promise<void> {
@@ -90,7 +99,19 @@ export async function runDev(flags: DevFlags): Promise<void> {
     await shutdown(state, 1, 'startup failed');
     return;
   }
-  printBanner(nats.url, opts, state.workers);
+  const wrote = saveContext(opts.contextFile, nats.url, opts.nodes);
+  printBanner(nats.url, opts, state.workers, wrote);
+}
+
+/** Writes the context; a failure only costs the convenience, so it is a warning. */
+function saveContext(file: string, url: string, nodes: number): boolean {
+  try {
+    writeContext(file, { url, description: `goddb dev (npm start) in ${process.cwd()}: ${nodes} node(s), pid ${process.pid}` });
+    return true;
+  } catch (err) {
+    process.stderr.write(`goddb dev: could not write the context ${file} (${(err as Error).message}); give clients --servers ${url}\n`);
+    return false;
+  }
 }
 
 function fail(message: string): never {
@@ -231,16 +252,20 @@ function goddbCommand(): string {
   return `node ${fromHere.startsWith('..') ? bin : fromHere}`;
 }
 
-function printBanner(url: string, opts: DevOptions, workers: WorkerProc[]): void {
+function printBanner(url: string, opts: DevOptions, workers: WorkerProc[], wroteContext: boolean): void {
+  const goddb = goddbCommand();
+  const servers = wroteContext ? '' : ` --servers ${url}`;
   const lines = [
     '',
     `GoD-DB dev cluster ready: ${workers.length} node(s), engine ${opts.engine}, NATS ${url}`,
     ...workers.map((w) => `  ${w.id}  http://127.0.0.1:${w.httpPort}/health  log data/${w.id}/worker.log`),
+    ...(wroteContext ? [`Context: ${opts.contextFile} (goddb and connect() find this cluster through it)`] : []),
     '',
     'Try it:',
-    `  nats req --server ${url} kv.put.hello world`,
-    `  nats req --server ${url} kv.get.hello ''`,
-    `  ${goddbCommand()} client --servers ${url}`,
+    `  ${goddb} put hello world${servers}`,
+    `  ${goddb} get hello${servers}`,
+    `  ${goddb} client${servers}`,
+    `  nats req --server ${url} kv.get.hello ''     # the NATS CLI (github.com/nats-io/natscli)`,
     '',
     'Ctrl-C stops the cluster.',
     '',

@@ -17,6 +17,9 @@ import { addClientOptions, type ClientFlags } from './client_options.js';
 import type { QuorumFlags } from './one_shot.js';
 import { addWorkerOptions } from './worker_flags.js';
 
+/** Exit code of a command line that commander refused (unknown option or command, missing argument). */
+const usageExitCode = 2;
+
 /** Sets the exit code and lets pending output drain before exiting. */
 function exitWith(code: number): void {
   process.exitCode = code;
@@ -27,7 +30,9 @@ function buildProgram(): Command {
   const program = new Command('goddb')
     .description('GoD-DB: a Dynamo-style distributed key-value store over NATS')
     .version(goddbVersion)
-    .showHelpAfterError();
+    // A usage error is one line and a hint, not the whole help; exit 2 (as getopt tools do), not 1.
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : usageExitCode));
 
   addWorkerOptions(program.command('worker').description('run one node in the foreground (logs JSON to stdout)')).action(async (flags: Record<string, unknown>) => {
     const { runWorker } = await import('./worker.js');
@@ -62,7 +67,7 @@ function buildProgram(): Command {
       exitWith(await runDel(key, flags));
     });
 
-  addClientOptions(program.command('status').description('list the nodes that answer, with the requests each coordinated (exit 1 when none answers)'))
+  addClientOptions(program.command('status').description('list the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); exit 1 when none answers'))
     .option('--wait <ms>', 'how long to collect answers', '500')
     .action(async (flags: ClientFlags & { wait: string }) => {
       const { runStatus } = await import('./one_shot.js');
@@ -76,7 +81,8 @@ function buildProgram(): Command {
     .option('--nodes <n>', 'number of worker processes', '3')
     .addOption(new Option('--engine <engine>', 'storage engine of the workers').choices(['lmdb', 'memory']).default('lmdb'))
     .option('--verbose', 'print every worker log line, not only warnings and errors')
-    .action(async (flags: { natsPort: string; nodes: string; engine: string; verbose?: boolean }) => {
+    .option('--context-file <file>', 'where to write the context that goddb and connect() read [default: $GODDB_CONTEXT, ~/.config/goddb/context.json]')
+    .action(async (flags: { natsPort: string; nodes: string; engine: string; verbose?: boolean; contextFile?: string }) => {
       const { runDev } = await import('./dev.js');
       await runDev(flags);
     });

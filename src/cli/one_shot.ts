@@ -1,10 +1,11 @@
 /**
- * `goddb get|put|del`: one request, for scripts. Exit 0 on success; exit 1
- * with `error <code>: <message>` on stderr otherwise (a missing key is 404).
+ * `goddb get|put|del|status`: one request, for scripts. Exit 0 on success;
+ * exit 1 with `error <code>: <message>` on stderr when the request fails (a
+ * missing key is 404); 3 when NATS cannot be reached (see ExitCode).
  */
-import type { GodDbClient } from '../client/index.js';
+import { summarizeRequests, type GodDbClient, type NodeInfo } from '../client/index.js';
 import { ErrorCode } from '../core/errors.js';
-import { CliError, connectWith, formatError, type ClientFlags } from './client_options.js';
+import { CliError, ExitCode, formatError, openClient, type ClientFlags } from './client_options.js';
 
 export interface QuorumFlags extends ClientFlags {
   readQuorum?: string;
@@ -21,16 +22,17 @@ function quorum(value: string | undefined, flag: string): number | undefined {
 
 /** Connects, runs `action`, closes; returns the exit code. */
 async function withClient(flags: ClientFlags, action: (client: GodDbClient) => Promise<void>): Promise<number> {
-  let client: GodDbClient | undefined;
+  const opened = await openClient(flags);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { client } = opened;
   try {
-    client = await connectWith(flags);
     await action(client);
-    return 0;
+    return ExitCode.Ok;
   } catch (err) {
     process.stderr.write(`${formatError(err)}\n`);
-    return 1;
+    return ExitCode.Failed;
   } finally {
-    await client?.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
   }
 }
 
@@ -72,18 +74,31 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-/** One line per node that answers: id, cluster, version, start time and the requests it coordinated. */
+/**
+ * One line per node that answers: id, cluster, version, start time and the
+ * requests it answered, from its own counts (the ones its /metrics shows):
+ * per operation, then 404s (a normal answer), other 4xx (refused: the
+ * request was wrong) and 5xx (errors: the cluster could not answer).
+ */
 export function runStatus(flags: ClientFlags & { wait: string }): Promise<number> {
   return withClient(flags, async (client) => {
     const waitMs = Number(flags.wait);
     if (!Number.isInteger(waitMs) || waitMs < 1) throw new CliError(ErrorCode.BadRequest, `--wait must be a positive integer, got ${flags.wait}`);
     const nodes = await client.nodes({ waitMs });
     if (nodes.length === 0) throw new CliError(ErrorCode.QuorumNotMet, `no GoD-DB node answered within ${waitMs}ms`);
-    const count = (n: (typeof nodes)[number], op: string) => (n.endpoints[op]?.requests ?? 0) + (n.endpoints[`${op}-by-header`]?.requests ?? 0);
-    const errors = (n: (typeof nodes)[number]) => Object.values(n.endpoints).reduce((s, e) => s + e.errors, 0);
-    const rows = [['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'errors']];
-    for (const n of nodes) rows.push([n.nodeId, n.cluster, n.version, n.started, ...['get', 'put', 'del'].map((op) => String(count(n, op))), String(errors(n))]);
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+    process.stdout.write(statusTable(nodes));
   });
+}
+
+export const statusColumns = ['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx'] as const;
+
+export function statusTable(nodes: readonly NodeInfo[]): string {
+  const rows: string[][] = [[...statusColumns]];
+  for (const n of nodes) {
+    const s = summarizeRequests(n.requests);
+    const counts = [s.byOp['get'] ?? 0, s.byOp['put'] ?? 0, s.byOp['del'] ?? 0, s.notFound, s.refused, s.errors];
+    rows.push([n.nodeId, n.cluster, n.version, n.started, ...counts.map(String)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

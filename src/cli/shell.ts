@@ -8,7 +8,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { GodDbClient } from '../client/index.js';
-import { connectWith, formatError, type ClientFlags } from './client_options.js';
+import { formatError, openClient, type ClientFlags } from './client_options.js';
 
 export type ShellCommand =
   | { cmd: 'put'; key: string; value: string }
@@ -129,18 +129,14 @@ export async function runShellCommand(client: GodDbClient, command: ShellCommand
  */
 export async function runShell(flags: ClientFlags): Promise<number> {
   const interactive = process.stdin.isTTY === true;
-  let client: GodDbClient;
-  try {
-    client = await connectWith(flags);
-  } catch (err) {
-    process.stderr.write(`${formatError(err)}\n`);
-    return 1;
-  }
+  const opened = await openClient(flags);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { client, target } = opened;
   const rl = createInterface(interactive ? { input: process.stdin, output: process.stdout, prompt: shellPrompt } : { input: process.stdin, terminal: false });
   rl.on('SIGINT', () => rl.close());
   let failures = 0;
   if (interactive) {
-    process.stdout.write(`connected to ${flags.servers}; type help for commands\n`);
+    process.stdout.write(`connected to ${target.servers.join(', ')} (from ${target.source}); type help for commands\n`);
     rl.prompt();
   }
   for await (const line of rl) {

@@ -117,8 +117,10 @@ class TransportClient implements GodDbClient {
     notFoundIsNull: boolean,
   ): Promise<Reply | null> {
     checkKey(key);
-    const { subject, keyHeader } = clientRequest(op, key);
+    // Long keys and keys that are not subject tokens travel in a header (see clientRequest).
+    const { subject, keyHeader, keyB64Header } = clientRequest(op, key);
     if (keyHeader !== undefined) headers[Header.Key] = keyHeader;
+    if (keyB64Header !== undefined) headers[Header.KeyB64] = keyB64Header;
     let reply: Reply;
     try {
       reply = await this.transport.request(subject, data, { timeoutMs: this.timeoutMs, headers });

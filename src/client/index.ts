@@ -1,19 +1,21 @@
 /**
  * The GoD-DB TypeScript SDK (`import { connect } from 'god-db'`).
  *
- *   const db = await connect({ servers: 'nats://127.0.0.1:4250' });
+ *   const db = await connect();   // the cluster `npm start` started (its context), or connect({ servers: 'nats://host:4222' })
  *   await db.put('user.42', 'hello');
  *   const got = await db.get('user.42');   // null when absent
  *   await db.put('user.42', 'bye', { context: got?.context });
  *   await db.close();
  *
- * Failures are typed errors carrying the wire code (see ErrorCode).
+ * Failures are typed errors carrying the wire code (see ErrorCode); a
+ * failure to reach NATS is a ConnectionError, which has none.
  */
 import type { NatsConfig } from '../config/types.js';
-import { ErrorCode, GodDbError, TimeoutError } from '../core/errors.js';
 import { connectNats } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
 import { clientOverTransport, type GodDbClient } from './client.js';
+import { ConnectionError } from './connection_error.js';
+import { resolveTarget, type GodDbContext, type Target } from './context.js';
 
 export {
   BadRequestError,
@@ -28,11 +30,21 @@ export {
 } from '../core/errors.js';
 export { clientOverTransport } from './client.js';
 export type { GetOptions, GetResult, GodDbClient, PutResult, WriteOptions } from './client.js';
-export type { EndpointCounts, NodeInfo } from './nodes.js';
+export { ConnectionError } from './connection_error.js';
+export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
+export type { NodeInfo } from './nodes.js';
+export { AnswerClass, answerClass, summarizeRequests, type RequestCounts, type RequestSummary } from '../protocol/request_counts.js';
 
 export interface ConnectOptions {
-  /** One NATS URL or several (any server of the cluster). */
-  servers: string | string[];
+  /**
+   * One NATS URL or several (any server of the cluster). Default: the
+   * context's (GODDB_CONTEXT, else ~/.config/goddb/context.json, which
+   * `npm start` writes; GODDB_NATS_SERVERS and NATS_URL come first), else
+   * nats://127.0.0.1:4222.
+   */
+  servers?: string | string[];
+  /** A context file to take the servers and credentials from (instead of the default one). */
+  context?: string;
   user?: string;
   pass?: string;
   token?: string;
@@ -50,18 +62,46 @@ export interface ConnectOptions {
 
 export const defaultTimeoutMs = 5000;
 
-export async function connect(opts: ConnectOptions): Promise<GodDbClient> {
+/**
+ * Connects to NATS (see ConnectOptions.servers for where); rejects with a
+ * ConnectionError, naming the servers tried and where they came from, when
+ * none answers within `timeoutMs`, and with a ContextError when a context
+ * file that should be there is missing or malformed.
+ */
+export async function connect(opts: ConnectOptions = {}): Promise<GodDbClient> {
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
-  const cfg = natsConfig(opts);
-  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, cfg.servers);
+  const target = resolveTarget(opts, process.env);
+  const cfg = natsConfig({ ...credentialsOf(target.context), ...definedOnly(opts) }, target.servers);
+  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, target);
   return clientOverTransport(transport, { timeoutMs });
 }
 
-function natsConfig(opts: ConnectOptions): NatsConfig {
-  const servers = typeof opts.servers === 'string' ? opts.servers.split(',') : [...opts.servers];
+/** A context's credentials as ConnectOptions (options given explicitly win over them). */
+export function credentialsOf(context: GodDbContext | undefined): ConnectOptions {
+  if (!context) return {};
+  const opts: ConnectOptions = {};
+  if (context.user) opts.user = context.user;
+  if (context.password) opts.pass = context.password;
+  if (context.token) opts.token = context.token;
+  if (context.creds) opts.credsFile = context.creds;
+  if (context.nkey) opts.nkeySeedFile = context.nkey;
+  if (context.ca || context.cert || context.key) {
+    opts.tls = {};
+    if (context.ca) opts.tls.caFile = context.ca;
+    if (context.cert) opts.tls.certFile = context.cert;
+    if (context.key) opts.tls.keyFile = context.key;
+  }
+  return opts;
+}
+
+function definedOnly(opts: ConnectOptions): ConnectOptions {
+  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as ConnectOptions;
+}
+
+function natsConfig(opts: ConnectOptions, servers: string[]): NatsConfig {
   return {
-    servers: servers.map((s) => s.trim()).filter((s) => s.length > 0),
+    servers,
     user: opts.user ?? '',
     pass: opts.pass ?? '',
     token: opts.token ?? '',
@@ -83,12 +123,12 @@ function natsConfig(opts: ConnectOptions): NatsConfig {
  * to cancel, so after a timeout its dial loop keeps retrying (and keeps the
  * process alive) until a server answers.
  */
-function withTimeout(connecting: Promise<Transport>, timeoutMs: number, servers: string[]): Promise<Transport> {
+function withTimeout(connecting: Promise<Transport>, timeoutMs: number, target: Target): Promise<Transport> {
   return new Promise<Transport>((resolve, reject) => {
     let late = false;
     const timer = setTimeout(() => {
       late = true;
-      reject(new TimeoutError(`could not connect to NATS at ${servers.join(', ')} within ${timeoutMs}ms`));
+      reject(new ConnectionError(target.servers, target.source, `no answer within ${timeoutMs}ms`));
     }, timeoutMs);
     connecting.then(
       (transport) => {
@@ -99,7 +139,7 @@ function withTimeout(connecting: Promise<Transport>, timeoutMs: number, servers:
       (err: unknown) => {
         clearTimeout(timer);
         const message = err instanceof Error ? err.message : String(err);
-        reject(new GodDbError(ErrorCode.Internal, `could not connect to NATS at ${servers.join(', ')}: ${message}`, { cause: err }));
+        reject(new ConnectionError(target.servers, target.source, message, { cause: err }));
       },
     );
   });

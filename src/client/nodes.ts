@@ -3,13 +3,9 @@
  * node registers ($SRV.STATS.goddb): for `goddb status` and operators'
  * scripts. Parsed defensively: it is another program's JSON.
  */
-import { serviceStatsSubject } from '../protocol/subjects.js';
+import { parseRequestCounts, type RequestCounts } from '../protocol/request_counts.js';
+import { clientEndpoint, serviceStatsSubject } from '../protocol/subjects.js';
 import type { Transport } from '../transport/transport.js';
-
-export interface EndpointCounts {
-  requests: number;
-  errors: number;
-}
 
 export interface NodeInfo {
   nodeId: string;
@@ -17,8 +13,13 @@ export interface NodeInfo {
   version: string;
   /** ISO time the node's service started. */
   started: string;
-  /** Client requests this node coordinated, per operation (get, put, del; by subject or header). */
-  endpoints: Record<string, EndpointCounts>;
+  /**
+   * Client requests this node answered, per operation and reply code
+   * (`requests.get['404']`): the counts its /metrics shows as
+   * goddb_requests_total. summarizeRequests() sorts them into ok, not found,
+   * refused (other 4xx) and errors (5xx). Empty for a node that reports none.
+   */
+  requests: RequestCounts;
 }
 
 export async function listNodes(transport: Transport, waitMs: number): Promise<NodeInfo[]> {
@@ -41,16 +42,14 @@ function parseStats(text: string): NodeInfo | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const o = raw as Record<string, unknown>;
   const metadata = (o['metadata'] ?? {}) as Record<string, unknown>;
-  const endpoints: Record<string, EndpointCounts> = {};
-  for (const e of Array.isArray(o['endpoints']) ? (o['endpoints'] as Record<string, unknown>[]) : []) {
-    if (typeof e['name'] !== 'string') continue;
-    endpoints[e['name']] = { requests: Number(e['num_requests'] ?? 0), errors: Number(e['num_errors'] ?? 0) };
-  }
+  const endpoints = Array.isArray(o['endpoints']) ? (o['endpoints'] as unknown[]) : [];
+  const api = endpoints.find((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && (e as Record<string, unknown>)['name'] === clientEndpoint.name);
+  const data = (api?.['data'] ?? {}) as Record<string, unknown>;
   return {
     nodeId: String(metadata['node_id'] ?? '?'),
     cluster: String(metadata['cluster'] ?? '?'),
     version: String(o['version'] ?? '?'),
     started: String(o['started'] ?? ''),
-    endpoints,
+    requests: parseRequestCounts(data['requests']) ?? {},
   };
 }

@@ -56,7 +56,9 @@ export function loadConfig(input: LoadConfigInput = {}): Readonly<NodeConfig> {
   try {
     config.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(`invalid configuration:\n${(err as Error).message}`, { cause: err });
+    // convict gives one line per problem; a user reads them as one sentence.
+    const problems = (err as Error).message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, { cause: err });
   }
   const cfg = resolveDerived(config.getProperties());
   const problem = crossFieldProblem(cfg);

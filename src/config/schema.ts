@@ -77,6 +77,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
       keyFile: { doc: 'Client key file for NATS TLS.', format: 'goddb-string', default: '', env: 'GODDB_NATS_TLS_KEY_FILE', arg: 'nats-tls-key' },
       enabled: { doc: 'Require TLS to NATS (implied by a CA or certificate file).', format: 'goddb-boolean', default: false, env: 'GODDB_NATS_TLS', arg: 'nats-tls' },
     },
+    connectWaitMs: {
+      doc: 'How long a starting worker keeps trying to reach NATS (logging each failed attempt, at most one line per 10 s) before it exits with an error; 0 tries forever. Once connected, a worker reconnects for as long as it takes.',
+      format: durationFormat(0, 7 * 24 * 3600_000),
+      default: 60_000,
+      env: 'GODDB_NATS_CONNECT_WAIT_MS',
+      arg: 'nats-connect-wait',
+    },
   },
   storage: {
     engine: {
@@ -143,6 +150,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
       default: 3000,
       env: 'GODDB_FAILURE_TIMEOUT_MS',
       arg: 'failure-timeout',
+    },
+    phiConvictThreshold: {
+      doc: 'A peer whose phi (suspicion from its heartbeat gaps; phi accrual) passes this is marked down: Cassandra\'s phi_convict_threshold. At the default 1 s interval, 8 marks a silent peer down within 2 s.',
+      format: intFormat(1, 32),
+      default: 8,
+      env: 'GODDB_PHI_CONVICT_THRESHOLD',
+      arg: 'phi-convict-threshold',
     },
     peers: {
       doc: 'Node ids of the initial cluster, comma-separated in env and flags. The seed\'s -peers.',

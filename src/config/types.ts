@@ -30,7 +30,8 @@ export interface NodeConfig {
   cluster: string;
   dataDir: string;
   http: { host: string; port: number };
-  nats: NatsConfig;
+  /** How to reach NATS, and how long a starting worker tries (connectWaitMs; 0: forever). */
+  nats: NatsConfig & { connectWaitMs: number };
   storage: {
     engine: EngineKind;
     redis: { host: string; port: number; db: number; password: string };
@@ -42,6 +43,7 @@ export interface NodeConfig {
     enabled: boolean;
     intervalMs: number;
     failureTimeoutMs: number;
+    phiConvictThreshold: number;
     /** Node ids of the initial cluster; the node waits (up to startupWaitMs) to hear them before serving. */
     peers: string[];
     startupWaitMs: number;

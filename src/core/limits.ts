@@ -5,6 +5,13 @@
 export const limits = {
   /** UTF-8 bytes of a key. Cassandra allows 64 KiB; subjects want far less. */
   keyBytesMax: 1024,
+  /**
+   * UTF-8 bytes of the longest key the SDK and the CLI send in a subject;
+   * longer ones travel in a header. nats-server closes the connection of a
+   * client whose protocol line (subject, reply subject, sizes) is over its
+   * max_control_line (4 KiB by default, and an operator may lower it).
+   */
+  subjectKeyBytesMax: 256,
   /** UTF-8 bytes of one header value a node sends (an error message quoting a key is cut to it). */
   headerValueBytesMax: 4 * 1024,
   /** Default largest value; must stay under the NATS max_payload (1 MiB by default) less headers. */
@@ -39,6 +46,13 @@ export const limits = {
   replicaBatchItemsMax: 256,
   /** Payload bytes of one replica batch; a larger item travels alone. Well under max_payload. */
   replicaBatchBytesMax: 256 * 1024,
+  /** Heartbeat gaps the failure detector remembers per member. */
+  heartbeatGapsMax: 100,
+  /**
+   * Floor on the deviation of heartbeat gaps: at a 1 s interval and phi 8, a
+   * silent member is convicted about 1.84 s after its last heartbeat.
+   */
+  heartbeatGapStdDevMinMs: 150,
   /** Members a node keeps track of. */
   membersMax: 1024,
   /** Characters of a member's incarnation (a UUID has 36). */

@@ -269,7 +269,8 @@ function killRunning(): void {
 
 // ---- probes ----
 
-async function findBinary(name: string): Promise<string> {
+/** An installed binary (nats-server, redis-server): PATH first, then where Debian puts them. */
+export async function findBinary(name: string): Promise<string> {
   const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...fallbackDirs];
   for (const dir of dirs) {
     const candidate = join(dir, name);

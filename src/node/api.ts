@@ -1,17 +1,21 @@
 /**
  * The client API: `kv.get|put|del.<key>` (and the bare subjects with the key
- * in `KV-Key`), served by every node in one queue group and registered as a
- * NATS micro service. Validates everything on the way in (400/413), then
- * hands the operation to the coordinator; errors go back in the
- * `Nats-Service-Error-Code` / `Nats-Service-Error` headers.
+ * in `KV-Key` or `KV-Key-B64`), served by every node in one queue group and
+ * registered as a NATS micro service with one endpoint on all of `kv.>`, so
+ * that an unknown operation is answered 400 rather than "no responders".
+ * Validates everything on the way in (400/413), then hands the operation to
+ * the coordinator; errors go back in the `Nats-Service-Error-Code` /
+ * `Nats-Service-Error` headers. Every answer is counted once, by operation
+ * and code (Metrics.observe): /metrics and $SRV.STATS both read those counts.
  */
 import type { Logger } from 'pino';
 import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } from '../core/errors.js';
 import { emptyClock, type VClock } from '../core/vclock.js';
 import { contextOf, visibleValue } from '../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
-import { ClientOp, clientSubjects, Header, parseClientSubject, serviceName, unsendableKey } from '../protocol/subjects.js';
-import type { Endpoint, HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
+import { summarizeRequests } from '../protocol/request_counts.js';
+import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../protocol/subjects.js';
+import type { HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
 import type { Coordinator } from './coordinator.js';
 import type { Metrics } from './metrics.js';
 
@@ -51,20 +55,19 @@ export class ClientApi {
   ) {}
 
   service(): ServiceSpec {
-    const endpoints: Endpoint[] = [];
-    for (const op of Object.values(ClientOp)) {
-      const { wildcard, bare } = clientSubjects(op);
-      // The promise lets a draining subscription wait until the reply is sent.
-      const handler = (m: InboundMessage) => this.handle(m);
-      endpoints.push({ name: op, subject: wildcard, handler }, { name: `${op}-by-header`, subject: bare, handler });
-    }
+    // The promise lets a draining subscription wait until the reply is sent.
+    const handler = (m: InboundMessage) => this.handle(m);
     return {
       name: serviceName,
       version: this.opts.version,
       description: `GoD-DB key-value store, cluster ${this.opts.cluster}`,
       queue: `goddb-${this.opts.cluster}`,
       metadata: { node_id: this.opts.nodeId, cluster: this.opts.cluster },
-      endpoints,
+      endpoints: [{ ...clientEndpoint, handler }],
+      stats: async () => {
+        const requests = await this.metrics.requestCounts();
+        return { data: { requests }, errors: summarizeRequests(requests).errors };
+      },
     };
   }
 
@@ -73,7 +76,7 @@ export class ClientApi {
     let op = 'unknown';
     try {
       // The first header read also checks the whole block: a malformed one is 400 (BadRequestError) here.
-      const parsed = parseClientSubject(msg.subject, msg.header(Header.Key));
+      const parsed = parseClientSubject(msg.subject, this.keyHeader(msg), msg.header(Header.KeyB64));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
       op = parsed.op;
       const keyProblem = unsendableKey(parsed.key, this.opts.keyBytesMax);
@@ -126,6 +129,15 @@ export class ClientApi {
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
       }
     }
+  }
+
+  /** KV-Key, unless header parsing changed it: a key padded with white space would arrive as another key. */
+  private keyHeader(msg: InboundMessage): string | undefined {
+    const key = msg.header(Header.Key);
+    if (key !== undefined && msg.headerPadded(Header.Key)) {
+      throw new BadRequestError(`${Header.Key} starts or ends with white space, which header parsing drops: send such a key in ${Header.KeyB64} (base64url of its UTF-8 bytes)`);
+    }
+    return key;
   }
 
   private quorumHeader(msg: InboundMessage, name: string, fallback: number): number {

@@ -33,6 +33,7 @@ import {
   type MemberView,
   type PendingClaims,
 } from '../core/membership.js';
+import { emptyWindow, phi, recordArrival, type ArrivalWindow, type PhiSettings } from '../core/phi.js';
 import { buildRing, type Ring } from '../core/ring.js';
 import { decode, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type ProbeReply } from '../protocol/codec.js';
 import { gossipSubject, replicaSubject, ReplicaOp } from '../protocol/subjects.js';
@@ -45,7 +46,10 @@ export interface GossipOptions {
   virtualNodes: number;
   enabled: boolean;
   intervalMs: number;
+  /** A silent member is down past this, whatever its phi. */
   failureTimeoutMs: number;
+  /** A member whose phi (suspicion) passes this is down (Cassandra's phi_convict_threshold). */
+  phiConvictThreshold: number;
   /** Members assumed when gossip is off (each with this node's vnode count): trusted, never probed. */
   peers: readonly string[];
   /** The value sent in each heartbeat's `hlc` (default 0). */
@@ -90,6 +94,9 @@ export class Membership {
   private readonly logs: LogLimiter;
   /** Claims refused because the member did not confirm them (no responders, another answer, a timeout). */
   unconfirmed = 0;
+  /** Heartbeat arrival gaps per member, for the phi accrual failure detector. */
+  private readonly arrivals = new Map<string, ArrivalWindow>();
+  private readonly phiSettings: PhiSettings;
   /** The protocol version each admitted member's heartbeats came in. */
   private readonly protocols = new Map<string, number>();
   private readonly protocolMax: number;
@@ -119,6 +126,7 @@ export class Membership {
     this.currentRing = buildRing([...view.values()]);
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
     this.protocolMax = opts.protocolMax ?? protocolVersion;
+    this.phiSettings = { windowSize: limits.heartbeatGapsMax, intervalMs: opts.intervalMs, minStdDevMs: limits.heartbeatGapStdDevMinMs };
   }
 
   start(): void {
@@ -142,11 +150,22 @@ export class Membership {
     return this.currentRing;
   }
 
+  /**
+   * Liveness, apart from membership: down when its phi (core/phi.ts) is past
+   * the conviction threshold, or when silent past failureTimeoutMs.
+   */
   isUp(id: string): boolean {
     const m = this.view.get(id);
     if (!m) return false;
-    if (!this.opts.enabled) return true;
-    return statusOf(m, this.opts.self, this.clock.monotonicMs(), this.opts.failureTimeoutMs) === MemberStatus.Up;
+    if (!this.opts.enabled || id === this.opts.self) return true;
+    const now = this.clock.monotonicMs();
+    if (statusOf(m, this.opts.self, now, this.opts.failureTimeoutMs) === MemberStatus.Down) return false;
+    return phi(this.arrivals.get(id) ?? emptyWindow, now, this.phiSettings) <= this.opts.phiConvictThreshold;
+  }
+
+  /** A member's current suspicion, for status output and tests. */
+  suspicion(id: string): number {
+    return id === this.opts.self ? 0 : phi(this.arrivals.get(id) ?? emptyWindow, this.clock.monotonicMs(), this.phiSettings);
   }
 
   members(): { id: string; virtualNodes: number; status: MemberStatus }[] {
@@ -361,9 +380,13 @@ export class Membership {
   }
 
   private apply(hb: MemberHeartbeat): void {
-    const next = applyHeartbeat(this.view, hb, this.clock.monotonicMs(), limits.membersMax);
+    const now = this.clock.monotonicMs();
+    const next = applyHeartbeat(this.view, hb, now, limits.membersMax);
     if (next === this.view) return;
     const changed = ringChanged(this.view, next);
+    // A new incarnation is a new process: its gaps start afresh.
+    const sameProcess = this.view.get(hb.id)?.incarnation === hb.incarnation;
+    this.arrivals.set(hb.id, recordArrival(sameProcess ? (this.arrivals.get(hb.id) ?? emptyWindow) : emptyWindow, now, this.phiSettings));
     this.view = next;
     if (changed) {
       this.currentRing = buildRing([...next.values()]);

@@ -2,6 +2,8 @@
  * The node's HTTP port (the seed's -port): health and metrics only; data
  * never moves over HTTP.
  *   GET /health   200 with the node's view when serving, 503 while starting or stopping
+ *   GET /ready    the same verdict, as a bare `ready` or `not ready`: what probes ask
+ *                 (Docker HEALTHCHECK, a Kubernetes readinessProbe) without the membership view
  *   GET /metrics  Prometheus text format
  */
 import { createServer, type Server } from 'node:http';
@@ -18,6 +20,9 @@ export async function startHttp(host: string, port: number, source: HealthSource
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405).end();
+    } else if (path === '/ready') {
+      const ready = source.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
     } else if (path === '/health') {
       res.writeHead(source.ready() ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(source.health()));
     } else if (path === '/metrics') {

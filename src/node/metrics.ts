@@ -3,6 +3,7 @@
  * share a process in simulations, so nothing goes in the global registry).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestCounts } from '../protocol/request_counts.js';
 
 /** Counts kept by the node's parts, read at scrape time. */
 export interface MetricSources {
@@ -58,5 +59,15 @@ export class Metrics {
   observe(op: string, code: number, elapsedMs: number): void {
     this.requests.inc({ op, code: String(code) });
     this.latency.observe({ op }, elapsedMs / 1000);
+  }
+
+  /** goddb_requests_total as plain data: what $SRV.STATS and `goddb status` report. */
+  async requestCounts(): Promise<RequestCounts> {
+    const counts: RequestCounts = {};
+    for (const { labels, value } of (await this.requests.get()).values) {
+      const byCode = (counts[String(labels.op)] ??= {});
+      byCode[String(labels.code)] = value;
+    }
+    return counts;
   }
 }

@@ -14,7 +14,7 @@ import type { StorageEngine } from '../storage/engine.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
 import { isNodeSubject } from '../protocol/subjects.js';
-import { connectNats, type ConnectBehaviour } from '../transport/nats.js';
+import { connectNats, ConnectEventType, redactUrl, type ConnectBehaviour } from '../transport/nats.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api.js';
@@ -79,7 +79,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
   });
   await engine.open();
-  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger)).catch(async (err) => {
+  if (!deps.transport) logger.info({ servers: config.nats.servers.map(redactUrl), giveUpAfterMs: config.nats.connectWaitMs }, 'connecting to NATS');
+  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock)).catch(async (err) => {
     await engine.close();
     throw err;
   }));
@@ -100,6 +101,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       enabled: config.gossip.enabled,
       intervalMs: config.gossip.intervalMs,
       failureTimeoutMs: config.gossip.failureTimeoutMs,
+      phiConvictThreshold: config.gossip.phiConvictThreshold,
       peers: config.gossip.peers,
       timeNow: () => hlc.now(),
       observeTime: (t, from) => {
@@ -215,12 +217,25 @@ function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger:
 }
 
 /**
- * A worker waits for NATS; what the transport catches (a handler or reply that failed) goes to
- * the log; and it never replies on a node subject (see isNodeSubject).
+ * A worker waits for NATS up to `connectWaitMs`, saying why each attempt failed (at most one
+ * line per 10 s); what the transport catches (a handler or reply that failed) goes to the log;
+ * and it never replies on a node subject (see isNodeSubject).
  */
-function transportBehaviour(logger: Logger): ConnectBehaviour {
+function transportBehaviour(logger: Logger, connectWaitMs: number, clock: Clock): ConnectBehaviour {
+  const connectLogs = new LogLimiter(logger, () => clock.monotonicMs());
   return {
     waitOnFirstConnect: true,
+    giveUpAfterMs: connectWaitMs,
+    onConnectEvent: (event) => {
+      if (event.type === ConnectEventType.AttemptFailed) {
+        const { type: _type, ...fields } = event;
+        connectLogs.warn('nats-connect', fields, `cannot reach NATS: ${event.error}; retrying`);
+      } else if (event.type === ConnectEventType.Disconnected) {
+        logger.warn({ server: event.server }, 'disconnected from NATS; reconnecting');
+      } else {
+        logger.info({ server: event.server }, 'reconnected to NATS');
+      }
+    },
     onError: (err, { subject, what }) => logger.error({ err, subject }, `transport: ${what}`),
     replyAllowed: (subject) => !isNodeSubject(subject),
   };

@@ -20,6 +20,7 @@
  *    and LF (a lone one would end the line for one parser and not for
  *    another); spaces and tabs around the value are dropped;
  *  - it ends with the empty line, and has no other empty line.
+ * Values that lost more than the blank after the colon are marked `padded`.
  * Names match case-insensitively and may repeat; whether a repeat is
  * ambiguous is up to the reader of that header.
  */
@@ -31,6 +32,12 @@ export interface HeaderBlock {
   description: string;
   /** Values per lower-cased name, in the order they came. */
   values: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Lower-cased names of values that lost white space to trimming: more
+   * than the one space or tab after the colon, or any at the end. A reader
+   * that needs the value exactly (a key) refuses those.
+   */
+  padded?: ReadonlySet<string>;
 }
 
 const version = 'NATS/1.0';
@@ -80,6 +87,7 @@ export function parseHeaderBlock(bytes: Uint8Array): HeaderBlock | { error: stri
   const first = statusOf(lines[0]!);
   if (!first) return { error: `the header block does not start with NATS/1.0: ${quote(lines[0]!)}` };
   const values = new Map<string, string[]>();
+  const padded = new Set<string>();
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const where = `header line ${i + 1}`;
@@ -88,15 +96,24 @@ export function parseHeaderBlock(bytes: Uint8Array): HeaderBlock | { error: stri
     if (colon === -1) return { error: `${where} has no colon: ${quote(line)}` };
     const name = line.slice(0, colon);
     if (!isHeaderName(name)) return { error: `${where} has an invalid name (printable ASCII, no spaces): ${quote(name)}` };
-    const value = trimSpaceTab(line.slice(colon + 1));
+    const raw = line.slice(colon + 1);
+    const value = trimSpaceTab(raw);
     const lineEnd = lineEndOf(value);
     if (lineEnd !== undefined) return { error: `${where} (${name}) holds ${lineEnd}` };
     const key = name.toLowerCase();
+    if (isPadded(raw, value)) padded.add(key);
     const list = values.get(key);
     if (list) list.push(value);
     else values.set(key, [value]);
   }
-  return { ...first, values };
+  return { ...first, values, padded };
+}
+
+/** True when trimming `raw` to `value` dropped more than one separating blank after the colon. */
+function isPadded(raw: string, value: string): boolean {
+  if (value.length === 0) return false;
+  const separator = raw.charCodeAt(0) === 0x20 || raw.charCodeAt(0) === 0x09 ? 1 : 0;
+  return raw.length - separator !== value.length;
 }
 
 /**

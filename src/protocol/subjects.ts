@@ -6,9 +6,20 @@
  *   kv.put.<key>   payload: the value      reply: empty
  *   kv.del.<key>   payload: empty          reply: empty
  *   kv.get | kv.put | kv.del   the same, with the key in the `KV-Key` header
- *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens).
+ *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens),
+ *     or in `KV-Key-B64` (base64url of its UTF-8 bytes), which carries any key
+ *     exactly: white space at either end, CR, LF (header values lose the first
+ *     and cannot hold the others).
  *   The key is everything after the second token, so `kv.get.user.42` reads `user.42`.
  *   A key must be valid UTF-8 text: one holding U+FFFD is refused (see unsendableKey).
+ *   Every node serves all of `kv.>` (one endpoint), so an unknown operation
+ *   (`kv.foo.x`) is answered 400, not "no responders". nats-server itself
+ *   delivers no subject with an empty token (`kv.get.`, `kv..x`) to anyone:
+ *   those get "no responders" from the server.
+ *   The SDK and the CLI put a key in the subject only when it is subject-safe
+ *   and at most subjectKeyBytesMax bytes: nats-server closes the connection of
+ *   a client whose protocol line (subject, reply subject, sizes) exceeds its
+ *   max_control_line (4 KiB by default).
  *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
@@ -18,10 +29,15 @@
  *   god.<cluster>.node.<id>.probe     "who are you": a member is admitted only when it answers here
  *                                     itself (request: Probe, reply: ProbeReply)
  */
+import { limits } from '../core/limits.js';
+
 export const apiPrefix = 'kv';
 
 /** The NATS micro-service name every node registers the client API under. */
 export const serviceName = 'goddb';
+
+/** The one endpoint of that service: the whole client namespace, so that every request under it gets an answer. */
+export const clientEndpoint = { name: apiPrefix, subject: `${apiPrefix}.>` } as const;
 
 /** Every node's micro-service statistics answer here ($SRV.PING.<name> and $SRV.INFO.<name> likewise). */
 export function serviceStatsSubject(): string {
@@ -44,6 +60,7 @@ export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 
 export const Header = {
   Key: 'KV-Key',
+  KeyB64: 'KV-Key-B64',
   R: 'KV-R',
   W: 'KV-W',
   Context: 'KV-Context',
@@ -52,11 +69,6 @@ export const Header = {
   Siblings: 'KV-Siblings',
   Acks: 'KV-Acks',
 } as const;
-
-/** Subjects a node serves for clients: `kv.get.>` and bare `kv.get`, per op. */
-export function clientSubjects(op: ClientOp): { wildcard: string; bare: string } {
-  return { wildcard: `${apiPrefix}.${op}.>`, bare: `${apiPrefix}.${op}` };
-}
 
 /** True when `key` can travel as the tail of a subject (tokens non-empty, no wildcards or spaces). */
 export function isSubjectSafeKey(key: string): boolean {
@@ -75,35 +87,73 @@ export const invalidUtf8KeyMessage = 'the key holds U+FFFD (the replacement char
 const replacementOrLoneSurrogate = /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Why `key` cannot be sent by a NATS client, or undefined. Header values lose
- * leading and trailing white space and cannot hold CR or LF, so such keys
- * would arrive as another key or not at all; keys that are not valid UTF-8
- * would alias each other (see invalidUtf8KeyMessage).
+ * Why `key` is not a key, or undefined: empty, too long, or not valid UTF-8
+ * text (see invalidUtf8KeyMessage). Any other key can be sent: in the
+ * subject, in KV-Key, or else in KV-Key-B64 (see clientRequest).
  */
 export function unsendableKey(key: string, keyBytesMax: number): string | undefined {
   if (key.length === 0) return 'the key is empty';
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > keyBytesMax) return `key of ${bytes} bytes is over the maximum of ${keyBytesMax}`;
   if (replacementOrLoneSurrogate.test(key)) return invalidUtf8KeyMessage;
-  if (!isSubjectSafeKey(key) && (/[\r\n]/.test(key) || key.trim() !== key)) {
-    return 'a key that is not a subject token cannot start or end with white space or hold CR or LF';
-  }
   return undefined;
 }
 
-/** The subject and headers a client uses for `op` on `key`. */
-export function clientRequest(op: ClientOp, key: string): { subject: string; keyHeader?: string } {
-  if (isSubjectSafeKey(key)) return { subject: `${apiPrefix}.${op}.${key}` };
-  return { subject: `${apiPrefix}.${op}`, keyHeader: key };
+/**
+ * True when a KV-Key header carries `key` exactly: nats.js trims header
+ * values (all Unicode white space) and refuses CR and LF, and other clients
+ * may handle control characters differently, so none of those.
+ */
+export function isHeaderSafeKey(key: string): boolean {
+  return key.length > 0 && key.trim() === key && !/[\u0000-\u001f\u007f]/.test(key);
+}
+
+export interface ClientRequest {
+  subject: string;
+  /** The key as a KV-Key header, when it travels there. */
+  keyHeader?: string;
+  /** The key as a KV-Key-B64 header, when it travels there. */
+  keyB64Header?: string;
 }
 
 /**
- * The op and key of a client request, or a reason it is malformed.
- * A key in the header wins only on the bare subject; both at once is an error.
+ * The subject and key header a client uses for `op` on `key`: the subject
+ * when the key is subject-safe and short, else KV-Key when a header carries
+ * it exactly, else KV-Key-B64.
+ */
+export function clientRequest(op: ClientOp, key: string): ClientRequest {
+  if (isSubjectSafeKey(key) && Buffer.byteLength(key, 'utf8') <= limits.subjectKeyBytesMax) return { subject: `${apiPrefix}.${op}.${key}` };
+  if (isHeaderSafeKey(key)) return { subject: `${apiPrefix}.${op}`, keyHeader: key };
+  return { subject: `${apiPrefix}.${op}`, keyB64Header: Buffer.from(key, 'utf8').toString('base64url') };
+}
+
+/** Characters of a KV-Key-B64 value: base64 of the largest key, with padding. */
+const keyB64CharsMax = 4 * Math.ceil(limits.keyBytesMax / 3);
+const base64url = /^[A-Za-z0-9_-]*={0,2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The key a KV-Key-B64 value carries, or why it carries none. */
+export function decodeKeyB64(value: string): string | { error: string } {
+  const name = Header.KeyB64;
+  if (value.length > keyB64CharsMax) return { error: `${name} holds ${value.length} characters: more than any key of at most ${limits.keyBytesMax} bytes needs` };
+  const digits = value.replace(/=+$/, '');
+  if (!base64url.test(value) || digits.length % 4 === 1) return { error: `${name} is not base64url (A-Z a-z 0-9 - _, padding optional)` };
+  try {
+    return utf8.decode(Buffer.from(digits, 'base64url'));
+  } catch {
+    return { error: `${name} does not decode to valid UTF-8: keys are UTF-8 text` };
+  }
+}
+
+/**
+ * The op and key of a client request, or a reason it is malformed. A key
+ * header (KV-Key or KV-Key-B64) is read only on the bare subject; a key
+ * given twice is an error.
  */
 export function parseClientSubject(
   subject: string,
   keyHeader: string | undefined,
+  keyB64Header?: string,
 ): { op: ClientOp; key: string } | { error: string } {
   const prefix = `${apiPrefix}.`;
   if (!subject.startsWith(prefix)) return { error: `not a client subject: ${subject}` };
@@ -111,16 +161,24 @@ export function parseClientSubject(
   const dot = rest.indexOf('.');
   const opToken = dot === -1 ? rest : rest.slice(0, dot);
   if (opToken !== ClientOp.Get && opToken !== ClientOp.Put && opToken !== ClientOp.Del) {
-    return { error: `unknown operation: ${opToken}` };
+    return { error: `unknown operation: ${opToken} (the operations are ${Object.values(ClientOp).join(', ')})` };
   }
   const op = opToken as ClientOp;
+  const missing = { error: `the key is missing: use ${prefix}${op}.<key>, the ${Header.Key} header or the ${Header.KeyB64} header` };
   if (dot === -1) {
-    if (keyHeader === undefined || keyHeader.length === 0) return { error: `the key is missing: use ${prefix}${op}.<key> or the ${Header.Key} header` };
+    if (keyHeader !== undefined && keyB64Header !== undefined) return { error: `the key is given twice: in ${Header.Key} and in ${Header.KeyB64}` };
+    if (keyB64Header !== undefined) {
+      if (keyB64Header.length === 0) return missing;
+      const key = decodeKeyB64(keyB64Header);
+      return typeof key === 'string' ? { op, key } : key;
+    }
+    if (keyHeader === undefined || keyHeader.length === 0) return missing;
     return { op, key: keyHeader };
   }
   if (keyHeader !== undefined) return { error: `the key is given twice: in the subject and in ${Header.Key}` };
+  if (keyB64Header !== undefined) return { error: `the key is given twice: in the subject and in ${Header.KeyB64}` };
   const key = rest.slice(dot + 1);
-  if (key.length === 0) return { error: `the key is missing: use ${prefix}${op}.<key> or the ${Header.Key} header` };
+  if (key.length === 0) return missing;
   return { op, key };
 }
 

@@ -17,6 +17,7 @@
  * every header value a reply carries is sanitized first.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import {
   createInbox,
@@ -61,6 +62,19 @@ const drainTimeoutMs = 2000;
  */
 const pingIntervalMs = 1_000;
 const pingsOutstandingMax = 2;
+/**
+ * A worker's first connection (waitOnFirstConnect): each failed attempt waits
+ * before the next, from the first delay doubling up to the last, so a server
+ * that comes up is found within seconds without hammering one that does not.
+ */
+const connectRetryFirstMs = 250;
+const connectRetryMaxMs = 5_000;
+/**
+ * One attempt's limit when the caller gave none: nats.js's own (20 s) would
+ * leave a silent network unreported that long. A worker may give up this much
+ * after its connectWaitMs.
+ */
+const connectAttemptTimeoutMs = 5_000;
 /** Transport errors reported per second at most; the rest are counted and summarized. */
 const errorReportsPerSecondMax = 10;
 const empty = new Uint8Array(0);
@@ -69,10 +83,41 @@ const noHeaders: HeaderBlock = { status: 0, description: '', values: new Map() }
 /** Receives errors that the transport caught and did not pass to a caller (a failed handler or reply). */
 export type TransportErrorListener = (err: unknown, context: { subject: string; what: string }) => void;
 
+/** What a connection went through, for the caller's log. */
+export const ConnectEventType = {
+  /** A first-connect attempt failed; another follows after `retryInMs`. */
+  AttemptFailed: 'attempt-failed',
+  /** An established connection was lost; nats.js reconnects (forever). */
+  Disconnected: 'disconnected',
+  Reconnected: 'reconnected',
+} as const;
+export type ConnectEvent =
+  | { type: typeof ConnectEventType.AttemptFailed; servers: string[]; attempt: number; elapsedMs: number; retryInMs: number; error: string }
+  | { type: typeof ConnectEventType.Disconnected; server: string }
+  | { type: typeof ConnectEventType.Reconnected; server: string };
+
+/** A worker's first connection did not succeed within its `giveUpAfterMs`. */
+export class NatsUnreachableError extends Error {
+  constructor(
+    readonly servers: readonly string[],
+    readonly attempts: number,
+    readonly waitedMs: number,
+    readonly lastError: string,
+  ) {
+    super(`could not reach NATS at ${servers.join(', ')}: ${attempts} attempts in ${(waitedMs / 1000).toFixed(1)} s failed (last: ${lastError})`);
+    this.name = 'NatsUnreachableError';
+  }
+}
+
 export interface ConnectBehaviour {
-  /** Workers keep trying until NATS is up; clients fail after `connectTimeoutMs`. */
+  /** Workers keep trying until NATS is up (or `giveUpAfterMs` passes); clients fail after `connectTimeoutMs`. */
   waitOnFirstConnect: boolean;
+  /** One attempt's limit (and, without waitOnFirstConnect, the whole connect's). */
   connectTimeoutMs?: number;
+  /** With waitOnFirstConnect: reject with NatsUnreachableError after this long; 0 or absent: never. */
+  giveUpAfterMs?: number;
+  /** Hears each failed first attempt and, once connected, each disconnect and reconnect. */
+  onConnectEvent?: (event: ConnectEvent) => void;
   /** Where caught errors go (rate limited); default: stderr. */
   onError?: TransportErrorListener;
   /** Reply subjects this process may answer on (a request naming another gets no reply); default: any. */
@@ -107,9 +152,66 @@ export function connectionOptions(cfg: NatsConfig, name: string, behaviour: Conn
   return opts;
 }
 
-export async function connectNats(cfg: NatsConfig, name: string, behaviour?: ConnectBehaviour): Promise<Transport> {
-  const nc = await connect(connectionOptions(cfg, name, behaviour));
-  return new NatsTransport(nc, behaviour?.onError, behaviour?.replyAllowed);
+export async function connectNats(cfg: NatsConfig, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): Promise<Transport> {
+  const opts = connectionOptions(cfg, name, behaviour);
+  const nc = behaviour.waitOnFirstConnect ? await connectRetrying(opts, cfg.servers, behaviour) : await connect(opts);
+  return new NatsTransport(nc, behaviour.onError, behaviour.replyAllowed, behaviour.onConnectEvent);
+}
+
+/**
+ * nats.js's own waitOnFirstConnect retries in silence and cannot be stopped:
+ * its connect() settles only once a server answers. So each attempt here is a
+ * connect() that fails fast (every server once), and this loop reports the
+ * reason, waits and tries again until `giveUpAfterMs`. Once connected, nats.js
+ * reconnects by itself (maxReconnectAttempts -1). A server that failed within
+ * the attempt that succeeded leaves nats.js's pool; a NATS cluster advertises
+ * its servers again (INFO connect_urls), and only a cluster makes sense here.
+ */
+async function connectRetrying(opts: ConnectionOptions, servers: readonly string[], behaviour: ConnectBehaviour): Promise<NatsConnection> {
+  const giveUpAfterMs = behaviour.giveUpAfterMs ?? 0;
+  const startMs = performance.now();
+  const elapsedMs = () => performance.now() - startMs;
+  const leftMs = () => (giveUpAfterMs > 0 ? giveUpAfterMs - elapsedMs() : Number.POSITIVE_INFINITY);
+  const shown = servers.map(redactUrl);
+  // Not shortened near the deadline: the connection keeps it for its reconnects (a TLS handshake needs time).
+  const timeout = opts.timeout ?? connectAttemptTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect({ ...opts, waitOnFirstConnect: false, timeout });
+    } catch (err) {
+      const error = connectErrorText(err);
+      if (leftMs() <= 0) throw new NatsUnreachableError(shown, attempt, elapsedMs(), error);
+      const retryInMs = Math.min(connectRetryDelayMs(attempt), leftMs());
+      tell(behaviour.onConnectEvent, { type: ConnectEventType.AttemptFailed, servers: shown, attempt, elapsedMs: Math.round(elapsedMs()), retryInMs: Math.round(retryInMs), error });
+      await delay(retryInMs);
+    }
+  }
+}
+
+/** The wait after failed attempt `attempt` (1-based): doubling from connectRetryFirstMs to connectRetryMaxMs. */
+export function connectRetryDelayMs(attempt: number): number {
+  return Math.min(connectRetryMaxMs, connectRetryFirstMs * 2 ** Math.min(attempt - 1, 16));
+}
+
+/** A server URL fit for a log: credentials in it are masked. */
+export function redactUrl(url: string): string {
+  return url.replace(/^((?:[a-z]+:\/\/)?)[^@/]*@/i, '$1***@');
+}
+
+/** A listener that throws must not end the connect loop or the status watch. */
+function tell(listener: ((event: ConnectEvent) => void) | undefined, event: ConnectEvent): void {
+  try {
+    listener?.(event);
+  } catch {
+    // the caller's log failed; nothing better to do with it here
+  }
+}
+
+/** Why a connect failed, in one line: nats.js's error and the system's reason beneath it. */
+function connectErrorText(err: unknown): string {
+  const message = messageOf(err);
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+  return (cause && !message.includes(cause) ? `${message} (${cause})` : message).replace(/\s+/g, ' ');
 }
 
 /** Headers for an outgoing request or publish: the caller's own, sent as given (nats.js refuses CR and LF). */
@@ -268,6 +370,10 @@ class NatsInbound implements InboundMessage {
     if (values.length > 1) throw new BadRequestError(`the ${name} header is given ${values.length} times`);
     return values[0];
   }
+  headerPadded(name: string): boolean {
+    const block = this.block ?? readHeaders(this.msg);
+    return !('error' in block) && block.padded?.has(name.toLowerCase()) === true;
+  }
   respond(data: Uint8Array, headers?: HeaderMap): void {
     this.replied = true;
     if (!this.mayReply()) return;
@@ -322,6 +428,22 @@ class Handling {
   }
 }
 
+/**
+ * The library's statsHandler, fed by the caller's counts: their `data` goes in
+ * each endpoint's stats, and their `errors` replaces its `num_errors` (the
+ * library counts only handlers that throw; ours answer every error), so
+ * `nats micro stats` and the caller's own counts agree. The endpoint's stats
+ * object is the library's; it is written only when it has that field.
+ */
+function serviceStats(read: NonNullable<ServiceSpec['stats']>): (endpoint: unknown) => Promise<unknown> {
+  return async (endpoint) => {
+    const { data, errors } = await read();
+    const stats = (endpoint as { stats?: { num_errors?: unknown } }).stats;
+    if (stats && typeof stats.num_errors === 'number') stats.num_errors = errors;
+    return data;
+  };
+}
+
 /** A drain waits for the server, which never answers while it is gone: give up after drainTimeoutMs. Says whether it finished. */
 async function bounded(drain: Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -347,6 +469,7 @@ export class NatsTransport implements Transport {
     readonly nc: NatsConnection,
     onError: TransportErrorListener = stderrListener,
     private readonly replyAllowed: (subject: string) => boolean = () => true,
+    private readonly onConnectEvent?: (event: ConnectEvent) => void,
   ) {
     this.reports = new ErrorReports(onError, errorReportsPerSecondMax);
     this.inboxPrefix = `_INBOX.${nc.info?.client_id ?? 'c'}${Math.random().toString(36).slice(2, 10)}`;
@@ -365,11 +488,16 @@ export class NatsTransport implements Transport {
     void this.watchStatus();
   }
 
-  /** A stale connection is the only trace of a reader that nats.js stopped (see pingIntervalMs): report it. */
+  /**
+   * A stale connection is the only trace of a reader that nats.js stopped (see
+   * pingIntervalMs): report it. Disconnects and reconnects go to the caller's log.
+   */
   private async watchStatus(): Promise<void> {
     try {
       for await (const s of this.nc.status()) {
         if (s.type === 'staleConnection') this.reports.report(new Error('NATS answered no ping: the connection is stale, reconnecting'), '', 'connection');
+        else if (s.type === 'disconnect') tell(this.onConnectEvent, { type: ConnectEventType.Disconnected, server: redactUrl(s.server) });
+        else if (s.type === 'reconnect') tell(this.onConnectEvent, { type: ConnectEventType.Reconnected, server: redactUrl(s.server) });
       }
     } catch (err) {
       this.reports.report(err, '', 'connection status');
@@ -482,6 +610,7 @@ export class NatsTransport implements Transport {
       description: spec.description,
       metadata: spec.metadata,
       queue: spec.queue,
+      ...(spec.stats ? { statsHandler: serviceStats(spec.stats) } : {}),
     });
     for (const ep of spec.endpoints) {
       svc.addEndpoint(ep.name, {

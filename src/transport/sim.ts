@@ -325,6 +325,10 @@ class SimInbound implements InboundMessage {
   header(name: string): string | undefined {
     return lookup(this.headers, name);
   }
+  /** Never: like nats.js, the simulated clients trim header values before sending. */
+  headerPadded(): boolean {
+    return false;
+  }
   respond(data: Uint8Array, headers?: HeaderMap): void {
     this.replied = true;
     try {

@@ -15,6 +15,12 @@ export interface InboundMessage {
    * block is malformed or gives this header more than once (a 400, never a crash).
    */
   header(name: string): string | undefined;
+  /**
+   * True when the value header() gives for `name` lost white space to
+   * trimming (more than the one blank after the colon, or any at the end):
+   * a reader that needs the value exactly refuses it.
+   */
+  headerPadded(name: string): boolean;
   /** True when the sender waits for a reply. */
   readonly expectsReply: boolean;
   /** Never throws; header values are sanitized (protocol/headers.ts), and a reply that cannot be sent becomes a 500. */
@@ -61,6 +67,12 @@ export interface ServiceSpec {
   queue: string;
   metadata: Record<string, string>;
   endpoints: Endpoint[];
+  /**
+   * What $SRV.STATS reports beside the library's own counts: `data` goes in
+   * every endpoint's `data`, and `errors` is reported as its `num_errors`
+   * (the library counts only handlers that throw, and ours never do).
+   */
+  stats?: () => Promise<{ data: unknown; errors: number }>;
 }
 
 export interface Transport {

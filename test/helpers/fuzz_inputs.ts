@@ -195,7 +195,12 @@ const malformed: [string, Mutation][] = [
   ['key with U+FFFD', (g, d) => finish(keyed(g, d, Buffer.from(`fz.${g.token(0, 4)}\uFFFD`)), 'key holding U+FFFD', Expect.Malformed)],
   ['key twice', (g, d) => finish({ ...d, subjectKey: Buffer.from(fuzzKeyText(g)), lines: [...d.lines.filter((l) => !/^kv-key:/i.test(l.toString())), line('KV-Key', fuzzKeyText(g))] }, 'key in subject and header', Expect.Malformed)],
   ['key missing', (g, d) => finish({ ...d, subjectKey: undefined, lines: [...d.lines.filter((l) => !/^kv-key:/i.test(l.toString())), ...(g.chance(0.5) ? [line('KV-Key', g.pick(['', '   ', '\t']))] : [])] }, 'no key', Expect.Malformed)],
-  ['key with white space at an end', (g, d) => finish({ ...d, subjectKey: undefined, lines: [...d.lines.filter((l) => !/^kv-key:/i.test(l.toString())), line('KV-Key', g.pick(['\u00a0fz.a', 'fz.a\u00a0', '\u000bfz.a', 'fz.a\u000c', '\u2028fz']))] }, 'key with Unicode white space at an end', Expect.Malformed)],
+  // Header parsing drops spaces and tabs around a value: a key padded with them would arrive as another key.
+  ['key padded with blanks', (g, d) => finish(headerKeyed(d, line('KV-Key', g.pick([' fz.a', 'fz.a ', '\tfz.a', 'fz.a\t', '  fz.a  ']))), 'KV-Key padded with spaces or tabs', Expect.Malformed)],
+  ['bad base64 key', (g, d) => {
+    const value = g.pick(['%%', 'a', 'ab=c', 'a b', Buffer.from([0xff, 0xfe, 0x41]).toString('base64url'), 'QUFB'.repeat(g.int(400, 2000))]);
+    return finish(headerKeyed(d, line('KV-Key-B64', value)), `KV-Key-B64 ${JSON.stringify(value.slice(0, 20))}`, Expect.Malformed);
+  }],
   ['value too large', (g, d, ctx) => {
     const size = g.int(ctx.valueBytesMax + 1, ctx.maxPayloadBytes - 2048);
     return finish({ ...d, op: 'put', payload: g.bytes(size) }, `value of ${size} bytes`, Expect.Malformed);
@@ -203,6 +208,11 @@ const malformed: [string, Mutation][] = [
   ['long blank run in status', (g, d) => finish({ ...d, status: `NATS/1.0 503 a${' '.repeat(g.int(10_000, 500_000))}b\u0001` }, 'a status line with a long run of spaces', Expect.Malformed)],
   ['payload on delete', (g, d) => finish({ ...d, op: 'del', payload: g.bytes(g.int(1, 100)) }, 'a delete with a payload', Expect.Malformed)],
 ];
+
+/** The draft on the bare subject, with `keyLine` as its only key header. */
+function headerKeyed(d: Draft, keyLine: Buffer): Draft {
+  return { ...d, subjectKey: undefined, lines: [...d.lines.filter((l) => !/^kv-key(-b64)?:/i.test(l.toString('latin1'))), keyLine] };
+}
 
 /** The draft with `key` in the subject (when a subject can hold it) or in KV-Key. */
 function keyed(g: Gen, d: Draft, key: Buffer): Draft {
@@ -221,6 +231,12 @@ const wellFormed: [string, Mutation][] = [
   ['long blank run in value', (g, d) => finish({ ...d, lines: [...d.lines, line('X-Blank', `a${' '.repeat(g.int(10_000, 500_000))}b`)] }, 'a value with a long run of spaces', Expect.Any)],
   ['wildcard key', (g, d) => finish(keyed(g, d, Buffer.from(`fz.${g.pick(['*', '>', 'a.*.b', '*.>'])}`)), 'a key with wildcards', Expect.Any)],
   ['control characters in key', (g, d) => finish(keyed(g, d, Buffer.from(`fz.${g.token(1, 4)}${g.pick(['\u0001', '\u007f', '\u0000', '\u001b[31m'])}x`)), 'a key with control characters', Expect.Any)],
+  // Only spaces and tabs are trimmed: other white space at an end is part of the key.
+  ['key with Unicode white space at an end', (g, d) => finish(headerKeyed(d, line('KV-Key', g.pick(['\u00a0fz.a', 'fz.a\u00a0', '\u000bfz.a', 'fz.a\u000c', '\u2028fz']))), 'key with Unicode white space at an end', Expect.Any)],
+  ['base64 key', (g, d) => {
+    const key = `${g.pick([' ', '\t', '\r\n', ''])}${fuzzKeyText(g)}${g.pick([' ', '\n', '\u0000', ''])}`;
+    return finish(headerKeyed(d, line('KV-Key-B64', Buffer.from(key).toString('base64url'))), `KV-Key-B64 of ${JSON.stringify(key)}`, Expect.Any);
+  }],
   ['context with huge counters', (g, d) => {
     const counter = g.pick([Number.MAX_SAFE_INTEGER, 2 ** 52, 2 ** 40 * 1000]);
     const ctxValue = encodeContext({ [g.pick(['m1', 'f1', 'zz'])]: counter });

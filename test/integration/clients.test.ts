@@ -89,7 +89,7 @@ describe('clients: SDK and CLI', () => {
     const nodes = await db.nodes();
     assert.deepEqual(nodes.map((n) => n.nodeId), ids);
     assert.ok(nodes.every((n) => n.cluster === 'clients' && n.version !== '?'));
-    const puts = nodes.reduce((s, n) => s + (n.endpoints['put']?.requests ?? 0), 0);
+    const puts = nodes.reduce((s, n) => s + Object.values(n.requests['put'] ?? {}).reduce((a, b) => a + b, 0), 0);
     assert.ok(puts >= 4, `the puts of the tests above were counted (${puts})`);
   });
 

@@ -54,7 +54,7 @@ describe('cluster of three worker processes', () => {
       assert.ok(get.header('KV-Context'), 'a read returns its causal context');
     }
     const stats = (await collect(nc, '$SRV.STATS.goddb')) as StatsReply[];
-    const served = stats.filter((s) => (s.endpoints?.find((e) => e.name === 'get')?.num_requests ?? 0) > 0);
+    const served = stats.filter((s) => (s.endpoints?.find((e) => e.name === 'kv')?.num_requests ?? 0) > 0);
     assert.ok(served.length >= 2, `gets were coordinated by ${served.length} node(s); the queue group spreads them`);
   });
 

@@ -37,12 +37,13 @@ describe('config - defaults', () => {
     assert.equal(cfg.cluster, 'goddb');
     assert.deepEqual(cfg.http, { host: '127.0.0.1', port: 0 });
     assert.deepEqual(cfg.nats.servers, ['nats://127.0.0.1:4222']);
+    assert.equal(cfg.nats.connectWaitMs, 60_000);
     assert.equal(cfg.storage.engine, 'lmdb');
     assert.deepEqual(cfg.storage.redis, { host: '127.0.0.1', port: 6379, db: 0, password: '' });
     assert.equal(cfg.storage.lmdb.mapSizeBytes, 1024 ** 3);
     assert.equal(cfg.ring.virtualNodes, 10);
     assert.deepEqual(cfg.quorum, { replication: 3, readQuorum: 2, writeQuorum: 2 });
-    assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, peers: [], startupWaitMs: 5000 });
+    assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [], startupWaitMs: 5000 });
     assert.equal(cfg.requestTimeoutMs, 2000);
     assert.equal(cfg.conflictPolicy, 'lww');
     assert.deepEqual(cfg.limits, { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8 * 1024 });
@@ -144,7 +145,7 @@ describe('config - the seed worker flags', () => {
       '--node-id', 'node7', '--cluster', 'c1', '--engine', 'memory', '--redis-host', 'redis.local',
       '--lmdb-map-size', '256MiB', '--request-timeout', '1.5s', '--log-level', 'debug',
       '--nats-user', 'u', '--nats-pass', 'p', '--nats-token', 't', '--nats-nkey', 'seed.nk', '--nats-creds', 'x.creds',
-      '--nats-tls-ca', 'ca.pem', '--nats-tls-cert', 'c.pem', '--nats-tls-key', 'k.pem', '--nats-tls',
+      '--nats-tls-ca', 'ca.pem', '--nats-tls-cert', 'c.pem', '--nats-tls-key', 'k.pem', '--nats-tls', '--nats-connect-wait', '2s',
     ]);
     assert.equal(cfg.nodeId, 'node7');
     assert.equal(cfg.cluster, 'c1');
@@ -155,7 +156,7 @@ describe('config - the seed worker flags', () => {
     assert.equal(cfg.log.level, 'debug');
     assert.deepEqual(
       { ...cfg.nats, servers: undefined },
-      { servers: undefined, user: 'u', pass: 'p', token: 't', nkeySeedFile: 'seed.nk', credsFile: 'x.creds', tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'k.pem', enabled: true } },
+      { servers: undefined, user: 'u', pass: 'p', token: 't', nkeySeedFile: 'seed.nk', credsFile: 'x.creds', tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'k.pem', enabled: true }, connectWaitMs: 2000 },
     );
   });
 

@@ -33,6 +33,12 @@ describe('headers - parseHeaderBlock', () => {
     assert.deepEqual([...parsed('NATS/1.0\r\n\r\n').values], []);
   });
 
+  it('headers - a value that lost more than the blank after the colon is marked padded', () => {
+    const b = parsed('NATS/1.0\r\nA: one\r\nB:tight\r\nC:\ttab\r\nD:  two\r\nE: trail \r\nF: tab\t\r\nG:\r\nH:  \r\nKV-Key: \t x\r\n\r\n');
+    assert.deepEqual([...(b.padded ?? [])].sort(), ['d', 'e', 'f', 'kv-key']);
+    assert.deepEqual(b.values.get('kv-key'), ['x'], 'the value itself is still trimmed');
+  });
+
   it('headers - a status line gives code and description (replies have one)', () => {
     assert.deepEqual(parsed('NATS/1.0 503\r\n\r\n').status, 503);
     const timeout = parsed('NATS/1.0 408 Request Timeout\r\nA: b\r\n\r\n');

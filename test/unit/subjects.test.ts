@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   ClientOp,
+  clientEndpoint,
   clientRequest,
-  clientSubjects,
+  decodeKeyB64,
   gossipSubject,
+  isHeaderSafeKey,
   isSubjectSafeKey,
   isValidToken,
   parseClientSubject,
@@ -21,6 +23,7 @@ import {
   invalidUtf8KeyMessage,
   isNodeSubject,
 } from '../../src/protocol/subjects.js';
+import { limits } from '../../src/core/limits.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
 const runs = (numRuns: number) => ({ seed, numRuns });
@@ -42,21 +45,35 @@ describe('subjects - client requests', () => {
     assert.deepEqual(clientRequest(ClientOp.Del, 'a.b.c'), { subject: 'kv.del.a.b.c' });
   });
 
-  it('subjects - a key that is not subject-safe goes in the header on the bare subject', () => {
-    for (const key of unsafeKeys) {
+  it('subjects - a key that is not subject-safe goes in KV-Key on the bare subject, or in KV-Key-B64 when a header would change it', () => {
+    const b64 = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
+    for (const key of unsafeKeys.filter((k) => k !== '')) {
       assert.equal(isSubjectSafeKey(key), false, JSON.stringify(key));
-      assert.deepEqual(clientRequest(ClientOp.Get, key), { subject: 'kv.get', keyHeader: key }, JSON.stringify(key));
+      const expected = isHeaderSafeKey(key) ? { subject: 'kv.get', keyHeader: key } : { subject: 'kv.get', keyB64Header: b64(key) };
+      assert.deepEqual(clientRequest(ClientOp.Get, key), expected, JSON.stringify(key));
     }
+    for (const key of ['a b', 'a*', '>', 'a..b', 'nbsp\u00a0x']) assert.equal(isHeaderSafeKey(key), true, JSON.stringify(key));
+    for (const key of [' lead', 'trail ', 'tab\there', 'line\nbreak', 'cr\r', 'nul\u0000', 'del\u007f', '\u00a0nbsp', 'ideographic\u3000']) {
+      assert.equal(isHeaderSafeKey(key), false, JSON.stringify(key));
+      assert.deepEqual(clientRequest(ClientOp.Put, key), { subject: 'kv.put', keyB64Header: b64(key) }, JSON.stringify(key));
+    }
+  });
+
+  it('subjects - a subject-safe key over subjectKeyBytesMax goes in a header, so the protocol line stays short', () => {
+    const longest = 'k'.repeat(limits.subjectKeyBytesMax);
+    assert.deepEqual(clientRequest(ClientOp.Get, longest), { subject: `kv.get.${longest}` });
+    assert.deepEqual(clientRequest(ClientOp.Get, `${longest}k`), { subject: 'kv.get', keyHeader: `${longest}k` });
+    // Counted in bytes: 86 three-byte characters are 258 bytes.
+    assert.deepEqual(clientRequest(ClientOp.Del, '日'.repeat(86)), { subject: 'kv.del', keyHeader: '日'.repeat(86) });
+    assert.ok(limits.subjectKeyBytesMax < 4096 / 4, 'far under nats-server\'s default max_control_line');
   });
 
   it('subjects - subject-safe keys are the ones with non-empty tokens and no spaces, wildcards or controls', () => {
     for (const key of safeKeys) assert.equal(isSubjectSafeKey(key), true, JSON.stringify(key));
   });
 
-  it('subjects - a node serves a wildcard and a bare subject per op', () => {
-    assert.deepEqual(clientSubjects(ClientOp.Get), { wildcard: 'kv.get.>', bare: 'kv.get' });
-    assert.deepEqual(clientSubjects(ClientOp.Put), { wildcard: 'kv.put.>', bare: 'kv.put' });
-    assert.deepEqual(clientSubjects(ClientOp.Del), { wildcard: 'kv.del.>', bare: 'kv.del' });
+  it('subjects - a node serves the whole client namespace as one endpoint', () => {
+    assert.deepEqual(clientEndpoint, { name: 'kv', subject: 'kv.>' });
   });
 });
 
@@ -76,16 +93,17 @@ describe('subjects - parseClientSubject', () => {
     for (const op of ops) {
       for (const key of [...safeKeys, ...unsafeKeys.filter((k) => k !== '')]) {
         const req = clientRequest(op, key);
-        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader), { op, key }, JSON.stringify(key));
+        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader, req.keyB64Header), { op, key }, JSON.stringify(key));
       }
     }
   });
 
   it('subjects - an unknown op is an error', () => {
-    assert.deepEqual(parseClientSubject('kv.list.k', undefined), { error: 'unknown operation: list' });
-    assert.deepEqual(parseClientSubject('kv.GET.k', undefined), { error: 'unknown operation: GET' });
-    assert.deepEqual(parseClientSubject('kv.getx', 'k'), { error: 'unknown operation: getx' });
-    assert.deepEqual(parseClientSubject('kv.', 'k'), { error: 'unknown operation: ' });
+    const unknown = (op: string) => ({ error: `unknown operation: ${op} (the operations are get, put, del)` });
+    assert.deepEqual(parseClientSubject('kv.list.k', undefined), unknown('list'));
+    assert.deepEqual(parseClientSubject('kv.GET.k', undefined), unknown('GET'));
+    assert.deepEqual(parseClientSubject('kv.getx', 'k'), unknown('getx'));
+    assert.deepEqual(parseClientSubject('kv.', 'k'), unknown(''));
   });
 
   it('subjects - a subject outside the client API is an error', () => {
@@ -98,13 +116,41 @@ describe('subjects - parseClientSubject', () => {
     for (const header of [undefined, '']) {
       const parsed = parseClientSubject('kv.put', header);
       assert.ok('error' in parsed);
-      assert.match(parsed.error, /^the key is missing: use kv\.put\.<key> or the KV-Key header$/);
+      assert.match(parsed.error, /^the key is missing: use kv\.put\.<key>, the KV-Key header or the KV-Key-B64 header$/);
     }
   });
 
   it('subjects - a key both in the subject and in the header is an error', () => {
     assert.deepEqual(parseClientSubject('kv.get.k', 'k'), { error: 'the key is given twice: in the subject and in KV-Key' });
     assert.deepEqual(parseClientSubject('kv.get.k', ''), { error: 'the key is given twice: in the subject and in KV-Key' });
+    assert.deepEqual(parseClientSubject('kv.get.k', undefined, 'aw'), { error: 'the key is given twice: in the subject and in KV-Key-B64' });
+    assert.deepEqual(parseClientSubject('kv.get', 'k', 'aw'), { error: 'the key is given twice: in KV-Key and in KV-Key-B64' });
+  });
+
+  it('subjects - KV-Key-B64 carries any key exactly: white space at the ends, CR, LF, controls', () => {
+    for (const key of [' lead', 'trail ', ' both ', 'line\nbreak\r\n', '\t', '\u0000', '\ufeffbom', 'plain', '日本 ']) {
+      const b64 = Buffer.from(key, 'utf8').toString('base64url');
+      assert.deepEqual(parseClientSubject('kv.put', undefined, b64), { op: 'put', key }, JSON.stringify(key));
+      assert.equal(decodeKeyB64(`${b64}${'='.repeat((4 - (b64.length % 4)) % 4)}`), key, 'padding is optional');
+    }
+  });
+
+  it('subjects - a KV-Key-B64 that is not base64url, not UTF-8, empty or too long is an error', () => {
+    const cases: [string, RegExp][] = [
+      ['a+b/', /not base64url/],
+      ['a b', /not base64url/],
+      ['abcde', /not base64url/],
+      ['=a', /not base64url/],
+      [Buffer.from([0xff, 0xfe]).toString('base64url'), /valid UTF-8/],
+      [Buffer.from([0xed, 0xa0, 0x80]).toString('base64url'), /valid UTF-8/],
+      ['A'.repeat(4 * Math.ceil(limits.keyBytesMax / 3) + 4), /more than any key/],
+    ];
+    for (const [value, reason] of cases) {
+      const parsed = parseClientSubject('kv.get', undefined, value);
+      assert.ok('error' in parsed, value);
+      assert.match(parsed.error, reason, value);
+    }
+    assert.match((parseClientSubject('kv.get', undefined, '') as { error: string }).error, /the key is missing/);
   });
 
   it(
@@ -114,20 +160,26 @@ describe('subjects - parseClientSubject', () => {
     },
   );
 
-  it(`subjects - for any non-empty key, parsing the request gives back op and key (seed ${seed})`, () => {
+  it(`subjects - for any valid key, parsing the request gives back op and key (seed ${seed})`, () => {
     // Unicode strings, and strings over the characters that matter to the grammar.
     const tricky = fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '>', ' ', '\t', '\n', '\u0000', 'é', '😀'), minLength: 1, maxLength: 12 });
     const keyArb = fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }), fc.string({ unit: utf16Unit, minLength: 1, maxLength: 16 }), tricky);
     fc.assert(
       fc.property(opArb, keyArb, (op, key) => {
+        // Keys that are not valid UTF-8 text are refused before any request is built.
+        if (unsendableKey(key, limits.keyBytesMax) !== undefined) return;
         const req = clientRequest(op, key);
-        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader), { op, key });
-        if (req.keyHeader === undefined) {
+        assert.deepEqual(parseClientSubject(req.subject, req.keyHeader, req.keyB64Header), { op, key });
+        if (req.keyHeader === undefined && req.keyB64Header === undefined) {
           assert.equal(req.subject, `kv.${op}.${key}`);
           assert.ok(req.subject.split('.').every((t) => t.length > 0 && !/[\s*>]/u.test(t)), 'every token is a literal');
-        } else {
+        } else if (req.keyHeader !== undefined) {
           assert.equal(req.subject, `kv.${op}`);
           assert.equal(req.keyHeader, key);
+          assert.equal(req.keyHeader, req.keyHeader.trim(), 'a KV-Key value survives trimming');
+        } else {
+          assert.equal(req.subject, `kv.${op}`);
+          assert.equal(Buffer.from(req.keyB64Header!, 'base64url').toString('utf8'), key);
         }
       }),
       runs(1_000),
@@ -137,8 +189,8 @@ describe('subjects - parseClientSubject', () => {
   it(`subjects - parsing never throws, whatever the subject and header (seed ${seed})`, () => {
     const subjectArb = fc.oneof(fc.string(), fc.string().map((s) => `kv.${s}`), fc.constantFrom('kv.get', 'kv.put.', 'kv.del.x'));
     fc.assert(
-      fc.property(subjectArb, fc.option(fc.string(), { nil: undefined }), (subject, header) => {
-        const parsed = parseClientSubject(subject, header);
+      fc.property(subjectArb, fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (subject, header, b64) => {
+        const parsed = parseClientSubject(subject, header, b64);
         assert.ok('error' in parsed || ops.includes(parsed.op));
       }),
       runs(500),
@@ -181,13 +233,13 @@ describe('subjects - node subjects', () => {
 });
 
 describe('subjects - unsendableKey', () => {
-  it('subjects - keys a NATS client cannot send are named, others pass', () => {
+  it('subjects - empty and over-long keys are named, others pass (KV-Key-B64 carries white space, CR and LF)', () => {
     assert.equal(unsendableKey('user.42', 1024), undefined);
     assert.equal(unsendableKey('hello world', 1024), undefined, 'spaces inside travel in the header');
     assert.match(unsendableKey('', 1024) ?? '', /empty/);
     assert.match(unsendableKey('x'.repeat(1025), 1024) ?? '', /1025 bytes/);
-    assert.match(unsendableKey(' padded', 1024) ?? '', /white space/);
-    assert.match(unsendableKey('line\nbreak', 1024) ?? '', /CR or LF/);
+    assert.equal(unsendableKey(' padded ', 1024), undefined);
+    assert.equal(unsendableKey('line\nbreak', 1024), undefined);
   });
 
   it('subjects - a key that is not valid UTF-8 text is refused: U+FFFD or a lone surrogate', () => {
