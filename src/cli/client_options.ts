@@ -10,9 +10,9 @@
  * cannot be used; 3 NATS could not be reached (no node was asked anything).
  */
 import type { Command } from 'commander';
-import { connect, credentialsOf, type ConnectOptions, type GodDbClient } from '../client/index.js';
+import { connect, type ConnectOptions, type GodDbClient } from '../client/index.js';
 import { ConnectionError } from '../client/connection_error.js';
-import { ContextError, contextEnv, resolveTarget, type Target } from '../client/context.js';
+import { ContextError, contextEnv, credentialsOf, resolveTarget, type Target } from '../client/context.js';
 import { ErrorCode } from '../core/errors.js';
 
 export const ExitCode = {
@@ -105,8 +105,12 @@ export async function openClient(flags: ClientFlags): Promise<{ client: GodDbCli
 
 /** What was tried, from where, and how to get a cluster there. */
 export function unreachableMessage(target: Target, reason: string): string {
+  const first = `goddb: could not connect to NATS at ${target.servers.join(', ')} (from ${target.source}): ${reason}`;
+  if (/authori[sz]ation|authentication|credentials/i.test(reason)) {
+    return `${first}\nNATS answered but refused the credentials: give them with --nats-user/--nats-pass, --nats-token, --nats-creds or --nats-nkey, or in the context file.\n`;
+  }
   return [
-    `goddb: could not connect to NATS at ${target.servers.join(', ')} (from ${target.source}): ${reason}`,
+    first,
     'No GoD-DB cluster is reachable there. Start one with `npm start` in a GoD-DB checkout (or `goddb dev`),',
     'which writes the context that goddb reads, or name yours with --servers URL, --context-file FILE,',
     `$GODDB_NATS_SERVERS, $NATS_URL or $${contextEnv}.`,

@@ -114,6 +114,33 @@ export function resolveTarget(
   return { servers: [defaultServers], source: `the default (no context at ${file}; npm start writes one)` };
 }
 
+/** A context's credentials, named as connect()'s options name them. */
+export interface ContextCredentials {
+  user?: string;
+  pass?: string;
+  token?: string;
+  credsFile?: string;
+  nkeySeedFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+export function credentialsOf(context: GodDbContext | undefined): ContextCredentials {
+  if (!context) return {};
+  const creds: ContextCredentials = {};
+  if (context.user) creds.user = context.user;
+  if (context.password) creds.pass = context.password;
+  if (context.token) creds.token = context.token;
+  if (context.creds) creds.credsFile = context.creds;
+  if (context.nkey) creds.nkeySeedFile = context.nkey;
+  if (context.ca || context.cert || context.key) {
+    creds.tls = {};
+    if (context.ca) creds.tls.caFile = context.ca;
+    if (context.cert) creds.tls.certFile = context.cert;
+    if (context.key) creds.tls.keyFile = context.key;
+  }
+  return creds;
+}
+
 function fromContext(file: string, source: string): Target {
   const context = readContext(file);
   return { servers: splitServers(context.url), source, context };

@@ -15,7 +15,7 @@ import { connectNats } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
 import { clientOverTransport, type GodDbClient } from './client.js';
 import { ConnectionError } from './connection_error.js';
-import { resolveTarget, type GodDbContext, type Target } from './context.js';
+import { credentialsOf, resolveTarget, type Target } from './context.js';
 
 export {
   BadRequestError,
@@ -75,24 +75,6 @@ export async function connect(opts: ConnectOptions = {}): Promise<GodDbClient> {
   const cfg = natsConfig({ ...credentialsOf(target.context), ...definedOnly(opts) }, target.servers);
   const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, target);
   return clientOverTransport(transport, { timeoutMs });
-}
-
-/** A context's credentials as ConnectOptions (options given explicitly win over them). */
-export function credentialsOf(context: GodDbContext | undefined): ConnectOptions {
-  if (!context) return {};
-  const opts: ConnectOptions = {};
-  if (context.user) opts.user = context.user;
-  if (context.password) opts.pass = context.password;
-  if (context.token) opts.token = context.token;
-  if (context.creds) opts.credsFile = context.creds;
-  if (context.nkey) opts.nkeySeedFile = context.nkey;
-  if (context.ca || context.cert || context.key) {
-    opts.tls = {};
-    if (context.ca) opts.tls.caFile = context.ca;
-    if (context.cert) opts.tls.certFile = context.cert;
-    if (context.key) opts.tls.keyFile = context.key;
-  }
-  return opts;
 }
 
 function definedOnly(opts: ConnectOptions): ConnectOptions {

@@ -26,6 +26,8 @@ export interface Member {
   heartbeat: number;
   /** Local clock when we last heard from it (never compared across nodes). */
   lastHeardMs: number;
+  /** Its tokens, once it said them (a probe answer); absent: derived from its id (core/ring.ts). */
+  tokens?: readonly bigint[] | undefined;
 }
 
 export type MemberView = ReadonlyMap<string, Member>;
@@ -35,6 +37,8 @@ export interface Heartbeat {
   virtualNodes: number;
   incarnation: string;
   heartbeat: number;
+  /** Only from the member itself (its probe answer); a heartbeat without keeps what is known. */
+  tokens?: readonly bigint[] | undefined;
 }
 
 /** What a valid heartbeat from another node means for the view. */
@@ -69,7 +73,10 @@ export function applyHeartbeat(view: MemberView, hb: Heartbeat, nowMs: number, m
   // node's last heartbeat must not keep it up.
   if (known && known.incarnation === hb.incarnation && hb.heartbeat <= known.heartbeat) return view;
   const next = new Map(view);
-  next.set(hb.id, { id: hb.id, virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs });
+  const member: Member = { id: hb.id, virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs };
+  const tokens = hb.tokens ?? known?.tokens;
+  if (tokens !== undefined) member.tokens = tokens;
+  next.set(hb.id, member);
   return next;
 }
 
@@ -133,7 +140,13 @@ export function ringChanged(a: MemberView, b: MemberView): boolean {
   if (a.size !== b.size) return true;
   for (const [id, m] of a) {
     const o = b.get(id);
-    if (!o || o.virtualNodes !== m.virtualNodes) return true;
+    if (!o || o.virtualNodes !== m.virtualNodes || !sameTokens(o.tokens, m.tokens)) return true;
   }
   return false;
+}
+
+function sameTokens(a: readonly bigint[] | undefined, b: readonly bigint[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  return a.every((t, i) => t === b[i]);
 }

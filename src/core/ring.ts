@@ -12,6 +12,8 @@ import { hash64, tokenOf } from './hash.js';
 export interface RingMember {
   id: string;
   virtualNodes: number;
+  /** The member's own tokens (chosen once, core/tokens.ts); absent: `tokenOf(id, i)`, as protocol-1 nodes place them. */
+  tokens?: readonly bigint[] | undefined;
 }
 
 export interface Token {
@@ -28,7 +30,8 @@ export interface Ring {
 export function buildRing(members: readonly RingMember[]): Ring {
   const tokens: Token[] = [];
   for (const m of members) {
-    for (let i = 0; i < m.virtualNodes; i++) tokens.push({ position: tokenOf(m.id, i), nodeId: m.id });
+    if (m.tokens !== undefined) for (const position of m.tokens) tokens.push({ position, nodeId: m.id });
+    else for (let i = 0; i < m.virtualNodes; i++) tokens.push({ position: tokenOf(m.id, i), nodeId: m.id });
   }
   tokens.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : a.nodeId < b.nodeId ? -1 : 1));
   return { tokens, nodeCount: new Set(members.map((m) => m.id)).size };

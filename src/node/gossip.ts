@@ -56,6 +56,10 @@ export interface GossipOptions {
   timeNow?: () => number;
   /** Called with the `hlc` of every valid heartbeat from an admitted member. */
   observeTime?: (hlc: number, from: string) => void;
+  /** This node's tokens, when chosen already (a joining node sets them later: setOwnTokens). */
+  tokens?: readonly bigint[] | undefined;
+  /** Tokens assumed for configured peers until they announce their own (the initial layout). */
+  peerTokens?: ReadonlyMap<string, readonly bigint[]>;
   /** The newest protocol version this node speaks (default the newest; 1 simulates an old node). */
   protocolMax?: number;
   /** Heartbeat counters (wall-clock ms) further ahead of this node's clock are refused. */
@@ -111,7 +115,7 @@ export class Membership {
   ) {
     let view: MemberView = new Map();
     const now = clock.monotonicMs();
-    view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0 }, now, limits.membersMax);
+    view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0, tokens: opts.tokens }, now, limits.membersMax);
     // The configured peers are the initial cluster: in the ring from the start, so a node that
     // restarts while it cannot hear some of them (a partition) still places keys where the rest
     // of the cluster does, and counts those it cannot hear as down instead of shrinking the ring
@@ -120,7 +124,7 @@ export class Membership {
     // assumed to be this node's until then).
     const heardAt = opts.enabled ? Number.NEGATIVE_INFINITY : now;
     for (const id of opts.peers) {
-      if (id !== opts.self) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, incarnation: '', heartbeat: 0 }, heardAt, limits.membersMax);
+      if (id !== opts.self) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, incarnation: '', heartbeat: 0, tokens: opts.peerTokens?.get(id) }, heardAt, limits.membersMax);
     }
     this.view = view;
     this.currentRing = buildRing([...view.values()]);
@@ -161,6 +165,21 @@ export class Membership {
     const now = this.clock.monotonicMs();
     if (statusOf(m, this.opts.self, now, this.opts.failureTimeoutMs) === MemberStatus.Down) return false;
     return phi(this.arrivals.get(id) ?? emptyWindow, now, this.phiSettings) <= this.opts.phiConvictThreshold;
+  }
+
+  /** Places this node's tokens (a joining node chooses them once it has heard the ring). */
+  setOwnTokens(tokens: readonly bigint[]): void {
+    const me = this.view.get(this.opts.self)!;
+    const next = new Map(this.view);
+    next.set(this.opts.self, { ...me, tokens });
+    this.view = next;
+    this.currentRing = buildRing([...next.values()]);
+    for (const fn of this.changeListeners) fn();
+  }
+
+  /** Every member's tokens as the ring places them (for allocation by a joining node). */
+  placedTokens(): { position: bigint; nodeId: string }[] {
+    return this.currentRing.tokens.map((t) => ({ position: t.position, nodeId: t.nodeId }));
   }
 
   /** A member's current suspicion, for status output and tests. */
@@ -327,7 +346,7 @@ export class Membership {
     }
     const known = this.view.get(answer.id);
     // The member's own word on its vnodes and counter, not the heartbeat's.
-    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat });
+    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat, tokens: answer.tokens });
     this.protocols.set(answer.id, claim.speaks);
     if (!this.view.has(answer.id)) return; // the view is full
     if (known) this.logger.info({ member: answer.id, virtualNodes: answer.virtualNodes }, 'member restarted');
@@ -344,7 +363,14 @@ export class Membership {
       msg.respondError(ErrorCode.BadRequest, (err as Error).message);
       return;
     }
+    const tokens = this.view.get(this.opts.self)?.tokens;
+    if (tokens === undefined && this.protocolMax >= 2) {
+      // Still choosing its tokens (joining): admitted once it has them, at its next heartbeat.
+      msg.respondError(ErrorCode.QuorumNotMet, 'joining: tokens not chosen yet');
+      return;
+    }
     const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat };
+    if (tokens !== undefined) reply.tokens = [...tokens];
     msg.respond(encode(reply));
   }
 

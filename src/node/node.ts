@@ -22,6 +22,7 @@ import { Coordinator } from './coordinator.js';
 import { generateNodeId, loadOrCreateIdentity, lockDataDir } from './identity.js';
 import { Membership } from './gossip.js';
 import { HybridClock } from './hybrid_clock.js';
+import { joinTokens, planTokens } from './placement_tokens.js';
 import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './http.js';
 import { Metrics } from './metrics.js';
@@ -69,7 +70,7 @@ export async function startNode(given: Readonly<NodeConfig>, deps: NodeDeps): Pr
 
 async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable: boolean): Promise<GodDbNode> {
   const clock = deps.clock ?? realClock;
-  const config = resolveIdentity(given, durable, deps.logger, clock);
+  const { config, servedBefore } = resolveIdentity(given, durable, deps.logger, clock);
   const id = config.nodeId;
   const logger = deps.logger.child({ nodeId: id });
   const engine = deps.engine ?? createEngine({
@@ -93,6 +94,10 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
   const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
   const replicaSubs = replica.listen(transport, config.cluster, id);
+  const tokenPlan = planTokens(
+    { id, virtualNodes: config.ring.virtualNodes, replication: config.quorum.replication, peers: config.gossip.peers, gossip: config.gossip.enabled, protocolMax, servedBefore },
+    meta,
+  );
   const membership = new Membership(
     {
       self: id,
@@ -110,6 +115,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       },
       protocolMax,
       maxSkewMs: config.maxClockSkewMs,
+      tokens: tokenPlan.own,
+      peerTokens: tokenPlan.peers,
     },
     transport,
     clock,
@@ -163,6 +170,13 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
 
   membership.start();
   await waitForPeers(membership, config.gossip.enabled ? config.gossip.peers : [], config.gossip.startupWaitMs, clock, logger);
+  if (tokenPlan.own === undefined) {
+    // Joining: balance against the tokens the members announced (core/tokens.ts).
+    const capacities = new Map(membership.members().map((m) => [m.id, m.virtualNodes]));
+    const own = joinTokens(id, config.ring.virtualNodes, config.quorum.replication, membership.placedTokens(), capacities, meta);
+    membership.setOwnTokens(own);
+    logger.info({ tokens: own.length, members: capacities.size }, 'chose tokens to join the ring');
+  }
   await transport.flush();
   let service: Subscription | undefined = await transport.serve(api.service());
   let ready = true;
@@ -202,8 +216,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
  * comes back with the same id and tokens; the memory engine has nothing to
  * come back to.
  */
-function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger: Logger, clock: Clock): Readonly<NodeConfig> {
-  if (!durable) return config.nodeId === '' ? { ...config, nodeId: generateNodeId() } : config;
+function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger: Logger, clock: Clock): { config: Readonly<NodeConfig>; servedBefore: boolean } {
+  if (!durable) return { config: config.nodeId === '' ? { ...config, nodeId: generateNodeId() } : config, servedBefore: false };
   const outcome = loadOrCreateIdentity(
     config.dataDir,
     { nodeId: config.nodeId, virtualNodes: config.ring.virtualNodes, cluster: config.cluster, generateId: generateNodeId },
@@ -213,7 +227,7 @@ function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger:
   if (outcome.virtualNodesIgnored !== undefined) {
     logger.warn({ configured: outcome.virtualNodesIgnored, stored: identity.virtualNodes }, 'virtual nodes differ from the stored identity; keeping the stored count so the ring does not move');
   }
-  return { ...config, nodeId: identity.nodeId, ring: { ...config.ring, virtualNodes: identity.virtualNodes } };
+  return { config: { ...config, nodeId: identity.nodeId, ring: { ...config.ring, virtualNodes: identity.virtualNodes } }, servedBefore: !outcome.created };
 }
 
 /**

@@ -118,6 +118,8 @@ export interface ProbeReply {
   incarnation: string;
   virtualNodes: number;
   heartbeat: number;
+  /** The member's ring positions, one per virtual node (16 hex digits each on the wire); absent: derived from its id. */
+  tokens?: bigint[];
 }
 
 export interface StoredRecord {
@@ -138,7 +140,8 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Ar
 
 /** Encodes `msg` in protocol version `v` (the newest by default; 1 for a peer that speaks only 1). */
 export function encode(msg: Message, v: number = protocolVersion): Uint8Array {
-  return encoder.encode(v === 1 ? { v, ...asVersion1(msg) } : { v, ...msg });
+  const wire = msg.kind === Kind.ProbeReply && msg.tokens !== undefined ? { ...msg, tokens: tokensToWire(msg.tokens) } : msg;
+  return encoder.encode(v === 1 ? { v, ...asVersion1(wire as Message) } : { v, ...wire });
 }
 
 /** Version 1 reads `timestampMs` in versions and ignores the fields it does not know. */
@@ -313,8 +316,11 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
     }
     case Kind.Probe:
       return { kind, from: nodeId(str(o, 'from'), 'from') };
-    case Kind.ProbeReply:
-      return { kind, ...memberClaim(o) };
+    case Kind.ProbeReply: {
+      const reply: ProbeReply = { kind, ...memberClaim(o) };
+      if (o['tokens'] !== undefined) reply.tokens = decodeTokens(o['tokens'], reply.virtualNodes);
+      return reply;
+    }
     case Kind.StoredRecord:
       return { kind, versions: decodeVersions(o['versions'], v) };
   }
@@ -336,6 +342,18 @@ function memberClaim(o: Obj): { id: string; virtualNodes: number; heartbeat: num
     fail(`incarnation of ${incarnation.length} characters, expected 1 to incarnationCharsMax=${limits.incarnationCharsMax}`);
   }
   return { id, virtualNodes: vnodes, heartbeat: int(o, 'heartbeat'), incarnation };
+}
+
+/** Tokens travel as 16 hex digits each: CBOR has no portable 64-bit unsigned integer in JavaScript. */
+export function tokensToWire(tokens: readonly bigint[]): string[] {
+  return tokens.map((t) => t.toString(16).padStart(16, '0'));
+}
+
+function decodeTokens(x: unknown, virtualNodes: number): bigint[] {
+  if (!Array.isArray(x) || x.length !== virtualNodes) fail(`tokens is not an array of virtualNodes=${virtualNodes} entries`);
+  const out = x.map((t) => (typeof t === 'string' && /^[0-9a-f]{16}$/.test(t) ? BigInt(`0x${t}`) : fail('a token is not 16 hex digits')));
+  if (new Set(out).size !== out.length) fail('tokens repeat');
+  return out;
 }
 
 /** The causal context as clients see it: base64url of the CBOR clock. */

@@ -13,16 +13,31 @@ export interface MetaStore {
   read(name: string): number | undefined;
   /** Durable once it returns. */
   write(name: string, value: number): void;
+  readText(name: string): string | undefined;
+  writeText(name: string, text: string): void;
+}
+
+function parseNumber(text: string | undefined, where: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text.trim());
+  if (!Number.isSafeInteger(value) || value < 0) throw new StorageError(`${where} does not hold a non-negative integer`);
+  return value;
 }
 
 /** For simulations: survives a simulated restart when the same object is passed again. */
 export class MemoryMetaStore implements MetaStore {
-  private readonly values = new Map<string, number>();
+  private readonly values = new Map<string, string>();
   read(name: string): number | undefined {
-    return this.values.get(name);
+    return parseNumber(this.values.get(name), name);
   }
   write(name: string, value: number): void {
-    this.values.set(name, value);
+    this.values.set(name, String(value));
+  }
+  readText(name: string): string | undefined {
+    return this.values.get(name);
+  }
+  writeText(name: string, text: string): void {
+    this.values.set(name, text);
   }
 }
 
@@ -35,25 +50,29 @@ export class FileMetaStore implements MetaStore {
   }
 
   read(name: string): number | undefined {
-    let text: string;
+    return parseNumber(this.readText(name), join(this.dir, name));
+  }
+
+  write(name: string, value: number): void {
+    this.writeText(name, String(value));
+  }
+
+  readText(name: string): string | undefined {
     try {
-      text = readFileSync(join(this.dir, name), 'utf8');
+      return readFileSync(join(this.dir, name), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new StorageError(`cannot read ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
     }
-    const value = Number(text.trim());
-    if (!Number.isSafeInteger(value) || value < 0) throw new StorageError(`${join(this.dir, name)} does not hold a non-negative integer`);
-    return value;
   }
 
-  write(name: string, value: number): void {
+  writeText(name: string, text: string): void {
     const path = join(this.dir, name);
     const tmp = `${path}.tmp`;
     try {
       const fd = openSync(tmp, 'w');
       try {
-        writeSync(fd, `${value}\n`);
+        writeSync(fd, `${text.trimEnd()}\n`);
         fsyncSync(fd);
       } finally {
         closeSync(fd);

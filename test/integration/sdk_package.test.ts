@@ -8,9 +8,10 @@
  * from a git URL, where npm builds the package itself.
  *
  * Offline: the projects get the production packages copied from this
- * repository's node_modules (npm then finds every dependency satisfied and
- * fetches nothing), and npm runs with --offline, so the git install builds
- * from npm's cache, which `npm ci` filled.
+ * repository's node_modules, with their bin links (npm then finds every
+ * dependency in place and fetches nothing), and npm runs with --offline
+ * (nothing but its cache), so the git install builds from the cache that
+ * `npm ci` filled.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -71,6 +72,8 @@ function emptyProject(dir: string): void {
     if (path === '' || entry.dev === true || path.split('node_modules/').length > 2 || !existsSync(join(root, path))) continue;
     cpSync(join(root, path), join(dir, path), { recursive: true });
   }
+  // Without their bin links npm would fetch those packages again to make them.
+  cpSync(join(root, 'node_modules', '.bin'), join(dir, 'node_modules', '.bin'), { recursive: true, verbatimSymlinks: true });
 }
 
 /** The first ```ts block of the README's SDK section, as written. */

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContextError, contextFile, readContext, resolveTarget, writeContext } from '../../src/client/context.js';
-import { credentialsOf } from '../../src/client/index.js';
+import { ContextError, contextFile, credentialsOf, readContext, resolveTarget, writeContext } from '../../src/client/context.js';
 import { cliTarget, unreachableMessage } from '../../src/cli/client_options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'goddb-context-'));
@@ -88,5 +87,8 @@ describe('context', () => {
     assert.match(text, /npm start/);
     assert.match(text, /--servers/);
     assert.doesNotMatch(text, /500/);
+    const refused = unreachableMessage({ servers: ['nats://h:4222'], source: '--servers' }, 'Authorization Violation');
+    assert.match(refused, /refused the credentials/);
+    assert.doesNotMatch(refused, /npm start/);
   });
 });

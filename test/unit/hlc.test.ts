@@ -67,7 +67,7 @@ describe('hybrid logical clock - node shell', () => {
     const wall = new FakeClock(1_700_000_000_000);
     let writes = 0;
     const meta = new MemoryMetaStore();
-    const counting = { read: (n: string) => meta.read(n), write: (n: string, v: number) => { writes++; meta.write(n, v); } };
+    const counting = { read: (n: string) => meta.read(n), write: (n: string, v: number) => { writes++; meta.write(n, v); }, readText: () => undefined, writeText: () => undefined };
     const clock = new HybridClock(wall, counting, 60_000);
     for (let i = 0; i < 1000; i++) clock.now();
     assert.equal(writes, 1);
