@@ -70,7 +70,10 @@ export function allocateTokens(existing: readonly PlacedToken[], node: string, c
     const best = bestSplit(state, self, n, paced);
     const at = best.index;
     const prev = at === 0 ? positions[positions.length - 1]! - ringSize : positions[at - 1]!;
-    const position = mod(prev + ((positions[at]! - prev) * BigInt(Math.round(best.fraction * 1000))) / 1000n);
+    // A per-node nudge of up to half a percent of the range: two nodes that join at once, seeing
+    // the same ring, do not pick the very same positions.
+    const nudge = Number(hash64(`${node}#${k}`) % 1001n) - 500;
+    const position = mod(prev + ((positions[at]! - prev) * BigInt(Math.round(best.fraction * 100_000) + nudge)) / 100_000n);
     chosen.push(position);
     positions.splice(at, 0, position);
     owners.splice(at, 0, self);
