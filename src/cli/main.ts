@@ -5,7 +5,8 @@
  *   goddb worker [flags]           one node (the seed's Go flags work as written)
  *   goddb client                   interactive shell (or commands from a pipe)
  *   goddb get|put|del <key> ...    one request, for scripts
- *   goddb status                   the nodes that answer
+ *   goddb owners <key> [--json]    where a key lives: replicas, fallbacks, pending owners
+ *   goddb status [--json]          the members and the nodes that answer
  *   goddb dev                      nats-server + a local cluster (npm start)
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
@@ -67,9 +68,17 @@ function buildProgram(): Command {
       exitWith(await runDel(key, flags));
     });
 
-  addClientOptions(program.command('status').description('list the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); exit 1 when none answers'))
+  addClientOptions(program.command('owners').argument('<key>').description("show <key>'s hash, its replicas in preference order with their liveness, the fallbacks for down ones and pending owners, as the answering node sees them"))
+    .option('--json', 'print the answer as JSON')
+    .action(async (key: string, flags: ClientFlags & { json?: boolean }) => {
+      const { runOwners } = await import('./one_shot.js');
+      exitWith(await runOwners(key, flags));
+    });
+
+  addClientOptions(program.command('status').description('list the members of the ring and the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); then each member\'s liveness, virtual nodes and share of the ring (owns, counting replicas); exit 1 when none answers'))
     .option('--wait <ms>', 'how long to collect answers', '500')
-    .action(async (flags: ClientFlags & { wait: string }) => {
+    .option('--json', 'print the members, whether the ring is settled and every node\'s report as JSON')
+    .action(async (flags: ClientFlags & { wait: string; json?: boolean }) => {
       const { runStatus } = await import('./one_shot.js');
       exitWith(await runStatus(flags));
     });

@@ -1,9 +1,10 @@
 /**
- * `goddb get|put|del|status`: one request, for scripts. Exit 0 on success;
+ * `goddb get|put|del|owners|status`: one request, for scripts. Exit 0 on success;
  * exit 1 with `error <code>: <message>` on stderr when the request fails (a
  * missing key is 404); 3 when NATS cannot be reached (see ExitCode).
  */
-import { summarizeRequests, type GodDbClient, type NodeInfo } from '../client/index.js';
+import { clusterStatus, summarizeRequests, type GodDbClient, type NodeInfo, type OwnersReport } from '../client/index.js';
+import { statusCell } from '../client/ring_status.js';
 import { ErrorCode } from '../core/errors.js';
 import { CliError, ExitCode, formatError, openClient, type ClientFlags } from './client_options.js';
 
@@ -74,31 +75,59 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
+/** Where a key lives, as the answering node's coordinator sees it: a small table, or the JSON with --json. */
+export function runOwners(key: string, flags: ClientFlags & { json?: boolean }): Promise<number> {
+  return withClient(flags, async (client) => {
+    const report = await client.owners(key);
+    process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : ownersTable(report));
+  });
+}
+
+export function ownersTable(r: OwnersReport): string {
+  const head = `key   ${r.key}\nhash  ${r.hash}\nseen  by ${r.node} (N=${r.replication})\n\n`;
+  const rows: string[][] = [['#', 'node', 'role', 'status', 'stands-in-for']];
+  r.replicas.forEach((p, i) => rows.push([String(i + 1), p.node, 'replica', p.up ? 'up' : 'down', '-']));
+  for (const f of r.fallbacks) rows.push(['-', f.node, 'fallback', 'up', f.standsInFor]);
+  for (const p of r.pending) rows.push(['-', p, 'pending', '-', '-']);
+  return head + table(rows);
+}
+
 /**
- * One line per node that answers: id, cluster, version, start time and the
- * requests it answered, from its own counts (the ones its /metrics shows):
- * per operation, then 404s (a normal answer), other 4xx (refused: the
- * request was wrong) and 5xx (errors: the cluster could not answer).
+ * One line per member of the ring and per node that answers: id, cluster,
+ * version, start time and the requests it answered, from its own counts
+ * (the ones its /metrics shows): per operation, then 404s (a normal answer),
+ * other 4xx (refused: the request was wrong) and 5xx (errors: the cluster
+ * could not answer); then its liveness, virtual nodes and share of the ring
+ * as the answering nodes see it. '-' where nobody reported a value (a member
+ * that is down does not answer; a node of an earlier version reports no ring).
  */
-export function runStatus(flags: ClientFlags & { wait: string }): Promise<number> {
+export function runStatus(flags: ClientFlags & { wait: string; json?: boolean }): Promise<number> {
   return withClient(flags, async (client) => {
     const waitMs = Number(flags.wait);
     if (!Number.isInteger(waitMs) || waitMs < 1) throw new CliError(ErrorCode.BadRequest, `--wait must be a positive integer, got ${flags.wait}`);
     const nodes = await client.nodes({ waitMs });
     if (nodes.length === 0) throw new CliError(ErrorCode.QuorumNotMet, `no GoD-DB node answered within ${waitMs}ms`);
-    process.stdout.write(statusTable(nodes));
+    process.stdout.write(flags.json ? `${JSON.stringify(clusterStatus(nodes), null, 2)}\n` : statusTable(nodes));
   });
 }
 
-export const statusColumns = ['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx'] as const;
+export const statusColumns = ['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx', 'status', 'vnodes', 'owns'] as const;
 
 export function statusTable(nodes: readonly NodeInfo[]): string {
   const rows: string[][] = [[...statusColumns]];
-  for (const n of nodes) {
-    const s = summarizeRequests(n.requests);
-    const counts = [s.byOp['get'] ?? 0, s.byOp['put'] ?? 0, s.byOp['del'] ?? 0, s.notFound, s.refused, s.errors];
-    rows.push([n.nodeId, n.cluster, n.version, n.started, ...counts.map(String)]);
+  const answered = new Map(nodes.map((n) => [n.cluster + '\0' + n.nodeId, n]));
+  for (const m of clusterStatus(nodes).members) {
+    const n = answered.get(m.cluster + '\0' + m.id);
+    const s = n === undefined ? undefined : summarizeRequests(n.requests);
+    const counts = s === undefined ? Array(6).fill('-') : [s.byOp['get'] ?? 0, s.byOp['put'] ?? 0, s.byOp['del'] ?? 0, s.notFound, s.refused, s.errors].map(String);
+    const ring = [statusCell(m), m.virtualNodes === null ? '-' : String(m.virtualNodes), m.owns === null ? '-' : `${m.owns.toFixed(1)}%`];
+    rows.push([m.id, m.cluster, n?.version ?? '-', n?.started ?? '-', ...counts, ...ring]);
   }
+  return table(rows);
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(rows: readonly string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

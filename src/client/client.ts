@@ -13,6 +13,7 @@ import {
 } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
+import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
 import { ClientOp, Header, clientRequest, unsendableKey } from '../protocol/subjects.js';
 import {
   NoRespondersError,
@@ -55,6 +56,11 @@ export interface GodDbClient {
   get(key: string, opts?: GetOptions): Promise<GetResult | null>;
   put(key: string, value: Uint8Array | string, opts?: WriteOptions): Promise<PutResult>;
   del(key: string, opts?: WriteOptions): Promise<void>;
+  /**
+   * Where `key` lives as the answering node's coordinator sees it (kv.owners): its hash, its
+   * replicas in preference order with their liveness, fallbacks for the down ones, pending owners.
+   */
+  owners(key: string): Promise<OwnersReport>;
   /** The nodes that answer within `waitMs` (default 500), from their micro-service statistics. */
   nodes(opts?: { waitMs?: number }): Promise<NodeInfo[]>;
   close(): Promise<void>;
@@ -98,6 +104,19 @@ class TransportClient implements GodDbClient {
 
   async del(key: string, opts: WriteOptions = {}): Promise<void> {
     await this.call(ClientOp.Del, key, empty, writeHeaders(opts), false);
+  }
+
+  async owners(key: string): Promise<OwnersReport> {
+    const reply = await this.call(ClientOp.Owners, key, empty, {}, false);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(reply!.data));
+    } catch {
+      raw = undefined;
+    }
+    const report = parseOwnersReport(raw);
+    if (report === undefined) throw new GodDbError(ErrorCode.Internal, `the answer to ${ClientOp.Owners} of ${JSON.stringify(key)} is not an owners report`);
+    return report;
   }
 
   nodes(opts: { waitMs?: number } = {}): Promise<NodeInfo[]> {

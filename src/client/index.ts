@@ -33,6 +33,8 @@ export type { GetOptions, GetResult, GodDbClient, PutResult, WriteOptions } from
 export { ConnectionError } from './connection_error.js';
 export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
 export type { NodeInfo } from './nodes.js';
+export { clusterStatus, type ClusterStatus, type MemberStatusView } from './ring_status.js';
+export type { OwnersReport, RingMemberReport, RingReport } from '../protocol/placement_report.js';
 export { AnswerClass, answerClass, summarizeRequests, type RequestCounts, type RequestSummary } from '../protocol/request_counts.js';
 
 export interface ConnectOptions {

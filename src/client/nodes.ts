@@ -3,6 +3,7 @@
  * node registers ($SRV.STATS.goddb): for `goddb status` and operators'
  * scripts. Parsed defensively: it is another program's JSON.
  */
+import { parseRingReport, type RingReport } from '../protocol/placement_report.js';
 import { parseRequestCounts, type RequestCounts } from '../protocol/request_counts.js';
 import { clientEndpoint, serviceStatsSubject } from '../protocol/subjects.js';
 import type { Transport } from '../transport/transport.js';
@@ -20,6 +21,8 @@ export interface NodeInfo {
    * refused (other 4xx) and errors (5xx). Empty for a node that reports none.
    */
   requests: RequestCounts;
+  /** Every member of the ring as this node sees it (liveness, virtual nodes, share); undefined from a node of an earlier version. */
+  ring?: RingReport;
 }
 
 export async function listNodes(transport: Transport, waitMs: number): Promise<NodeInfo[]> {
@@ -45,11 +48,13 @@ function parseStats(text: string): NodeInfo | undefined {
   const endpoints = Array.isArray(o['endpoints']) ? (o['endpoints'] as unknown[]) : [];
   const api = endpoints.find((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && (e as Record<string, unknown>)['name'] === clientEndpoint.name);
   const data = (api?.['data'] ?? {}) as Record<string, unknown>;
+  const ring = parseRingReport(data['ring']);
   return {
     nodeId: String(metadata['node_id'] ?? '?'),
     cluster: String(metadata['cluster'] ?? '?'),
     version: String(o['version'] ?? '?'),
     started: String(o['started'] ?? ''),
     requests: parseRequestCounts(data['requests']) ?? {},
+    ...(ring === undefined ? {} : { ring }),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The client API: `kv.get|put|del.<key>` (and the bare subjects with the key
+ * The client API: `kv.get|put|del|owners.<key>` (and the bare subjects with the key
  * in `KV-Key` or `KV-Key-B64`), served by every node in one queue group and
  * registered as a NATS micro service with one endpoint on all of `kv.>`, so
  * that an unknown operation is answered 400 rather than "no responders".
@@ -13,6 +13,7 @@ import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } 
 import { emptyClock, type VClock } from '../core/vclock.js';
 import { contextOf, visibleValue } from '../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
+import { ownersReport } from '../protocol/placement_report.js';
 import { summarizeRequests } from '../protocol/request_counts.js';
 import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
@@ -66,7 +67,7 @@ export class ClientApi {
       endpoints: [{ ...clientEndpoint, handler }],
       stats: async () => {
         const requests = await this.metrics.requestCounts();
-        return { data: { requests }, errors: summarizeRequests(requests).errors };
+        return { data: { requests, ring: this.coordinator.ringReport() }, errors: summarizeRequests(requests).errors };
       },
     };
   }
@@ -127,6 +128,10 @@ export class ClientApi {
         if (op === ClientOp.Del && msg.data.length > 0) throw new BadRequestError('a delete takes an empty payload');
         const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context);
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
+      }
+      case ClientOp.Owners: {
+        const report = ownersReport(key, this.opts.nodeId, this.opts.replication, this.coordinator.placementOf(key));
+        return { data: new TextEncoder().encode(JSON.stringify(report)) };
       }
     }
   }

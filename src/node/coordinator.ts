@@ -17,9 +17,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
-import { keyHash, preferenceList } from '../core/ring.js';
+import { noPending, ownershipPercent, placement, type Placement } from '../core/placement.js';
+import { keyHash } from '../core/ring.js';
 import { advance, counterOf, emptyClock, type VClock } from '../core/vclock.js';
 import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../core/version.js';
+import type { RingReport } from '../protocol/placement_report.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
@@ -169,14 +171,26 @@ export class Coordinator {
     };
   }
 
+  /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
+  placementOf(key: string): Placement {
+    // No range moves yet (data does not move on joins), so no owner is pending.
+    return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), noPending);
+  }
+
+  /** Every member with its liveness, virtual nodes and replicated share of the ring, as this node sees them (`goddb status`). */
+  ringReport(): RingReport {
+    const owns = ownershipPercent(this.membership.ring(), this.opts.replication);
+    const members = this.membership.members().map((m) => ({ id: m.id, status: m.status, virtualNodes: m.virtualNodes, owns: owns.get(m.id) ?? 0 }));
+    return { replication: this.opts.replication, settled: true, members };
+  }
+
   /**
    * The key's preference list less the members marked down, this node first
    * when it is a replica (a local read costs no message); refuses when too
-   * few are left.
+   * few are left. Fallbacks are not written to yet (no sloppy quorum).
    */
   private targets(key: string, needed: number, label: 'R' | 'W'): string[] {
-    const list = preferenceList(this.membership.ring(), keyHash(key), this.opts.replication);
-    const up = list.filter((id) => this.membership.isUp(id));
+    const up = this.placementOf(key).replicas.filter((r) => r.up).map((r) => r.node);
     const self = up.indexOf(this.opts.self);
     if (self > 0) up.unshift(...up.splice(self, 1));
     if (up.length < needed) {

@@ -5,7 +5,10 @@
  *   kv.get.<key>   payload: empty          reply: the value's bytes (404 when absent)
  *   kv.put.<key>   payload: the value      reply: empty
  *   kv.del.<key>   payload: empty          reply: empty
- *   kv.get | kv.put | kv.del   the same, with the key in the `KV-Key` header
+ *   kv.owners.<key> payload: empty         reply: JSON: the key's hash, replicas with
+ *                                          liveness, fallbacks, pending owners, as the
+ *                                          answering node sees them (protocol/placement_report.ts)
+ *   kv.get | kv.put | kv.del | kv.owners   the same, with the key in the `KV-Key` header
  *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens),
  *     or in `KV-Key-B64` (base64url of its UTF-8 bytes), which carries any key
  *     exactly: white space at either end, CR, LF (header values lose the first
@@ -48,6 +51,8 @@ export const ClientOp = {
   Get: 'get',
   Put: 'put',
   Del: 'del',
+  /** Where a key lives (`goddb owners`): answered by the node itself, no replica is asked. */
+  Owners: 'owners',
 } as const;
 export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
 
@@ -160,7 +165,7 @@ export function parseClientSubject(
   const rest = subject.slice(prefix.length);
   const dot = rest.indexOf('.');
   const opToken = dot === -1 ? rest : rest.slice(0, dot);
-  if (opToken !== ClientOp.Get && opToken !== ClientOp.Put && opToken !== ClientOp.Del) {
+  if (!(Object.values(ClientOp) as string[]).includes(opToken)) {
     return { error: `unknown operation: ${opToken} (the operations are ${Object.values(ClientOp).join(', ')})` };
   }
   const op = opToken as ClientOp;

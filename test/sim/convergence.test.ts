@@ -13,7 +13,7 @@ const ids = Array.from({ length: 16 }, (_, i) => `m${String(i + 1).padStart(2, '
 /**
  * Gossip rounds (1 s each) allowed under 20% loss. A claim needs a heartbeat
  * and a probe round trip to get through, and a lost probe waits out its 2 s
- * timeout: 40 seeds took 4 to 19 rounds; the bound leaves room for the tail.
+ * timeout: 25 seeds took 7 to 19 rounds (joiners 4 to 12); the bound leaves room for the tail.
  */
 const roundsMax = 40;
 

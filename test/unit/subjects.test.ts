@@ -28,7 +28,7 @@ import { limits } from '../../src/core/limits.js';
 const seed = Number(process.env['FC_SEED'] ?? 20_250_106);
 const runs = (numRuns: number) => ({ seed, numRuns });
 
-const ops = [ClientOp.Get, ClientOp.Put, ClientOp.Del] as const;
+const ops = [ClientOp.Get, ClientOp.Put, ClientOp.Del, ClientOp.Owners] as const;
 const opArb = fc.constantFrom(...ops);
 /** Any UTF-16 code unit, lone surrogates included (fast-check's 'binary' unit costs a second to set up). */
 const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
@@ -99,7 +99,7 @@ describe('subjects - parseClientSubject', () => {
   });
 
   it('subjects - an unknown op is an error', () => {
-    const unknown = (op: string) => ({ error: `unknown operation: ${op} (the operations are get, put, del)` });
+    const unknown = (op: string) => ({ error: `unknown operation: ${op} (the operations are get, put, del, owners)` });
     assert.deepEqual(parseClientSubject('kv.list.k', undefined), unknown('list'));
     assert.deepEqual(parseClientSubject('kv.GET.k', undefined), unknown('GET'));
     assert.deepEqual(parseClientSubject('kv.getx', 'k'), unknown('getx'));
