@@ -279,7 +279,7 @@ class ErrorReports {
   ) {}
 
   report(err: unknown, subject: string, what: string): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.windowStartMs >= 1000) {
       if (this.dropped > 0) this.emit(new Error(`${this.dropped} more transport errors were not reported`), '', 'rate limit');
       this.windowStartMs = now;
@@ -525,7 +525,8 @@ export class NatsTransport implements Transport {
 
   private sweep(): void {
     if (this.pending.size === 0) return;
-    const now = Date.now();
+    // Deadlines are on the monotonic clock: a wall clock stepped forward must not time out every request.
+    const now = performance.now();
     for (const [token, p] of this.pending) {
       if (p.deadlineMs <= now) {
         this.pending.delete(token);
@@ -541,7 +542,7 @@ export class NatsTransport implements Transport {
     }
     const token = (this.seq++).toString(36);
     return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, deadlineMs: Date.now() + opts.timeoutMs, subject, timeoutMs: opts.timeoutMs });
+      this.pending.set(token, { resolve, reject, deadlineMs: performance.now() + opts.timeoutMs, subject, timeoutMs: opts.timeoutMs });
       try {
         const h = toNatsHeaders(opts.headers);
         this.nc.publish(subject, data, h ? { reply: `${this.inboxPrefix}.${token}`, headers: h } : { reply: `${this.inboxPrefix}.${token}` });
