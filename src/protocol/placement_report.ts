@@ -1,0 +1,104 @@
+/**
+ * What a node says about placement, as JSON: the answer to `kv.owners.<key>`
+ * (`goddb owners`) and the `ring` in its $SRV.STATS endpoint data (`goddb
+ * status`). Built from core/placement.ts; parsed defensively on the client,
+ * since it is another program's JSON (a node of another version may send
+ * less, or nothing).
+ */
+import type { Placement } from '../core/placement.js';
+
+export interface OwnersReport {
+  key: string;
+  /** The key's 64-bit ring position, 16 hex digits. */
+  hash: string;
+  /** The node that answered: this is its coordinator's view. */
+  node: string;
+  /** N, the replicas a key has. */
+  replication: number;
+  /** The preference list in order, with each replica's liveness. */
+  replicas: { node: string; up: boolean }[];
+  /** Healthy members beyond the list, each with the down replica it stands in for. */
+  fallbacks: { node: string; standsInFor: string }[];
+  /** Members that will own the key once a range move ends (none today: data does not move yet). */
+  pending: string[];
+}
+
+export interface RingMemberReport {
+  id: string;
+  /** Liveness as the reporting node's failure detector sees it: 'up' or 'down'. */
+  status: string;
+  virtualNodes: number;
+  /** Share of the keys held as one of their N replicas, in percent (all members sum to N x 100). */
+  owns: number;
+}
+
+export interface RingReport {
+  replication: number;
+  /** True when no range is moving (always today: data does not move yet). */
+  settled: boolean;
+  members: RingMemberReport[];
+}
+
+export function hashHex(hash: bigint): string {
+  return hash.toString(16).padStart(16, '0');
+}
+
+export function ownersReport(key: string, node: string, replication: number, p: Placement): OwnersReport {
+  return {
+    key,
+    hash: hashHex(p.keyHash),
+    node,
+    replication,
+    replicas: p.replicas.map((r) => ({ node: r.node, up: r.up })),
+    fallbacks: p.fallbacks.map((f) => ({ node: f.node, standsInFor: f.standsInFor })),
+    pending: [...p.pending],
+  };
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function objects(v: unknown): Json[] | undefined {
+  return Array.isArray(v) && v.every(isObject) ? (v as Json[]) : undefined;
+}
+
+function str(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+/** An owners answer, or undefined when `raw` is not one. */
+export function parseOwnersReport(raw: unknown): OwnersReport | undefined {
+  if (!isObject(raw)) return undefined;
+  const replicas = objects(raw['replicas']);
+  const fallbacks = objects(raw['fallbacks']);
+  const pending = raw['pending'];
+  if (!str(raw['key']) || !str(raw['hash']) || !str(raw['node']) || typeof raw['replication'] !== 'number') return undefined;
+  if (!replicas?.every((r) => str(r['node']) && typeof r['up'] === 'boolean')) return undefined;
+  if (!fallbacks?.every((f) => str(f['node']) && str(f['standsInFor']))) return undefined;
+  if (!Array.isArray(pending) || !pending.every(str)) return undefined;
+  return {
+    key: raw['key'],
+    hash: raw['hash'],
+    node: raw['node'],
+    replication: raw['replication'],
+    replicas: replicas.map((r) => ({ node: r['node'] as string, up: r['up'] as boolean })),
+    fallbacks: fallbacks.map((f) => ({ node: f['node'] as string, standsInFor: f['standsInFor'] as string })),
+    pending: [...pending],
+  };
+}
+
+/** A node's ring report, or undefined (a node of an earlier version reports none). */
+export function parseRingReport(raw: unknown): RingReport | undefined {
+  if (!isObject(raw) || typeof raw['replication'] !== 'number' || typeof raw['settled'] !== 'boolean') return undefined;
+  const members = objects(raw['members']);
+  if (!members) return undefined;
+  const out: RingMemberReport[] = [];
+  for (const m of members) {
+    if (!str(m['id']) || !str(m['status']) || typeof m['virtualNodes'] !== 'number' || typeof m['owns'] !== 'number') continue;
+    out.push({ id: m['id'], status: m['status'], virtualNodes: m['virtualNodes'], owns: m['owns'] });
+  }
+  return { replication: raw['replication'], settled: raw['settled'], members: out };
+}
