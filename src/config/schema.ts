@@ -173,6 +173,15 @@ export const configSchema: convict.Schema<NodeConfig> = {
       arg: 'startup-wait',
     },
   },
+  handoff: {
+    bytesPerSecond: {
+      doc: 'Most bytes per second a node sends when it hands keys to their new owners after the ring changes (ownership handoff); bytes or like 50MiB.',
+      format: sizeFormat(1, Number.MAX_SAFE_INTEGER),
+      default: limits.handoffBytesPerSecondDefault,
+      env: 'GODDB_HANDOFF_BYTES_PER_SECOND',
+      arg: 'handoff-bytes-per-second',
+    },
+  },
   requestTimeoutMs: {
     doc: 'How long a coordinator waits for replicas before answering 504.',
     format: durationFormat(1, 600_000),

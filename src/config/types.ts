@@ -48,6 +48,8 @@ export interface NodeConfig {
     peers: string[];
     startupWaitMs: number;
   };
+  /** Ownership handoff after a ring change (src/node/handoff.ts): throttled to bytesPerSecond. */
+  handoff: { bytesPerSecond: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;

@@ -61,6 +61,20 @@ export const limits = {
   probesInflightMax: 64,
   /** Keys being written concurrently on one replica (each holds a per-key lock). */
   keyLocksMax: 100_000,
+  /** Default rate of an ownership handoff (issue 9: 50 MB/s). */
+  handoffBytesPerSecondDefault: 50 * 1024 * 1024,
+  /** Keys in one handoff batch to one target (one replica put message, limits.replicaBatchItemsMax at most). */
+  handoffBatchItemsMax: 128,
+  /** Bytes of one handoff batch to one target; a larger record travels alone. */
+  handoffBatchBytesMax: 128 * 1024,
+  /** Handoff batches awaiting their acknowledgement at once, over all targets (bounds memory). */
+  handoffBatchesInflightMax: 4,
+  /** Entries a handoff reads from storage per scan batch. */
+  handoffScanBatchSize: 256,
+  /** Wait before a fold that left keys unsent (a target down, storage failing) runs again. */
+  handoffRetryMs: 5_000,
+  /** Finished and superseded transfers a node remembers for status output. */
+  handoffTransfersKeptMax: 64,
 } as const;
 
 export interface QuorumSettings {

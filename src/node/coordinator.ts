@@ -21,7 +21,8 @@ import { noPending, ownershipPercent, placement, type Placement } from '../core/
 import { keyHash } from '../core/ring.js';
 import { advance, counterOf, emptyClock, type VClock } from '../core/vclock.js';
 import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../core/version.js';
-import type { RingReport } from '../protocol/placement_report.js';
+import { transferReport, type RingReport } from '../protocol/placement_report.js';
+import { TransferState, type Transfer } from '../core/handoff.js';
 import type { Transport } from '../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
 import type { Membership } from './gossip.js';
@@ -47,6 +48,10 @@ export interface CoordinatorOptions {
   requestBytesMax?: number;
   /** The protocol version a node speaks (rolling upgrades); default the newest. */
   protocolOf?: (node: string) => number;
+  /** False while this node is handing ranges to new owners (node/handoff.ts); default always settled. */
+  settled?: () => boolean;
+  /** This node's transfers under way (node/handoff.ts), for `goddb status`. */
+  transfers?: () => readonly Transfer[];
   /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
   inflightRequestsMax?: number;
   inflightBytesMax?: number;
@@ -173,7 +178,7 @@ export class Coordinator {
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
   placementOf(key: string): Placement {
-    // No range moves yet (data does not move on joins), so no owner is pending.
+    // A joiner is a replica once placed (node/handoff.ts sends it its keys); writes to pending owners come later.
     return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), noPending);
   }
 
@@ -181,7 +186,8 @@ export class Coordinator {
   ringReport(): RingReport {
     const owns = ownershipPercent(this.membership.ring(), this.opts.replication);
     const members = this.membership.members().map((m) => ({ id: m.id, status: m.status, virtualNodes: m.virtualNodes, owns: owns.get(m.id) ?? 0 }));
-    return { replication: this.opts.replication, settled: true, members };
+    const transfers = (this.opts.transfers?.() ?? []).filter((t) => t.state === TransferState.Running).map(transferReport);
+    return { replication: this.opts.replication, settled: this.opts.settled?.() ?? true, members, transfers };
   }
 
   /**

@@ -20,6 +20,10 @@ export interface MetricSources {
   unconfirmedMembers: () => number;
   /** This node's hybrid logical clock (ms x 1000 + logical). */
   hlc: () => number;
+  /** Keys and bytes this node handed to new owners (node/handoff.ts), and its transfers under way. */
+  handoffKeysSent: () => number;
+  handoffBytesSent: () => number;
+  handoffActive: () => number;
 }
 
 export class Metrics {
@@ -52,6 +56,9 @@ export class Metrics {
       ['goddb_malformed_replica_requests', 'Replica requests refused whole as malformed', gauges.malformedReplicaRequests],
       ['goddb_unconfirmed_member_claims', 'Gossip claims refused because the member did not confirm them', gauges.unconfirmedMembers],
       ['goddb_hlc', 'This node\'s hybrid logical clock (ms x 1000 + logical)', gauges.hlc],
+      ['goddb_handoff_keys_sent_total', 'Keys this node sent to members that gained them after a ring change (ownership handoff), acknowledged', gauges.handoffKeysSent],
+      ['goddb_handoff_bytes_sent_total', 'Bytes (keys and versions, estimated) of the keys counted in goddb_handoff_keys_sent_total', gauges.handoffBytesSent],
+      ['goddb_handoff_active', 'Ownership transfers from this node under way (one per target of the current fold)', gauges.handoffActive],
     ];
     for (const [name, help, read] of counts) new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
   }

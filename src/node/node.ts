@@ -19,6 +19,7 @@ import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api.js';
 import { Coordinator } from './coordinator.js';
+import { Handoff } from './handoff.js';
 import { generateNodeId, loadOrCreateIdentity, lockDataDir } from './identity.js';
 import { Membership } from './gossip.js';
 import { HybridClock } from './hybrid_clock.js';
@@ -28,6 +29,7 @@ import { startHttp } from './http.js';
 import { Metrics } from './metrics.js';
 import { realClock } from './real_clock.js';
 import { Replica } from './replica.js';
+import { ReplicaClient } from './replica_client.js';
 
 export interface NodeDeps {
   logger: Logger;
@@ -49,6 +51,7 @@ export interface GodDbNode {
   readonly coordinator: Coordinator;
   readonly replica: Replica;
   readonly hlc: HybridClock;
+  readonly handoff: Handoff;
   stop(): Promise<void>;
 }
 
@@ -122,6 +125,16 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     clock,
     logger,
   );
+  // Built before gossip starts: the ring it holds now is where this node's data was placed.
+  const handoff = new Handoff(
+    { self: id, replication: config.quorum.replication, bytesPerSecond: config.handoff.bytesPerSecond },
+    engine,
+    new ReplicaClient(transport, config.cluster, config.requestTimeoutMs, { requestBytesMax: sizes.messageBytesMax, protocolOf: (node) => membership.protocolOf(node) }),
+    () => membership.ring(),
+    clock,
+    logger.child({ part: 'handoff' }),
+  );
+  membership.onChange(() => handoff.ringChanged());
   const coordinator = new Coordinator(
     {
       self: id,
@@ -133,6 +146,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       recordBytesMax: sizes.recordBytesMax,
       requestBytesMax: sizes.messageBytesMax,
       protocolOf: (node) => membership.protocolOf(node),
+      settled: () => handoff.settled,
+      transfers: () => handoff.transfers(),
     },
     transport,
     membership,
@@ -151,6 +166,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     malformedReplicaRequests: () => replica.malformed,
     unconfirmedMembers: () => membership.unconfirmed,
     hlc: () => hlc.peek(),
+    handoffKeysSent: () => handoff.keysSent,
+    handoffBytesSent: () => handoff.bytesSent,
+    handoffActive: () => handoff.active,
   });
   const api = new ClientApi(
     {
@@ -175,6 +193,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     const capacities = new Map(membership.members().map((m) => [m.id, m.virtualNodes]));
     const own = joinTokens(id, config.ring.virtualNodes, config.quorum.replication, membership.placedTokens(), capacities, meta);
     membership.setOwnTokens(own);
+    handoff.rebase();
     logger.info({ tokens: own.length, members: capacities.size }, 'chose tokens to join the ring');
   }
   await transport.flush();
@@ -198,6 +217,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       await service?.drain();
       service = undefined;
       await coordinator.drain();
+      await handoff.stop();
       membership.stop();
       await Promise.all(replicaSubs.map((s) => s.drain()));
       if (!deps.transport) await transport.close();
@@ -208,7 +228,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, handoff, stop };
 }
 
 /**

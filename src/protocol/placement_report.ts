@@ -5,6 +5,7 @@
  * since it is another program's JSON (a node of another version may send
  * less, or nothing).
  */
+import type { Transfer } from '../core/handoff.js';
 import type { Placement } from '../core/placement.js';
 
 export interface OwnersReport {
@@ -32,11 +33,31 @@ export interface RingMemberReport {
   owns: number;
 }
 
+/** A transfer under way from the reporting node (core/handoff.ts Transfer; null where not known yet). */
+export interface TransferReport {
+  kind: string;
+  source: string;
+  target: string;
+  state: string;
+  keysSent: number;
+  bytesSent: number;
+  keysTotal: number | null;
+  bytesTotal: number | null;
+  /** Wall-clock ms when it started. */
+  startedMs: number;
+}
+
+export function transferReport(t: Transfer): TransferReport {
+  return { kind: t.kind, source: t.source, target: t.target, state: t.state, keysSent: t.keysSent, bytesSent: t.bytesSent, keysTotal: t.keysTotal ?? null, bytesTotal: t.bytesTotal ?? null, startedMs: t.startedMs };
+}
+
 export interface RingReport {
   replication: number;
-  /** True when no range is moving (always today: data does not move yet). */
+  /** False while the reporting node is handing keys to members that gained them (node/handoff.ts). */
   settled: boolean;
   members: RingMemberReport[];
+  /** Transfers under way from the reporting node (absent from a node of an earlier version). */
+  transfers?: TransferReport[];
 }
 
 export function hashHex(hash: bigint): string {
@@ -100,5 +121,16 @@ export function parseRingReport(raw: unknown): RingReport | undefined {
     if (!str(m['id']) || !str(m['status']) || typeof m['virtualNodes'] !== 'number' || typeof m['owns'] !== 'number') continue;
     out.push({ id: m['id'], status: m['status'], virtualNodes: m['virtualNodes'], owns: m['owns'] });
   }
-  return { replication: raw['replication'], settled: raw['settled'], members: out };
+  const report: RingReport = { replication: raw['replication'], settled: raw['settled'], members: out };
+  const transfers = objects(raw['transfers']);
+  if (transfers) report.transfers = transfers.filter(isTransferReport).map((t) => ({ ...t }));
+  return report;
+}
+
+const count = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function isTransferReport(t: Json): t is Json & TransferReport {
+  if (![t['kind'], t['source'], t['target'], t['state']].every(str)) return false;
+  if (![t['keysSent'], t['bytesSent'], t['startedMs']].every(count)) return false;
+  return [t['keysTotal'], t['bytesTotal']].every((v) => v === null || count(v));
 }

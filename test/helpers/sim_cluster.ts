@@ -37,6 +37,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     ring: { virtualNodes: 10 },
     quorum: { replication: 3, readQuorum: 2, writeQuorum: 2 },
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers, startupWaitMs: 5000 },
+    handoff: { bytesPerSecond: 50 * 1024 * 1024 },
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
     maxClockSkewMs: 60_000,
