@@ -37,11 +37,13 @@ export interface SpawnOptions {
    * learns when the orchestrator dies.
    */
   detached?: boolean;
+  /** Node options before the script (e.g. `--import` of a probe). */
+  execArgv?: string[];
 }
 
 /** Starts `node <script> ...args`. Its stdin is a pipe that closes when this process dies. */
 export function spawnNode(label: string, script: string, args: string[], opts: SpawnOptions = {}): Child {
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), script, ...args], {
     stdio: ['pipe', 'pipe', 'pipe', ...(opts.detached === true ? ['ipc' as const] : [])],
     detached: opts.detached === true,
     env: opts.env ?? process.env,

@@ -3,7 +3,7 @@
  * load generator's loop is the same for all of them. Each system's client is
  * imported only when asked for: a load generator process loads one.
  */
-import { System, type LoadgenParams } from './types.js';
+import { jetstreamR3Replicas, System, type LoadgenParams } from './types.js';
 
 export interface BenchClient {
   put(key: string, value: Uint8Array): Promise<void>;
@@ -22,7 +22,11 @@ export async function openClient(params: LoadgenParams): Promise<BenchClient> {
     case System.Echo:
       return (await import('./nats_clients.js')).openEcho(endpoints.natsUrl, requestTimeoutMs, params.valueBytes);
     case System.JetstreamKv:
-      return (await import('./jetstream_kv.js')).openJetstreamKv(endpoints.natsUrl, endpoints.bucket, requestTimeoutMs);
+      return (await import('./jetstream_kv.js')).openJetstreamKv(endpoints.natsUrl, endpoints.bucket, 1, requestTimeoutMs);
+    case System.JetstreamKvR3: {
+      if (endpoints.natsR3Url === undefined) throw new Error('the three-server NATS cluster was not started');
+      return (await import('./jetstream_kv.js')).openJetstreamKv(endpoints.natsR3Url, endpoints.bucket, jetstreamR3Replicas, requestTimeoutMs);
+    }
     case System.Redis: {
       if (endpoints.redisPort === undefined) throw new Error('redis was not started');
       return (await import('./redis_client.js')).openRedis(endpoints.redisPort, requestTimeoutMs);

@@ -89,7 +89,14 @@ export async function runClosedLoop(client: BenchClient, plan: LoopPlan, hooks: 
 }
 
 /** Writes every key once, `concurrency` at a time; resolves with the count of failures and the first one. */
-export async function preload(client: BenchClient, keys: string[], value: Uint8Array, concurrency: number): Promise<{ errors: number; firstError?: string }> {
+/** Writes every key once, `concurrency` at a time; `progress.written` counts the puts answered (either way) so far. */
+export async function preload(
+  client: BenchClient,
+  keys: string[],
+  value: Uint8Array,
+  concurrency: number,
+  progress: { written: number } = { written: 0 },
+): Promise<{ errors: number; firstError?: string }> {
   let next = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -98,7 +105,9 @@ export async function preload(client: BenchClient, keys: string[], value: Uint8A
       const key = keys[next++]!;
       try {
         await client.put(key, value);
+        progress.written++;
       } catch (err) {
+        progress.written++;
         errors++;
         firstError ??= err instanceof Error ? err.message : String(err);
         await yieldToEventLoop();

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../devtools/servers.js';
 import { parseJsonLine, spawnNode, waitForLine, type Child } from './children.js';
+import { heapProbeExecArgv } from './heap.js';
 import type { Engine } from './types.js';
 
 export const clusterName = 'bench';
@@ -48,7 +49,7 @@ export async function startCluster(natsUrl: string, engine: Engine, dataRoot: st
       '-replication', String(replication), '-writequorum', String(writeQuorum), '-readquorum', String(readQuorum),
       '-port', String(httpPort),
     ];
-    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true }), httpPort };
+    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: heapProbeExecArgv }), httpPort };
     workers.push(worker);
     started(worker);
   }

@@ -7,6 +7,7 @@
  *   {"event":"ready"}          connected; the warm-up starts now
  *   {"event":"warmup-end"}     the measured window starts now
  *   {"event":"measure-end"}    the measured window ended now
+ *   {"event":"progress", ...}  preload only, every few seconds: `done` keys of `total`
  *   {"event":"result", ...}    LoadgenResult (preload: ops, opsPerSec, errors)
  *
  * It exits when done, on SIGTERM, and when its parent goes away (stdin closes).
@@ -15,6 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { openClient } from './client.js';
 import { keySpace, preload, runClosedLoop } from './closed_loop.js';
 import { LoadgenEvent, loadgenParamsEnv, type LoadgenParams, type LoadgenResult } from './types.js';
+
+/** How often a preload reports how far it got. */
+const progressIntervalMs = 2_000;
 
 function emit(event: LoadgenEvent, fields: object = {}): void {
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
@@ -33,7 +37,9 @@ async function run(params: LoadgenParams): Promise<LoadgenResult> {
       });
     }
     const startMs = performance.now();
-    const { errors, firstError } = await preload(client, keys, value, params.concurrency);
+    const progress = { written: 0 };
+    const timer = setInterval(() => emit(LoadgenEvent.Progress, { done: progress.written, total: keys.length }), progressIntervalMs);
+    const { errors, firstError } = await preload(client, keys, value, params.concurrency, progress).finally(() => clearInterval(timer));
     const windowMs = performance.now() - startMs;
     const ops = keys.length - errors;
     return { ops, opsPerSec: ops / (windowMs / 1000), windowMs, p50Us: 0, p99Us: 0, p999Us: 0, maxUs: 0, errors, warmupErrors: 0, ...(firstError === undefined ? {} : { firstError }) };

@@ -10,8 +10,9 @@ import { LoadgenEvent, loadgenParamsEnv, type LoadgenParams, type LoadgenResult 
 const loadgenPath = fileURLToPath(new URL('./loadgen.js', import.meta.url));
 /** Time for the load generator to start, connect, drain and report, beyond its warm-up and window. */
 const loadgenSlackMs = 60_000;
-/** The most a preload may take: at 100 writes/s, 10,000 keys take 100 s. */
-const preloadTimeoutMs = 15 * 60_000;
+/** The most a preload may take: 15 minutes, plus 10 ms a key (at 100 writes/s) for large --keys. */
+const preloadTimeoutMsBase = 15 * 60_000;
+const preloadTimeoutMsPerKey = 10;
 
 export interface LoadgenRun {
   result: LoadgenResult;
@@ -24,19 +25,25 @@ export interface LoadgenRun {
  * Runs the load generator with `params`; `pids` labels the processes whose
  * CPU is sampled over the window (the load generator is added to them).
  */
-export async function runLoadgen(params: LoadgenParams, pids: ReadonlyMap<string, number>, ticksPerSecond: number): Promise<LoadgenRun> {
+export async function runLoadgen(
+  params: LoadgenParams,
+  pids: ReadonlyMap<string, number>,
+  ticksPerSecond: number,
+  onProgress: (done: number, total: number) => void = () => undefined,
+): Promise<LoadgenRun> {
   const child = spawnNode(`load generator (${params.system} ${params.mode} ${params.op} c=${params.concurrency})`, loadgenPath, [], {
     env: { ...process.env, [loadgenParamsEnv]: JSON.stringify(params) },
   });
   const watched = new Map(pids).set('loadgen', child.pid);
   let before: ReturnType<typeof snapshotCpu> | undefined;
   let after: ReturnType<typeof snapshotCpu> | undefined;
-  const timeoutMs = params.mode === 'preload' ? preloadTimeoutMs : params.warmupMs + params.durationMs + loadgenSlackMs;
+  const timeoutMs = params.mode === 'preload' ? preloadTimeoutMsBase + params.keys * preloadTimeoutMsPerKey : params.warmupMs + params.durationMs + loadgenSlackMs;
   try {
     const result = await waitForLine(child, (line) => {
       const rec = parseJsonLine(line);
       if (rec?.['event'] === LoadgenEvent.WarmupEnd) before = snapshotCpu(watched);
       else if (rec?.['event'] === LoadgenEvent.MeasureEnd) after = snapshotCpu(watched);
+      else if (rec?.['event'] === LoadgenEvent.Progress) onProgress(Number(rec['done']), Number(rec['total']));
       else if (rec?.['event'] === LoadgenEvent.Result) return rec as unknown as LoadgenResult;
       return undefined;
     }, timeoutMs);

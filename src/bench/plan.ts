@@ -16,8 +16,8 @@ export interface Measurement {
 
 /** Measured on the 2-core machine: node start, imports, connect, drain and exit of one load generator. */
 export const loadgenOverheadMs = 300;
-/** nats-server, redis-server, the echo responder, three workers, the bucket, and the stop at the end. */
-export const setupMs = 6_000;
+/** nats-server, redis-server, the echo responder, three workers, the buckets (one on a new cluster), and the stop at the end. */
+export const setupMs = 8_000;
 /** Preload rates for the estimate, as measured on the 2-core machine (GoD-DB on LMDB fsyncs every write). */
 export const preloadOpsPerSecEstimate = { goddb: 1_000, other: 10_000 } as const;
 
@@ -41,6 +41,7 @@ export function preloadSystems(systems: readonly System[]): System[] {
   if (systems.includes(System.GoddbRaw)) out.push(System.GoddbRaw);
   else if (systems.includes(System.GoddbSdk)) out.push(System.GoddbSdk);
   if (systems.includes(System.JetstreamKv)) out.push(System.JetstreamKv);
+  if (systems.includes(System.JetstreamKvR3)) out.push(System.JetstreamKvR3);
   if (systems.includes(System.Redis)) out.push(System.Redis);
   return out;
 }

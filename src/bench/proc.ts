@@ -50,6 +50,9 @@ export interface Memory {
   /** Anonymous memory (heap, stacks) and file-backed pages (code, LMDB's map) that make up RSS. */
   rssAnonBytes?: number;
   rssFileBytes?: number;
+  /** V8 heap used and reserved, when the process answers (a GoD-DB worker, through heap_probe.ts). */
+  heapUsedBytes?: number;
+  heapTotalBytes?: number;
 }
 
 export function readMemory(pid: number): Memory | undefined {

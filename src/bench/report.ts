@@ -16,17 +16,22 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 
 const allColumnsRight = (from: number, to: number): Set<number> => new Set(Array.from({ length: to - from }, (_, i) => from + i));
 
-/** CPU labels in a stable order: nats first, nodes, then the rest as given. */
+/** CPU labels in a stable order: nats first, the R3 cluster's servers, nodes, then the rest as given. */
 export function cpuLabels(summaries: readonly Summary[]): string[] {
   const seen = new Set(summaries.flatMap((s) => Object.keys(s.cpu)));
-  const order = ['nats', ...[...seen].filter((l) => /^b\d+$/.test(l)).sort(), 'loadgen', 'echo', 'redis'];
+  const byPattern = (pattern: RegExp): string[] => [...seen].filter((l) => pattern.test(l)).sort();
+  const order = ['nats', ...byPattern(/^nats-r3-\d+$/), ...byPattern(/^b\d+$/), 'loadgen', 'echo', 'redis'];
   return [...order.filter((l) => seen.has(l)), ...[...seen].filter((l) => !order.includes(l)).sort()];
 }
 
-/** The medians: one row per (system, op, concurrency), with each process's CPU as % of one core. */
+/**
+ * The medians: one row per (system, op, concurrency), with the server-side
+ * CPU per op (µs, summed over the system's own processes) and each
+ * process's CPU as % of one core.
+ */
 export function resultsTable(summaries: readonly Summary[]): string {
   const labels = cpuLabels(summaries);
-  const headers = ['system', 'op', 'C', 'ops/s', 'p50 ms', 'p99 ms', 'errors', ...labels.map((l) => `${l} %`)];
+  const headers = ['system', 'op', 'C', 'ops/s', 'p50 ms', 'p99 ms', 'server CPU µs/op', 'errors', ...labels.map((l) => `${l} %`)];
   const rows = summaries.map((s) => [
     s.system,
     s.op,
@@ -34,6 +39,7 @@ export function resultsTable(summaries: readonly Summary[]): string {
     formatRate(s.opsPerSec),
     s.p50Ms.toFixed(2),
     s.p99Ms.toFixed(2),
+    Number.isFinite(s.serverCpuUsPerOp) ? Math.round(s.serverCpuUsPerOp).toString() : '',
     String(s.errors),
     ...labels.map((l) => (s.cpu[l] === undefined ? '' : Math.round(s.cpu[l]).toString())),
   ]);
@@ -62,13 +68,17 @@ export function ratioTable(list: readonly Ratio[]): string {
   return formatTable(headers, rows, allColumnsRight(1, headers.length));
 }
 
+/** RSS at three moments, and V8 heap used (when the node answered) after the preload and at the end. */
 export function memoryTable(memory: readonly NodeMemory[], dataBytesPerNode: number): string {
-  const headers = ['node', 'idle (base)', 'after preload', 'at end', 'data held', '2 x data + base'];
+  const headers = ['node', 'idle (base)', 'after preload', 'at end', 'heap used after preload', 'heap used at end', 'data held', '2 x data + base'];
+  const heap = (bytes: number | undefined): string => (bytes === undefined ? '' : formatBytes(bytes));
   const rows = memory.map((m) => [
     m.id,
     formatBytes(m.baseBytes),
     formatBytes(m.afterPreloadBytes),
     formatBytes(m.endBytes),
+    heap(m.afterPreloadHeapUsedBytes),
+    heap(m.endHeapUsedBytes),
     formatBytes(dataBytesPerNode),
     formatBytes(2 * dataBytesPerNode + m.baseBytes),
   ]);

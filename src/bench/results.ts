@@ -86,7 +86,7 @@ export function renderReport(r: BenchResult): string {
       `${c.valueBytes}-byte values, ${c.keys.toLocaleString('en-US')} keys; ` +
       `${c.durationMs} ms windows after ${c.warmupMs} ms of warm-up; medians of ${c.repeats}; wall time ${(r.wallMs / 1000).toFixed(0)} s.`,
     '',
-    '### Throughput and latency (CPU: % of one core over the measured window)',
+    '### Throughput and latency (server CPU µs/op: the system\'s nats-servers and server processes, not the load generator; CPU %: of one core over the measured window)',
     '',
     resultsTable(r.medians),
   ];
@@ -94,7 +94,7 @@ export function renderReport(r: BenchResult): string {
   if (r.memory.nodes.length > 0) {
     sections.push(
       '',
-      `### GoD-DB node memory (VmRSS; data held: ${formatBytes(r.memory.dataBytesPerNode)} per node)`,
+      `### GoD-DB node memory (VmRSS, and V8 heap used; ${r.config.keys.toLocaleString('en-US')} keys, data held: ${formatBytes(r.memory.dataBytesPerNode)} per node)`,
       '',
       memoryTable(r.memory.nodes, r.memory.dataBytesPerNode),
     );

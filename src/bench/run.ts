@@ -8,6 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keySpace } from './closed_loop.js';
 import { nodeCount, readQuorum, replication, writeQuorum, type Worker } from './cluster.js';
+import { serverCpuUsPerOp } from './cpu_per_op.js';
+import { askHeap } from './heap.js';
 import { runLoadgen } from './measure.js';
 import { parseBenchFlags, type BenchFlags } from './options.js';
 import { estimateMs, formatDuration, measurementPlan, preloadSystems, type Measurement } from './plan.js';
@@ -77,16 +79,24 @@ async function execute(
   const ticksPerSecond = clockTicksPerSecond();
   await systems.start(config, note);
   const machine = describeMachine({ natsServer: systems.nats?.process.spawnfile, redisServer: systems.redis?.process.spawnfile });
-  const base = memoryOf(systems.workers);
+  const base = await memoryOf(systems.workers);
   const preload = await preloadAll(config, systems, note);
-  const afterPreload = memoryOf(systems.workers);
+  const afterPreload = await memoryOf(systems.workers);
   const samples = await measureAll(config, plan, systems, ticksPerSecond, createProgress(plan.length), isInterrupted);
-  const end = memoryOf(systems.workers);
+  const end = await memoryOf(systems.workers);
   const keyBytes = keySpace(config.keys)[0]!.length;
   const dataBytes = dataBytesPerNode(config.keys, keyBytes, config.valueBytes, replication, nodeCount);
   const nodes: NodeMemoryRecord[] = systems.workers.map((w) => {
     const record = { base: base.get(w.id)!, afterPreload: afterPreload.get(w.id)!, end: end.get(w.id)! };
-    return { id: w.id, baseBytes: record.base.rssBytes, afterPreloadBytes: record.afterPreload.rssBytes, endBytes: record.end.rssBytes, ...record };
+    return {
+      id: w.id,
+      baseBytes: record.base.rssBytes,
+      afterPreloadBytes: record.afterPreload.rssBytes,
+      endBytes: record.end.rssBytes,
+      ...(record.afterPreload.heapUsedBytes === undefined ? {} : { afterPreloadHeapUsedBytes: record.afterPreload.heapUsedBytes }),
+      ...(record.end.heapUsedBytes === undefined ? {} : { endHeapUsedBytes: record.end.heapUsedBytes }),
+      ...record,
+    };
   });
   const medians = summarize(samples);
   return {
@@ -106,12 +116,14 @@ async function execute(
   };
 }
 
-function memoryOf(workers: readonly Worker[]): Map<string, Memory> {
+/** Each worker's RSS (from /proc) and V8 heap (asked over IPC; absent if it does not answer). */
+async function memoryOf(workers: readonly Worker[]): Promise<Map<string, Memory>> {
   const out = new Map<string, Memory>();
   for (const w of workers) {
+    const heap = await askHeap(w.child.process);
     const memory = readMemory(w.child.pid);
     if (memory === undefined) throw new Error(`${w.id} (pid ${w.child.pid}) is gone:\n${w.child.tail()}`);
-    out.set(w.id, memory);
+    out.set(w.id, heap === undefined ? memory : { ...memory, heapUsedBytes: heap.heapUsedBytes, heapTotalBytes: heap.heapTotalBytes });
   }
   return out;
 }
@@ -136,7 +148,10 @@ async function preloadAll(config: BenchConfig, systems: RunningSystems, note: (t
   const out: PreloadRecord[] = [];
   for (const system of preloadSystems(config.systems)) {
     const params = loadgenParams(config, systems, { system, op: Op.Put, concurrency: preloadConcurrency }, 'preload');
-    const { result, pid } = await runLoadgen(params, new Map(), 1);
+    const onProgress = (done: number, total: number): void => {
+      note(`preloading ${system}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} keys (${Math.floor((done / total) * 100)}%)`);
+    };
+    const { result, pid } = await runLoadgen(params, new Map(), 1, onProgress);
     if (result.errors > 0) throw new Error(`preloading ${system}: ${result.errors} of ${config.keys} puts failed (first: ${result.firstError ?? '?'})`);
     out.push({ system, keys: config.keys, ms: result.windowMs, opsPerSec: result.opsPerSec, errors: result.errors, loadgenPid: pid });
     note(`preloaded ${config.keys.toLocaleString('en-US')} keys into ${system} in ${(result.windowMs / 1000).toFixed(1)} s`);
@@ -173,11 +188,13 @@ async function measureAll(
         warmupErrors: r.warmupErrors,
         ...(r.firstError === undefined ? {} : { firstError: r.firstError }),
         cpu: run.cpu,
+        serverCpuUsPerOp: serverCpuUsPerOp(m.system, run.cpu, r.opsPerSec),
         loadgenPid: run.pid,
       };
       samples.push(sample);
       const errors = r.errors > 0 ? `, ${r.errors} errors (first: ${r.firstError ?? '?'})` : '';
-      progress.done(label, `${formatRate(r.opsPerSec)} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${errors}`);
+      const cpuText = Number.isFinite(sample.serverCpuUsPerOp) ? `, server CPU ${Math.round(sample.serverCpuUsPerOp)} µs/op` : '';
+      progress.done(label, `${formatRate(r.opsPerSec)} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${cpuText}${errors}`);
     }
   } finally {
     progress.stop();

@@ -5,6 +5,7 @@
  */
 import { Engine, Op, System, type Sample, type Summary } from './types.js';
 
+
 /** The median; the mean of the two middle values for an even count; NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -39,6 +40,7 @@ export function summarize(samples: readonly Sample[]): Summary[] {
       p99Ms: median(group.map((s) => s.p99Ms)),
       errors: group.reduce((sum, s) => sum + s.errors, 0),
       cpu,
+      serverCpuUsPerOp: median(group.map((s) => s.serverCpuUsPerOp).filter((x) => Number.isFinite(x))),
     };
   });
 }
@@ -48,7 +50,7 @@ export function findSummary(summaries: readonly Summary[], system: System, op: O
 }
 
 export const subjects: readonly System[] = [System.GoddbRaw, System.GoddbSdk];
-export const references: readonly System[] = [System.JetstreamKv, System.Echo, System.Redis];
+export const references: readonly System[] = [System.JetstreamKvR3, System.JetstreamKv, System.Echo, System.Redis];
 
 export interface Ratio {
   op: Op;
@@ -99,6 +101,9 @@ export interface NodeMemory {
   baseBytes: number;
   afterPreloadBytes: number;
   endBytes: number;
+  /** V8 heap used, when the node answered the heap probe. */
+  afterPreloadHeapUsedBytes?: number;
+  endHeapUsedBytes?: number;
 }
 
 export interface TargetInputs {

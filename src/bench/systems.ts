@@ -1,7 +1,8 @@
 /**
  * Everything a run starts, in one place, so that one idempotent stop()
  * takes it all down on success, on error and on Ctrl-C: the nats-server
- * (with JetStream), the GoD-DB workers, the echo responder, redis-server,
+ * (with JetStream), the three-server NATS cluster of `jetstream-kv-r3`,
+ * the GoD-DB workers, the echo responder, redis-server,
  * the temporary directory, and any load generator still running.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisSer
 import { parseJsonLine, spawnNode, stopAllChildren, waitForLine, type Child } from './children.js';
 import { startCluster, type Worker } from './cluster.js';
 import { createBucket } from './jetstream_kv.js';
+import { r3ServerCount, startR3Cluster } from './nats_cluster.js';
 import { System, type BenchConfig, type Endpoints } from './types.js';
 
 const echoPath = fileURLToPath(new URL('./echo.js', import.meta.url));
@@ -21,6 +23,8 @@ export const requestTimeoutMs = 5_000;
 
 export class RunningSystems {
   nats?: NatsServerHandle;
+  /** The cluster behind jetstream-kv-r3, when that system runs. */
+  natsR3: NatsServerHandle[] = [];
   redis?: RedisServerHandle;
   echo?: Child;
   workers: Worker[] = [];
@@ -59,21 +63,34 @@ export class RunningSystems {
       note(`redis-server on port ${this.redis.port}`);
     }
     if (wanted.has(System.JetstreamKv)) {
-      await createBucket(this.nats.url, bucketName, requestTimeoutMs);
+      await createBucket(this.nats.url, bucketName, 1, requestTimeoutMs);
       note(`JetStream KV bucket ${bucketName}: file storage, 1 replica, allow_direct`);
+    }
+    if (wanted.has(System.JetstreamKvR3)) {
+      await startR3Cluster(join(this.tempDir, 'jetstream-r3'), (label, server) => {
+        this.natsR3.push(server);
+        this.pids.set(label, server.process.pid ?? -1);
+      });
+      await createBucket(this.natsR3[0]!.url, bucketName, r3ServerCount, requestTimeoutMs);
+      note(`JetStream KV bucket ${bucketName} on ${r3ServerCount} clustered nats-servers (${this.natsR3.map((s) => s.port).join(', ')}): file storage, ${r3ServerCount} replicas, allow_direct`);
     }
   }
 
   endpoints(): Endpoints {
     if (this.nats === undefined) throw new Error('nats-server is not running');
-    return { natsUrl: this.nats.url, bucket: bucketName, ...(this.redis === undefined ? {} : { redisPort: this.redis.port }) };
+    return {
+      natsUrl: this.nats.url,
+      bucket: bucketName,
+      ...(this.redis === undefined ? {} : { redisPort: this.redis.port }),
+      ...(this.natsR3[0] === undefined ? {} : { natsR3Url: this.natsR3[0].url }),
+    };
   }
 
   /** Stops everything this run started, children first (workers drain over NATS); idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await stopAllChildren();
-      await Promise.all([this.redis?.stop(), this.nats?.stop()]);
+      await Promise.all([this.redis?.stop(), this.nats?.stop(), ...this.natsR3.map((s) => s.stop())]);
       if (this.tempDir !== undefined) await rm(this.tempDir, { recursive: true, force: true });
     })();
     return this.stopping;

@@ -4,15 +4,22 @@
  * measurement reports.
  */
 
-/** The systems under test: GoD-DB through two clients, and three references on the same nats-server. */
+/**
+ * The systems under test: GoD-DB through two clients, three references on
+ * the same nats-server, and JetStream KV with three replicas on a cluster of
+ * three nats-servers of its own (issue 11: the same durability class).
+ */
 export const System = {
   GoddbRaw: 'goddb-raw',
   GoddbSdk: 'goddb-sdk',
   Echo: 'echo',
   JetstreamKv: 'jetstream-kv',
+  JetstreamKvR3: 'jetstream-kv-r3',
   Redis: 'redis',
 } as const;
 export type System = (typeof System)[keyof typeof System];
+/** Copies of each key in `jetstream-kv-r3`, and servers in its cluster: GoD-DB's N. */
+export const jetstreamR3Replicas = 3;
 export const allSystems: readonly System[] = Object.values(System);
 
 /** The echo responder (echo.ts) answers every request under this prefix. */
@@ -42,8 +49,10 @@ export interface BenchConfig {
 export interface Endpoints {
   natsUrl: string;
   redisPort?: number;
-  /** The JetStream KV bucket. */
+  /** The JetStream KV bucket (the same name on the single server and on the cluster). */
   bucket: string;
+  /** A server of the three-server cluster behind `jetstream-kv-r3`, when started. */
+  natsR3Url?: string;
 }
 
 /** The environment variable that carries the load generator's parameters. */
@@ -85,6 +94,8 @@ export const LoadgenEvent = {
   Ready: 'ready',
   WarmupEnd: 'warmup-end',
   MeasureEnd: 'measure-end',
+  /** Preload only: `done` keys written so far. */
+  Progress: 'progress',
   Result: 'result',
 } as const;
 export type LoadgenEvent = (typeof LoadgenEvent)[keyof typeof LoadgenEvent];
@@ -107,6 +118,8 @@ export interface Sample {
   firstError?: string;
   /** CPU over the measured window, % of one core, by process label (nats, b1, loadgen, ...). */
   cpu: Record<string, number>;
+  /** CPU time of the system's own processes (see serverLabels) per completed op, µs. */
+  serverCpuUsPerOp: number;
   loadgenPid: number;
 }
 
@@ -122,4 +135,6 @@ export interface Summary {
   /** Summed over the repeats. */
   errors: number;
   cpu: Record<string, number>;
+  /** The median over the repeats of each sample's serverCpuUsPerOp. */
+  serverCpuUsPerOp: number;
 }

@@ -1,6 +1,7 @@
 /**
  * The benchmark harness end to end (`npm run bench`), with a tiny
- * configuration: every system, both ops, one concurrency. It checks what the
+ * configuration: every system (the three-server NATS cluster of
+ * jetstream-kv-r3 included), both ops, one concurrency. It checks what the
  * run records and that nothing it started outlives it; never how fast
  * anything was.
  */
@@ -22,7 +23,8 @@ function runBench(args: string[]) {
 }
 
 interface Recorded {
-  samples: { system: string; op: string; concurrency: number; ops: number; errors: number; warmupErrors: number; cpu: Record<string, number> }[];
+  samples: { system: string; op: string; concurrency: number; ops: number; errors: number; warmupErrors: number; cpu: Record<string, number>; serverCpuUsPerOp: number | null }[];
+  memory: { nodes: { id: string; afterPreloadHeapUsedBytes?: number; endHeapUsedBytes?: number; endBytes: number }[] };
   medians: unknown[];
   targets: { verdict: string }[];
   processes: Record<string, number>;
@@ -49,14 +51,22 @@ describe('bench smoke', () => {
         assert.ok(s.ops > 0, `${system} ${op}: some ops`);
         assert.equal(s.errors, 0, `${system} ${op}: no errors`);
         assert.equal(s.warmupErrors, 0, `${system} ${op}: no errors in the warm-up`);
-        assert.ok('loadgen' in s.cpu && 'nats' in s.cpu, `${system} ${op}: CPU sampled`);
+        assert.ok('loadgen' in s.cpu && 'nats' in s.cpu && 'nats-r3-1' in s.cpu, `${system} ${op}: CPU sampled`);
+        assert.ok(typeof s.serverCpuUsPerOp === 'number' && s.serverCpuUsPerOp >= 0, `${system} ${op}: server CPU per op recorded`);
       }
     }
     assert.equal(result.medians.length, allSystems.length * allOps.length);
     assert.equal(result.targets.length, 5);
     assert.match(run.stdout, /### Targets \(issue 4\)/);
+    assert.match(run.stdout, /\| server CPU µs\/op \|/);
+    assert.match(run.stderr, /JetStream KV bucket bench on 3 clustered nats-servers .*3 replicas/);
 
-    assert.deepEqual(Object.keys(result.processes).sort(), ['b1', 'b2', 'b3', 'echo', 'nats', 'redis']);
+    assert.deepEqual(result.memory.nodes.map((n) => n.id), ['b1', 'b2', 'b3']);
+    for (const n of result.memory.nodes) {
+      assert.ok((n.afterPreloadHeapUsedBytes ?? 0) > 0 && (n.endHeapUsedBytes ?? 0) > 0, `${n.id}: V8 heap reported`);
+    }
+
+    assert.deepEqual(Object.keys(result.processes).sort(), ['b1', 'b2', 'b3', 'echo', 'nats', 'nats-r3-1', 'nats-r3-2', 'nats-r3-3', 'redis']);
     const alive = result.allPids.filter((pid) => isAlive(pid));
     assert.deepEqual(alive, [], 'every process the run started has exited');
   });

@@ -15,12 +15,12 @@ import { Engine, Op, System, type BenchConfig, type Sample, type Summary } from 
 function sample(system: System, op: Op, concurrency: number, repeat: number, opsPerSec: number, p99Ms = 1, errors = 0): Sample {
   return {
     system, op, concurrency, repeat, ops: opsPerSec, opsPerSec, windowMs: 1000,
-    p50Ms: p99Ms / 2, p99Ms, p999Ms: p99Ms, maxMs: p99Ms, errors, warmupErrors: 0, cpu: { nats: opsPerSec / 100 }, loadgenPid: 1,
+    p50Ms: p99Ms / 2, p99Ms, p999Ms: p99Ms, maxMs: p99Ms, errors, warmupErrors: 0, cpu: { nats: opsPerSec / 100 }, serverCpuUsPerOp: 10 * repeat, loadgenPid: 1,
   };
 }
 
 function summary(system: System, op: Op, concurrency: number, opsPerSec: number, p99Ms = 1): Summary {
-  return { system, op, concurrency, repeats: 1, opsPerSec, p50Ms: p99Ms / 2, p99Ms, errors: 0, cpu: {} };
+  return { system, op, concurrency, repeats: 1, opsPerSec, p50Ms: p99Ms / 2, p99Ms, errors: 0, cpu: {}, serverCpuUsPerOp: Number.NaN };
 }
 
 const MiB = 1024 * 1024;
@@ -41,7 +41,7 @@ describe('bench stats', () => {
       sample(System.Echo, Op.Get, 16, 1, 50),
     ]);
     assert.equal(s.length, 2);
-    assert.deepEqual(s[0], { system: System.Redis, op: Op.Get, concurrency: 16, repeats: 3, opsPerSec: 200, p50Ms: 1, p99Ms: 2, errors: 3, cpu: { nats: 2 } });
+    assert.deepEqual(s[0], { system: System.Redis, op: Op.Get, concurrency: 16, repeats: 3, opsPerSec: 200, p50Ms: 1, p99Ms: 2, errors: 3, cpu: { nats: 2 }, serverCpuUsPerOp: 20 });
     assert.equal(s[1]!.system, System.Echo);
   });
 
@@ -106,10 +106,10 @@ describe('bench stats', () => {
   });
 
   it('tables - results with a CPU column per process, ratios, target lines', () => {
-    const s: Summary = { ...summary(System.GoddbRaw, Op.Get, 16, 1234.4, 2.5), cpu: { loadgen: 80.4, b2: 30, nats: 45.6, b1: 20 } };
+    const s: Summary = { ...summary(System.GoddbRaw, Op.Get, 16, 1234.4, 2.5), cpu: { loadgen: 80.4, b2: 30, nats: 45.6, b1: 20 }, serverCpuUsPerOp: 774.6 };
     const lines = resultsTable([s]).split('\n');
-    assert.match(lines[0]!, /^\| system +\| op +\| +C \| +ops\/s \| p50 ms \| p99 ms \| errors \| nats % \| b1 % \| b2 % \| loadgen % \|$/);
-    assert.match(lines[2]!, /^\| goddb-raw \| get \| +16 \| +1,234 \| +1\.25 \| +2\.50 \| +0 \| +46 \| +20 \| +30 \| +80 \|$/);
+    assert.match(lines[0]!, /^\| system +\| op +\| +C \| +ops\/s \| p50 ms \| p99 ms \| server CPU µs\/op \| errors \| nats % \| b1 % \| b2 % \| loadgen % \|$/);
+    assert.match(lines[2]!, /^\| goddb-raw \| get \| +16 \| +1,234 \| +1\.25 \| +2\.50 \| +775 \| +0 \| +46 \| +20 \| +30 \| +80 \|$/);
     const r = ratioTable([{ op: Op.Get, concurrency: 16, system: System.GoddbRaw, reference: System.Redis, ratio: 0.25 }]);
     assert.match(r, /raw \/ redis/);
     assert.match(r, /\| get \| +16 \| +0\.25x \|/);
@@ -144,7 +144,7 @@ describe('bench stats', () => {
     const full = parseBenchFlags({}) as BenchConfig;
     assert.deepEqual(
       { d: full.durationMs, w: full.warmupMs, r: full.repeats, c: full.concurrency, v: full.valueBytes, k: full.keys, e: full.engine, n: full.systems.length, o: full.outDir },
-      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 5, o: 'bench-results' },
+      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 6, o: 'bench-results' },
     );
     const quick = parseBenchFlags({ quick: true, duration: '300', concurrency: '4' }) as BenchConfig;
     assert.deepEqual({ d: quick.durationMs, w: quick.warmupMs, r: quick.repeats, c: quick.concurrency }, { d: 300, w: 200, r: 1, c: [4] });
