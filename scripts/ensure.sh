@@ -8,7 +8,7 @@ missing=()
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 has nats-server || missing+=(nats-server)
 has redis-server || missing+=(redis-server)
-has flock || missing+=(util-linux) # the data-directory lock (src/node/identity.ts)
+has flock || missing+=(util-linux) # the data-directory lock (src/node/membership/identity.ts)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian" >&2
   sudo=""

@@ -10,8 +10,7 @@
  * Failures are typed errors carrying the wire code (see ErrorCode); a
  * failure to reach NATS is a ConnectionError, which has none.
  */
-import type { NatsConfig } from '../config/types.js';
-import { connectNats } from '../transport/nats.js';
+import { connectNats, type NatsOptions } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
 import { clientOverTransport, type GodDbClient } from './client.js';
 import { ConnectionError } from './connection_error.js';
@@ -83,7 +82,7 @@ function definedOnly(opts: ConnectOptions): ConnectOptions {
   return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as ConnectOptions;
 }
 
-function natsConfig(opts: ConnectOptions, servers: string[]): NatsConfig {
+function natsConfig(opts: ConnectOptions, servers: string[]): NatsOptions {
   return {
     servers,
     user: opts.user ?? '',

@@ -11,12 +11,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import convict from 'convict';
 import { limits, quorumProblem } from '../core/limits.js';
-import { generateNodeId } from '../node/identity.js';
+import { generateNodeId } from '../protocol/node_id.js';
 import { isValidToken } from '../protocol/subjects.js';
 import { configFileFlag, kebab, workerFlagMap } from './flags.js';
 import { tokenRule } from './formats.js';
 import { configSchema } from './schema.js';
-import { EngineKind, type NodeConfig } from './types.js';
+import { EngineKind } from '../storage/engine.js';
+import type { NodeConfig } from './types.js';
 
 /** A configuration that cannot be used; the message says which key and why. */
 export class ConfigError extends Error {
@@ -110,7 +111,7 @@ function splitFlags(flags: Record<string, unknown>): { flagFiles: string[]; sett
 
 /**
  * With a data directory but no node id, the id stays empty: the node reads
- * it from the directory's identity file (src/node/identity.ts), so that a
+ * it from the directory's identity file (src/node/membership/identity.ts), so that a
  * restart with the same --data-dir comes back as the same node. Without
  * either, a new id is generated and the directory follows it.
  */

@@ -5,7 +5,8 @@
  */
 import type convict from 'convict';
 import { limits } from '../core/limits.js';
-import { EngineKind, type NodeConfig } from './types.js';
+import { EngineKind } from '../storage/engine.js';
+import type { NodeConfig } from './types.js';
 import { durationFormat, gib, intFormat, logLevels, mib, port, quorumNumber, sizeFormat } from './formats.js';
 
 export const configSchema: convict.Schema<NodeConfig> = {

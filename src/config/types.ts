@@ -3,35 +3,22 @@
  * `loadConfig` in schema.ts from config files, environment and flags).
  * Nothing below src/config reads process.env or convict. Optional strings
  * are '' when unset (convict has no undefined).
+ *
+ * Config depends on the modules it configures, never the other way: the
+ * engine names and the NATS options are defined by storage and transport,
+ * and the node passes the values in.
  */
-export const EngineKind = {
-  Memory: 'memory',
-  Redis: 'redis',
-  Lmdb: 'lmdb',
-} as const;
-export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
-
-export interface NatsConfig {
-  /** Server URLs (the seed's -discovery). */
-  servers: string[];
-  user: string;
-  pass: string;
-  token: string;
-  /** Path to a file holding an nkey seed. */
-  nkeySeedFile: string;
-  /** Path to a .creds file (JWT + nkey). */
-  credsFile: string;
-  tls: { caFile: string; certFile: string; keyFile: string; enabled: boolean };
-}
+import type { EngineKind } from '../storage/engine.js';
+import type { NatsOptions } from '../transport/nats.js';
 
 export interface NodeConfig {
-  /** '' when neither given nor generated: the node reads it from its data directory (src/node/identity.ts). */
+  /** '' when neither given nor generated: the node reads it from its data directory (src/node/membership/identity.ts). */
   nodeId: string;
   cluster: string;
   dataDir: string;
   http: { host: string; port: number };
   /** How to reach NATS, and how long a starting worker tries (connectWaitMs; 0: forever). */
-  nats: NatsConfig & { connectWaitMs: number };
+  nats: NatsOptions & { connectWaitMs: number };
   storage: {
     engine: EngineKind;
     redis: { host: string; port: number; db: number; password: string };
@@ -48,7 +35,7 @@ export interface NodeConfig {
     peers: string[];
     startupWaitMs: number;
   };
-  /** Ownership handoff after a ring change (src/node/handoff.ts): throttled to bytesPerSecond. */
+  /** Ownership handoff after a ring change (src/node/handoff/handoff.ts): throttled to bytesPerSecond. */
   handoff: { bytesPerSecond: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */

@@ -53,7 +53,7 @@ export function transferReport(t: Transfer): TransferReport {
 
 export interface RingReport {
   replication: number;
-  /** False while the reporting node is handing keys to members that gained them (node/handoff.ts). */
+  /** False while the reporting node is handing keys to members that gained them (node/handoff/handoff.ts). */
   settled: boolean;
   members: RingMemberReport[];
   /** Transfers under way from the reporting node (absent from a node of an earlier version). */

@@ -17,6 +17,14 @@
  * - Any failure of the backing store (disk full, server gone) rejects with
  *   StorageError (code 507) and leaves the engine usable once the store recovers.
  */
+/** The engines behind this contract, as configuration names them (storage/index.ts builds one). */
+export const EngineKind = {
+  Memory: 'memory',
+  Redis: 'redis',
+  Lmdb: 'lmdb',
+} as const;
+export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
+
 export interface StorageEntry {
   key: string;
   record: Uint8Array;

@@ -2,13 +2,12 @@
  * Picks the engine a node's configuration names. The engines share one
  * contract (engine.ts), so nothing past this factory knows which one runs.
  */
-import type { EngineKind } from '../config/types.js';
-import type { StorageEngine } from './engine.js';
+import type { EngineKind, StorageEngine } from './engine.js';
 import { LmdbEngine } from './lmdb.js';
 import { MemoryEngine } from './memory.js';
 import { RedisEngine } from './redis.js';
 
-export type { StorageEngine, StorageEntry } from './engine.js';
+export { EngineKind, type StorageEngine, type StorageEntry } from './engine.js';
 export { LmdbEngine, type LmdbEngineOptions } from './lmdb.js';
 export { MemoryEngine } from './memory.js';
 export { RedisEngine, type RedisEngineOptions } from './redis.js';

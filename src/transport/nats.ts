@@ -32,7 +32,6 @@ import {
 } from '@nats-io/nats-core';
 import type { MsgImpl } from '@nats-io/nats-core/internal';
 import { Svcm, type ServiceMsg } from '@nats-io/services';
-import type { NatsConfig } from '../config/types.js';
 import { BadRequestError, ErrorCode, GodDbError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { isHeaderName, parseHeaderBlock, sanitizeHeaderValue, type HeaderBlock } from '../protocol/headers.js';
@@ -109,6 +108,24 @@ export class NatsUnreachableError extends Error {
   }
 }
 
+/**
+ * Where NATS is and how to authenticate: the transport's own type, so the
+ * transport needs nothing from config (config/types.ts builds on it). Empty
+ * strings mean unset.
+ */
+export interface NatsOptions {
+  /** Server URLs (the seed's -discovery). */
+  servers: string[];
+  user: string;
+  pass: string;
+  token: string;
+  /** Path to a file holding an nkey seed. */
+  nkeySeedFile: string;
+  /** Path to a .creds file (JWT + nkey). */
+  credsFile: string;
+  tls: { caFile: string; certFile: string; keyFile: string; enabled: boolean };
+}
+
 export interface ConnectBehaviour {
   /** Workers keep trying until NATS is up (or `giveUpAfterMs` passes); clients fail after `connectTimeoutMs`. */
   waitOnFirstConnect: boolean;
@@ -124,7 +141,7 @@ export interface ConnectBehaviour {
   replyAllowed?: (subject: string) => boolean;
 }
 
-export function connectionOptions(cfg: NatsConfig, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): ConnectionOptions {
+export function connectionOptions(cfg: NatsOptions, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): ConnectionOptions {
   const opts: ConnectionOptions = {
     servers: cfg.servers,
     name,
@@ -152,7 +169,7 @@ export function connectionOptions(cfg: NatsConfig, name: string, behaviour: Conn
   return opts;
 }
 
-export async function connectNats(cfg: NatsConfig, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): Promise<Transport> {
+export async function connectNats(cfg: NatsOptions, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): Promise<Transport> {
   const opts = connectionOptions(cfg, name, behaviour);
   const nc = behaviour.waitOnFirstConnect ? await connectRetrying(opts, cfg.servers, behaviour) : await connect(opts);
   return new NatsTransport(nc, behaviour.onError, behaviour.replyAllowed, behaviour.onConnectEvent);

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { startNatsServer } from '../../src/devtools/servers.js';
-import { DataDirLockedError, lockDataDir, lockFile } from '../../src/node/identity.js';
+import { DataDirLockedError, lockDataDir, lockFile } from '../../src/node/membership/identity.js';
 import { cliPath, startWorker, tempDir } from '../helpers/workers.js';
 
-const identityModule = new URL('../../src/node/identity.js', import.meta.url).href;
+const identityModule = new URL('../../src/node/membership/identity.js', import.meta.url).href;
 
 /** A child process that takes the lock on `dir` and holds it until killed. */
 async function holdInChild(dir: string): Promise<ChildProcess> {

@@ -20,7 +20,7 @@ import { parseAllDocuments } from 'yaml';
 import { parseWorkerArgs } from '../../src/cli/worker_flags.js';
 import { loadConfig, packageRoot } from '../../src/config/load.js';
 import { findBinary, freePort } from '../../src/devtools/servers.js';
-import { startHttp } from '../../src/node/http.js';
+import { startHttp } from '../../src/node/api/http.js';
 import { ImageLayout, parseDockerfile, type Stage } from '../helpers/image_layout.js';
 
 const root = packageRoot();

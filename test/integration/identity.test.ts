@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BadRequestError } from '../../src/core/errors.js';
 import { startNatsServer } from '../../src/devtools/servers.js';
-import { identityFile, loadOrCreateIdentity } from '../../src/node/identity.js';
+import { identityFile, loadOrCreateIdentity } from '../../src/node/membership/identity.js';
 import { startWorker, tempDir } from '../helpers/workers.js';
 
 const request = (nodeId: string, virtualNodes = 10, cluster = 'c') => ({ nodeId, virtualNodes, cluster, generateId: () => 'n-generated' });

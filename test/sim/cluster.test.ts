@@ -6,7 +6,7 @@ import { replyError } from '../../src/transport/transport.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import pino from 'pino';
 import { QuorumNotMetError } from '../../src/core/errors.js';
-import { Coordinator } from '../../src/node/coordinator.js';
+import { Coordinator } from '../../src/node/coordinator/coordinator.js';
 import { startNode } from '../../src/node/node.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { SimCluster, simConfig, simSeed } from '../helpers/sim_cluster.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { limits } from '../../src/core/limits.js';
-import { Membership } from '../../src/node/gossip.js';
+import { Membership } from '../../src/node/membership/membership.js';
 import { logIntervalMs } from '../../src/node/log_limiter.js';
 import { decode, encode, Kind, type Heartbeat, type Message } from '../../src/protocol/codec.js';
 import { ClientOp, gossipSubject, replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';

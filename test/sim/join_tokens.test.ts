@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { replicatedOwnership } from '../../src/core/tokens.js';
-import { derivedTokens } from '../../src/node/placement_tokens.js';
+import { derivedTokens } from '../../src/node/membership/placement_tokens.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
 
 const ids = ['n1', 'n2', 'n3'];

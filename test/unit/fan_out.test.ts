@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fanOut, FanOutOutcome } from '../../src/node/fan_out.js';
+import { fanOut, FanOutOutcome } from '../../src/node/coordinator/fan_out.js';
 import { FakeClock } from '../helpers/fake_clock.js';
 
 type Behaviour = { afterMs: number; fail?: boolean };

@@ -12,7 +12,7 @@ import { finishTransfer, handoffTargets, keyHandoff, newTransfer, ringHas, sameR
 import { buildRing, preferenceList, type RingMember } from '../../src/core/ring.js';
 import { allocateTokens, initialTokens, replicatedOwnership } from '../../src/core/tokens.js';
 import { loadConfig } from '../../src/config/load.js';
-import { Metrics } from '../../src/node/metrics.js';
+import { Metrics } from '../../src/node/api/metrics.js';
 import { parseRingReport, transferReport } from '../../src/protocol/placement_report.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_261_130);

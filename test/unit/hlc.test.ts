@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { acceptableMax, fromWallMs, observe, physicalMs, reserve, restart, tick } from '../../src/core/hlc.js';
 import { ClockSkewError } from '../../src/core/errors.js';
-import { HybridClock, hlcMetaName, hlcReserveWindowMs } from '../../src/node/hybrid_clock.js';
+import { HybridClock, hlcMetaName, hlcReserveWindowMs } from '../../src/node/clock/hybrid_clock.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
 import { FakeClock } from '../helpers/fake_clock.js';
 

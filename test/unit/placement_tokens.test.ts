@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StorageError } from '../../src/core/errors.js';
 import { initialTokens } from '../../src/core/tokens.js';
-import { derivedTokens, joinTokens, planTokens, type TokenInputs } from '../../src/node/placement_tokens.js';
+import { derivedTokens, joinTokens, planTokens, type TokenInputs } from '../../src/node/membership/placement_tokens.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
 
 const base: TokenInputs = { id: 'n1', virtualNodes: 10, replication: 3, peers: ['n1', 'n2', 'n3'], gossip: true, protocolMax: 2, servedBefore: false };

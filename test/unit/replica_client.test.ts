@@ -4,7 +4,7 @@ import { ErrorCode, GodDbError } from '../../src/core/errors.js';
 import { limits } from '../../src/core/limits.js';
 import type { Version } from '../../src/core/version.js';
 import { decode, encode, Kind } from '../../src/protocol/codec.js';
-import { ReplicaClient } from '../../src/node/replica_client.js';
+import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { RequestTimeoutError, ServiceErrorHeader, type Reply, type RequestOptions, type Transport } from '../../src/transport/transport.js';
 
 const version = (value: string): Version => ({ clock: { n1: 1 }, hlc: 1, writer: 'n1', tombstone: false, value: Buffer.from(value) });

@@ -18,14 +18,14 @@
  * longer owns is removed in a later step, once the new owners confirm it.
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
-import { finishTransfer, handoffTargets, newTransfer, sameRing, TransferKind, TransferState, type Transfer } from '../core/handoff.js';
-import { limits } from '../core/limits.js';
-import { keyHash, type Ring } from '../core/ring.js';
-import { versionsBytes, type Version } from '../core/version.js';
-import { decodeRecord } from '../protocol/codec.js';
-import type { StorageEngine } from '../storage/engine.js';
-import { LogLimiter } from './log_limiter.js';
+import type { Clock } from '../../core/clock.js';
+import { finishTransfer, handoffTargets, newTransfer, sameRing, TransferKind, TransferState, type Transfer } from '../../core/handoff.js';
+import { limits } from '../../core/limits.js';
+import { keyHash, type Ring } from '../../core/ring.js';
+import { versionsBytes, type Version } from '../../core/version.js';
+import { decodeRecord } from '../../protocol/codec.js';
+import type { StorageEngine } from '../../storage/engine.js';
+import { LogLimiter } from '../log_limiter.js';
 
 export interface HandoffOptions {
   self: string;

@@ -9,15 +9,15 @@
  * and code (Metrics.observe): /metrics and $SRV.STATS both read those counts.
  */
 import type { Logger } from 'pino';
-import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } from '../core/errors.js';
-import { emptyClock, type VClock } from '../core/vclock.js';
-import { contextOf, visibleValue } from '../core/version.js';
-import { decodeContext, encodeContext, ProtocolError } from '../protocol/codec.js';
-import { ownersReport } from '../protocol/placement_report.js';
-import { summarizeRequests } from '../protocol/request_counts.js';
-import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../protocol/subjects.js';
-import type { HeaderMap, InboundMessage, ServiceSpec } from '../transport/transport.js';
-import type { Coordinator } from './coordinator.js';
+import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } from '../../core/errors.js';
+import { emptyClock, type VClock } from '../../core/vclock.js';
+import { contextOf, visibleValue } from '../../core/version.js';
+import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
+import { ownersReport } from '../../protocol/placement_report.js';
+import { summarizeRequests } from '../../protocol/request_counts.js';
+import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../../protocol/subjects.js';
+import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Metrics } from './metrics.js';
 
 export interface ApiOptions {

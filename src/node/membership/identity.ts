@@ -4,12 +4,11 @@
  * the same tokens and the ring does not move. The file is written once,
  * atomically (write, fsync, rename), before the node first serves.
  */
-import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BadRequestError } from '../core/errors.js';
-import { isValidToken } from '../protocol/subjects.js';
+import { BadRequestError } from '../../core/errors.js';
+import { isValidToken } from '../../protocol/subjects.js';
 
 export interface Identity {
   nodeId: string;
@@ -20,9 +19,6 @@ export interface Identity {
 
 export const identityFile = 'node.json';
 
-export function generateNodeId(): string {
-  return `n-${randomBytes(4).toString('hex')}`;
-}
 const formatVersion = 1;
 
 export interface IdentityRequest {

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
 
 /** The wall clock and Node timers; timers never keep a stopping process alive. */
 export const realClock: Clock = {

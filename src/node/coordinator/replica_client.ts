@@ -10,13 +10,13 @@
  * read the replica could not fit in its batch reply is asked again alone.
  * Each replica is spoken to in the newest protocol version it speaks.
  */
-import { errorFromCode, StaleWriteError, TooLargeError } from '../core/errors.js';
-import { limits } from '../core/limits.js';
-import { versionsBytes, type Version } from '../core/version.js';
-import { decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../protocol/codec.js';
-import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
-import { replyError, type Transport } from '../transport/transport.js';
-import { askAloneCode } from './replica.js';
+import { errorFromCode, StaleWriteError, TooLargeError } from '../../core/errors.js';
+import { limits } from '../../core/limits.js';
+import { versionsBytes, type Version } from '../../core/version.js';
+import { decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
+import { replyError, type Transport } from '../../transport/transport.js';
+import { askAloneCode } from '../replica/replica.js';
 
 interface Waiter<T> {
   resolve(value: T): void;

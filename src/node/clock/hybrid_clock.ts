@@ -5,10 +5,10 @@
  * `now()`; every timestamp it receives (versions, contexts, heartbeats) goes
  * through `observe()`.
  */
-import type { Clock } from '../core/clock.js';
-import { ClockSkewError } from '../core/errors.js';
-import { observe, reserve, restart, tick } from '../core/hlc.js';
-import type { MetaStore } from '../storage/meta.js';
+import type { Clock } from '../../core/clock.js';
+import { ClockSkewError } from '../../core/errors.js';
+import { observe, reserve, restart, tick } from '../../core/hlc.js';
+import type { MetaStore } from '../../storage/meta.js';
 
 export const hlcMetaName = 'hlc';
 /** How far ahead of the issued timestamps the persisted high-water mark runs. */

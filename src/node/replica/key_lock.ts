@@ -3,7 +3,7 @@
  * same key never both read the old record and lose one another's version.
  * Bounded: past `max` keys in flight, `run` refuses instead of queueing.
  */
-import { ErrorCode, GodDbError } from '../core/errors.js';
+import { ErrorCode, GodDbError } from '../../core/errors.js';
 
 export class KeyLock {
   private readonly tails = new Map<string, Promise<void>>();

@@ -8,8 +8,8 @@
  * passes; `all` once every replica called has answered or the deadline
  * passed (read repair works from it).
  */
-import type { Clock, TimerHandle } from '../core/clock.js';
-import { newTally, recordFailure, recordSuccess, result, QuorumResult, type Tally } from '../core/quorum.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { newTally, recordFailure, recordSuccess, result, QuorumResult, type Tally } from '../../core/quorum.js';
 
 export const FanOutOutcome = { ...QuorumResult, Timeout: 'timeout' } as const;
 export type FanOutOutcome = (typeof FanOutOutcome)[keyof typeof FanOutOutcome];

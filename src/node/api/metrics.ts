@@ -3,7 +3,7 @@
  * share a process in simulations, so nothing goes in the global registry).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RequestCounts } from '../protocol/request_counts.js';
+import type { RequestCounts } from '../../protocol/request_counts.js';
 
 /** Counts kept by the node's parts, read at scrape time. */
 export interface MetricSources {
@@ -20,7 +20,7 @@ export interface MetricSources {
   unconfirmedMembers: () => number;
   /** This node's hybrid logical clock (ms x 1000 + logical). */
   hlc: () => number;
-  /** Keys and bytes this node handed to new owners (node/handoff.ts), and its transfers under way. */
+  /** Keys and bytes this node handed to new owners (node/handoff/handoff.ts), and its transfers under way. */
   handoffKeysSent: () => number;
   handoffBytesSent: () => number;
   handoffActive: () => number;

@@ -15,9 +15,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../core/clock.js';
-import { ErrorCode } from '../core/errors.js';
-import { limits } from '../core/limits.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { ErrorCode } from '../../core/errors.js';
+import { limits } from '../../core/limits.js';
 import {
   addClaim,
   applyHeartbeat,
@@ -32,13 +32,13 @@ import {
   type Heartbeat as MemberHeartbeat,
   type MemberView,
   type PendingClaims,
-} from '../core/membership.js';
-import { emptyWindow, phi, recordArrival, type ArrivalWindow, type PhiSettings } from '../core/phi.js';
-import { buildRing, type Ring } from '../core/ring.js';
-import { decode, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type ProbeReply } from '../protocol/codec.js';
-import { gossipSubject, replicaSubject, ReplicaOp } from '../protocol/subjects.js';
-import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
-import { LogLimiter } from './log_limiter.js';
+} from '../../core/membership.js';
+import { emptyWindow, phi, recordArrival, type ArrivalWindow, type PhiSettings } from '../../core/phi.js';
+import { buildRing, type Ring } from '../../core/ring.js';
+import { decode, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type ProbeReply } from '../../protocol/codec.js';
+import { gossipSubject, replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
+import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
+import { LogLimiter } from '../log_limiter.js';
 
 export interface GossipOptions {
   self: string;

@@ -14,20 +14,20 @@
  * replica, so the later one is written with the later timestamp.
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
-import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../core/errors.js';
-import { limits } from '../core/limits.js';
-import { noPending, ownershipPercent, placement, type Placement } from '../core/placement.js';
-import { keyHash } from '../core/ring.js';
-import { advance, counterOf, emptyClock, type VClock } from '../core/vclock.js';
-import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../core/version.js';
-import { transferReport, type RingReport } from '../protocol/placement_report.js';
-import { TransferState, type Transfer } from '../core/handoff.js';
-import type { Transport } from '../transport/transport.js';
+import type { Clock } from '../../core/clock.js';
+import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../../core/errors.js';
+import { limits } from '../../core/limits.js';
+import { noPending, ownershipPercent, placement, type Placement } from '../../core/placement.js';
+import { keyHash } from '../../core/ring.js';
+import { advance, counterOf, emptyClock, type VClock } from '../../core/vclock.js';
+import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../../core/version.js';
+import { transferReport, type RingReport } from '../../protocol/placement_report.js';
+import { TransferState, type Transfer } from '../../core/handoff.js';
+import type { Transport } from '../../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
-import type { Membership } from './gossip.js';
-import type { HybridClock } from './hybrid_clock.js';
-import type { Replica } from './replica.js';
+import type { Membership } from '../membership/membership.js';
+import type { HybridClock } from '../clock/hybrid_clock.js';
+import type { Replica } from '../replica/replica.js';
 import { ReplicaClient } from './replica_client.js';
 
 export interface CoordinatorOptions {
@@ -48,9 +48,9 @@ export interface CoordinatorOptions {
   requestBytesMax?: number;
   /** The protocol version a node speaks (rolling upgrades); default the newest. */
   protocolOf?: (node: string) => number;
-  /** False while this node is handing ranges to new owners (node/handoff.ts); default always settled. */
+  /** False while this node is handing ranges to new owners (node/handoff/handoff.ts); default always settled. */
   settled?: () => boolean;
-  /** This node's transfers under way (node/handoff.ts), for `goddb status`. */
+  /** This node's transfers under way (node/handoff/handoff.ts), for `goddb status`. */
   transfers?: () => readonly Transfer[];
   /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
   inflightRequestsMax?: number;
@@ -178,7 +178,7 @@ export class Coordinator {
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
   placementOf(key: string): Placement {
-    // A joiner is a replica once placed (node/handoff.ts sends it its keys); writes to pending owners come later.
+    // A joiner is a replica once placed (node/handoff/handoff.ts sends it its keys); writes to pending owners come later.
     return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), noPending);
   }
 

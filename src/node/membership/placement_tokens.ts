@@ -12,10 +12,10 @@
  * - Any other node is joining: it chooses once it has heard the ring
  *   (`joinTokens`), balancing against the tokens members announced.
  */
-import { tokenOf } from '../core/hash.js';
-import { allocateTokens, initialTokens, type PlacedToken } from '../core/tokens.js';
-import { StorageError } from '../core/errors.js';
-import type { MetaStore } from '../storage/meta.js';
+import { tokenOf } from '../../core/hash.js';
+import { allocateTokens, initialTokens, type PlacedToken } from '../../core/tokens.js';
+import { StorageError } from '../../core/errors.js';
+import type { MetaStore } from '../../storage/meta.js';
 
 export const tokensMetaName = 'tokens';
 

@@ -15,17 +15,17 @@
  * bounded so that alone it always fits.
  */
 import type { Logger } from 'pino';
-import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } from '../core/errors.js';
-import { limits } from '../core/limits.js';
-import { counterOf } from '../core/vclock.js';
-import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../core/version.js';
-import { decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../protocol/codec.js';
-import { replicaSubject, ReplicaOp } from '../protocol/subjects.js';
-import type { StorageEngine } from '../storage/engine.js';
-import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
-import type { HybridClock } from './hybrid_clock.js';
+import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } from '../../core/errors.js';
+import { limits } from '../../core/limits.js';
+import { counterOf } from '../../core/vclock.js';
+import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../../core/version.js';
+import { decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../../protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
+import type { StorageEngine } from '../../storage/engine.js';
+import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
+import type { HybridClock } from '../clock/hybrid_clock.js';
 import { KeyLock } from './key_lock.js';
-import { LogLimiter } from './log_limiter.js';
+import { LogLimiter } from '../log_limiter.js';
 
 export interface ReplicaOptions {
   conflictPolicy: ConflictPolicy;
