@@ -59,6 +59,9 @@ export interface ReplicaGet {
  * 507 storage); a stale write (409) says the floor the writer's clock must pass.
  */
 export type ItemFailure = { ok: false; code: number; error: string; floor?: number };
+
+/** The code of a batch item whose result did not fit in the reply: the coordinator asks for it alone. */
+export const askAloneCode = ErrorCode.TooLarge;
 export type ItemResult<T> = ({ ok: true } & T) | ItemFailure;
 
 /** One result per key, in the order asked: the replica's siblings. */

@@ -13,10 +13,9 @@
 import { errorFromCode, StaleWriteError, TooLargeError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { versionsBytes, type Version } from '../../core/version.js';
-import { decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
+import { askAloneCode, decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import { replyError, type Transport } from '../../transport/transport.js';
-import { askAloneCode } from '../replica/replica.js';
 
 interface Waiter<T> {
   resolve(value: T): void;

@@ -19,7 +19,7 @@ import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } 
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
 import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../../core/version.js';
-import { decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../../protocol/codec.js';
+import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
@@ -37,8 +37,6 @@ export interface ReplicaOptions {
   protocolMax: number;
 }
 
-/** Error code of a batch item whose result did not fit in the reply: the coordinator asks for it alone. */
-export const askAloneCode = ErrorCode.TooLarge;
 
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
