@@ -75,7 +75,7 @@ function buildProgram(): Command {
       exitWith(await runOwners(key, flags));
     });
 
-  addClientOptions(program.command('status').description('list the members of the ring and the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); then each member\'s liveness, virtual nodes and share of the ring (owns, counting replicas); exit 1 when none answers'))
+  addClientOptions(program.command('status').description('list the members of the ring and the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); then each member\'s liveness, virtual nodes and share of the ring (owns, counting replicas) and the keys it holds by its own count (a dash from a node of an earlier version); exit 1 when none answers'))
     .option('--wait <ms>', 'how long to collect answers', '500')
     .option('--json', 'print the members, whether the ring is settled and every node\'s report as JSON')
     .action(async (flags: ClientFlags & { wait: string; json?: boolean }) => {

@@ -1,8 +1,9 @@
 /**
  * The cluster as the answering nodes see it, for `goddb status`: one entry
  * per member of anyone's ring (and per answering node), with its liveness
- * by each node that reports it, its virtual nodes and its share of the ring.
- * A node of an earlier version reports no ring: what only it could say is
+ * by each node that reports it, its virtual nodes, its share of the ring and
+ * the keys it holds (which only the member itself reports). A node of an
+ * earlier version reports no ring, or no keys: what only it could say is
  * null (the table prints '-'). Pure: NodeInfo in, plain data out.
  */
 import type { NodeInfo } from './nodes.js';
@@ -17,6 +18,8 @@ export interface MemberStatusView {
   virtualNodes: number | null;
   /** Percent of the keys it holds as one of their N replicas (as the reporting node with the lowest id computes it). */
   owns: number | null;
+  /** Records in the member's storage engine, as it reports them itself (null when it did not answer, or is of an earlier version). */
+  keys: number | null;
   /** The member answered this status request itself. */
   answered: boolean;
 }
@@ -35,10 +38,14 @@ export function clusterStatus(nodes: readonly NodeInfo[]): ClusterStatus {
   const byId = new Map<string, MemberStatusView>();
   const entry = (id: string, cluster: string): MemberStatusView => {
     let m = byId.get(id);
-    if (!m) byId.set(id, (m = { id, cluster, status: null, seenBy: {}, virtualNodes: null, owns: null, answered: false }));
+    if (!m) byId.set(id, (m = { id, cluster, status: null, seenBy: {}, virtualNodes: null, owns: null, keys: null, answered: false }));
     return m;
   };
-  for (const n of nodes) entry(n.nodeId, n.cluster).answered = true;
+  for (const n of nodes) {
+    const m = entry(n.nodeId, n.cluster);
+    m.answered = true;
+    m.keys = n.ring?.keys ?? null;
+  }
   const reporters = nodes.filter((n) => n.ring !== undefined).sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   for (const n of reporters) {
     for (const r of n.ring!.members) {

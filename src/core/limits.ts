@@ -75,6 +75,8 @@ export const limits = {
   handoffRetryMs: 5_000,
   /** Finished and superseded transfers a node remembers for status output. */
   handoffTransfersKeptMax: 64,
+  /** A node asks its engine how many keys it holds at most this often; status and /metrics read the cached count. */
+  keyCountRefreshMs: 1_000,
 } as const;
 
 export interface QuorumSettings {

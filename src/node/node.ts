@@ -27,6 +27,7 @@ import { HybridClock } from './clock/hybrid_clock.js';
 import { joinTokens, planTokens } from './membership/placement_tokens.js';
 import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
+import { KeyCount } from './api/key_count.js';
 import { Metrics } from './api/metrics.js';
 import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
@@ -157,6 +158,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     hlc,
     logger,
   );
+  const keyCount = new KeyCount(engine, clock, limits.keyCountRefreshMs, logger);
   const metrics = new Metrics(id, {
     inflight: () => coordinator.inflightRequests,
     membersUp: () => membership.members().filter((m) => m.status === 'up').length,
@@ -170,6 +172,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     handoffKeysSent: () => handoff.keysSent,
     handoffBytesSent: () => handoff.bytesSent,
     handoffActive: () => handoff.active,
+    keys: () => keyCount.read(),
+    ringMembers: () => membership.members().length,
+    ringOwnedRatio: () => coordinator.ownedRatio(),
   });
   const api = new ClientApi(
     {
@@ -179,12 +184,14 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       replication: config.quorum.replication,
       readQuorum: config.quorum.readQuorum,
       writeQuorum: config.quorum.writeQuorum,
+      virtualNodes: config.ring.virtualNodes,
       keyBytesMax: config.limits.keyBytesMax,
       valueBytesMax,
     },
     coordinator,
     metrics,
     logger,
+    () => keyCount.read(),
   );
 
   membership.start();

@@ -58,6 +58,8 @@ export interface RingReport {
   members: RingMemberReport[];
   /** Transfers under way from the reporting node (absent from a node of an earlier version). */
   transfers?: TransferReport[];
+  /** Keys the reporting node holds (its engine's count, cached); absent from a node of an earlier version or before the first count. */
+  keys?: number;
 }
 
 export function hashHex(hash: bigint): string {
@@ -124,6 +126,7 @@ export function parseRingReport(raw: unknown): RingReport | undefined {
   const report: RingReport = { replication: raw['replication'], settled: raw['settled'], members: out };
   const transfers = objects(raw['transfers']);
   if (transfers) report.transfers = transfers.filter(isTransferReport).map((t) => ({ ...t }));
+  if (count(raw['keys'])) report.keys = raw['keys'] as number;
   return report;
 }
 

@@ -14,6 +14,11 @@
  *   (dots, spaces, slashes, unicode); records are any bytes, including empty.
  * - `scan` yields every key present when it starts and not deleted meanwhile,
  *   exactly once, in no promised order, in bounded memory (batches).
+ * - `count` resolves the number of records present, cheaply (no scan), for
+ *   `goddb status` and /metrics. Exact for memory (the map's size) and lmdb
+ *   (the B-tree's entry count, `getStats().entryCount`); for redis it is
+ *   `DBSIZE` of the node's own db, so it also counts keys other programs put
+ *   in that db outside the key prefix (give each node a db of its own).
  * - Any failure of the backing store (disk full, server gone) rejects with
  *   StorageError (code 507) and leaves the engine usable once the store recovers.
  */
@@ -38,5 +43,7 @@ export interface StorageEngine {
   put(key: string, record: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   scan(batchSize?: number): AsyncIterable<StorageEntry>;
+  /** Records present (see the contract above for what each engine counts). */
+  count(): Promise<number>;
   close(): Promise<void>;
 }

@@ -41,6 +41,7 @@ interface LmdbStats {
   treeBranchPageCount: number;
   treeLeafPageCount: number;
   overflowPages: number;
+  entryCount: number;
 }
 
 export class LmdbEngine implements StorageEngine {
@@ -109,6 +110,17 @@ export class LmdbEngine implements StorageEngine {
       await db.remove(key);
     } catch (err) {
       throw this.failure('delete', err);
+    }
+  }
+
+  /** The B-tree keeps its entry count: O(1), where getCount() would walk every key. */
+  async count(): Promise<number> {
+    const db = this.ready();
+    try {
+      db.resetReadTxn(); // the cached read transaction may predate the last commits
+      return (db.getStats() as LmdbStats).entryCount;
+    } catch (err) {
+      throw this.failure('count', err);
     }
   }
 

@@ -46,6 +46,11 @@ export class MemoryEngine implements StorageEngine {
     this.records.delete(key);
   }
 
+  async count(): Promise<number> {
+    this.checkUsable();
+    return this.records.size;
+  }
+
   /**
    * Map iteration is live: a key deleted meanwhile is skipped and an
    * overwritten key keeps its position, so each surviving key comes once.

@@ -81,6 +81,12 @@ export class RedisEngine implements StorageEngine {
     await this.call('delete', () => client.del(this.options.keyPrefix + key));
   }
 
+  /** DBSIZE is O(1) but counts the whole db, keys outside the prefix included (engine.ts). */
+  async count(): Promise<number> {
+    const client = this.ready();
+    return this.call('count', () => client.dbsize());
+  }
+
   /**
    * SCAN then MGET per batch. SCAN may return a key twice (when Redis resizes
    * its table mid-scan), so keys already yielded are remembered: the contract

@@ -125,6 +125,18 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       }
     });
 
+    it('count is the number of keys present: a new key adds one, an overwrite none, a delete takes one away', async () => {
+      assert.equal(await engine.count(), (await collect(engine.scan(64))).length, 'count agrees with scan');
+      const before = await engine.count();
+      await Promise.all(Array.from({ length: 10 }, (_, i) => engine.put(`count/${i}`, pattern(8, i))));
+      assert.equal(await engine.count(), before + 10, 'ten new keys');
+      await engine.put('count/0', pattern(40, 1));
+      assert.equal(await engine.count(), before + 10, 'an overwrite adds nothing');
+      await engine.delete('count/1');
+      await engine.delete('count/absent');
+      assert.equal(await engine.count(), before + 9, 'a delete takes one away, of an absent key none');
+    });
+
     it('bytes returned by get are not aliased to the store', async () => {
       await engine.put('alias/get', pattern(64, 6));
       const first = await engine.get('alias/get');
@@ -156,6 +168,7 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         await assert.rejects(other.engine.put('k', pattern(4, 9)), StorageError);
         await assert.rejects(other.engine.delete('k'), StorageError);
         await assert.rejects(collect(other.engine.scan(16)), StorageError);
+        await assert.rejects(other.engine.count(), StorageError);
         await assert.rejects(other.engine.open(), StorageError);
       } finally {
         await other.engine.close();

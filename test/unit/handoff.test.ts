@@ -144,6 +144,7 @@ describe('handoff', () => {
       inflight: zero, membersUp: zero, readRepairs: zero, staleRetries: zero, staleRefusals: zero, skewRefusals: zero,
       malformedReplicaRequests: zero, unconfirmedMembers: zero, hlc: zero,
       handoffKeysSent: () => 7, handoffBytesSent: () => 700, handoffActive: () => 2,
+      keys: async () => 0, ringMembers: zero, ringOwnedRatio: zero,
     });
     const text = await metrics.registry.metrics();
     for (const line of ['goddb_handoff_keys_sent_total{node_id="n1"} 7', 'goddb_handoff_bytes_sent_total{node_id="n1"} 700', 'goddb_handoff_active{node_id="n1"} 2']) {

@@ -153,31 +153,32 @@ describe('placement reports', () => {
     assert.equal(parseOwnersReport({ key: 'k', hash: '00', node: 'n', replication: 3, replicas: [], fallbacks: [], pending: [1] }), undefined);
   });
 
-  it('status - members merge the answering nodes\' views; a node of an earlier version (no ring) and a silent member show "-"', () => {
-    const report = (status: Record<string, string>) => ({
+  it('status - members merge the answering nodes\' views; a node of an earlier version (no ring, no keys) and a silent member show "-"', () => {
+    const report = (status: Record<string, string>, keys?: number) => ({
       replication: 3,
       settled: true,
       members: ['s1', 's2', 's3'].map((id) => ({ id, status: status[id] ?? 'up', virtualNodes: 10, owns: 100 })),
+      ...(keys === undefined ? {} : { keys }),
     });
     const node = (nodeId: string, ring?: ReturnType<typeof report>): NodeInfo => ({ nodeId, cluster: 'c', version: '0.1.0', started: 't', requests: { get: { '200': 2 } }, ...(ring ? { ring } : {}) });
-    const nodes = [node('s1', report({ s3: 'down' })), node('s2', report({})), node('old')];
+    const nodes = [node('s1', report({ s3: 'down' }, 7)), node('s2', report({})), node('old')];
     const status = clusterStatus(nodes);
     assert.equal(status.settled, true);
     assert.equal(status.replication, 3);
-    assert.deepEqual(status.members.map((m) => [m.id, m.status, m.virtualNodes, m.owns, m.answered]), [
-      ['old', null, null, null, true],
-      ['s1', 'up', 10, 100, true],
-      ['s2', 'up', 10, 100, true],
-      ['s3', 'disputed', 10, 100, false],
+    assert.deepEqual(status.members.map((m) => [m.id, m.status, m.virtualNodes, m.owns, m.keys, m.answered]), [
+      ['old', null, null, null, null, true],
+      ['s1', 'up', 10, 100, 7, true],
+      ['s2', 'up', 10, 100, null, true],
+      ['s3', 'disputed', 10, 100, null, false],
     ]);
     assert.deepEqual(status.members[3]!.seenBy, { s1: 'down', s2: 'up' });
     const [header, ...rows] = statusTable(nodes).trim().split('\n').map((l) => l.split(/\s+/));
     assert.deepEqual(header, [...statusColumns]);
     assert.deepEqual(rows, [
-      ['old', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', '-', '-'],
-      ['s1', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%'],
-      ['s2', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%'],
-      ['s3', 'c', '-', '-', '-', '-', '-', '-', '-', '-', 'down:s1;up:s2', '10', '100.0%'],
+      ['old', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', '-', '-', '-'],
+      ['s1', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%', '7'],
+      ['s2', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%', '-'],
+      ['s3', 'c', '-', '-', '-', '-', '-', '-', '-', '-', 'down:s1;up:s2', '10', '100.0%', '-'],
     ]);
     assert.equal(clusterStatus([node('old')]).settled, null, 'nobody reports a ring: unknown');
     assert.equal(clusterStatus([node('s1', { ...report({}), settled: false })]).settled, false);
@@ -191,5 +192,8 @@ describe('placement reports', () => {
     });
     assert.equal(parseRingReport({ replication: 3, settled: true }), undefined);
     assert.equal(parseRingReport(undefined), undefined);
+    assert.equal(parseRingReport({ replication: 3, settled: true, members: [], keys: 12 })?.keys, 12);
+    assert.equal(parseRingReport({ replication: 3, settled: true, members: [], keys: -1 })?.keys, undefined, 'a negative count is dropped');
+    assert.equal(parseRingReport({ replication: 3, settled: true, members: [], keys: '12' })?.keys, undefined, 'a string is dropped');
   });
 });

@@ -27,6 +27,8 @@ export interface ApiOptions {
   replication: number;
   readQuorum: number;
   writeQuorum: number;
+  /** Virtual nodes this node placed on the ring (with replication, in $SRV.INFO metadata). */
+  virtualNodes: number;
   keyBytesMax: number;
   valueBytesMax: number;
 }
@@ -53,6 +55,8 @@ export class ClientApi {
     private readonly coordinator: Coordinator,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** Keys this node holds, cached (node/api/key_count.ts); undefined until counted. */
+    private readonly keys: () => Promise<number | undefined>,
   ) {}
 
   service(): ServiceSpec {
@@ -63,11 +67,17 @@ export class ClientApi {
       version: this.opts.version,
       description: `GoD-DB key-value store, cluster ${this.opts.cluster}`,
       queue: `goddb-${this.opts.cluster}`,
-      metadata: { node_id: this.opts.nodeId, cluster: this.opts.cluster },
+      // NATS metadata values are strings; these two place the node on the ring without a stats call.
+      metadata: {
+        node_id: this.opts.nodeId,
+        cluster: this.opts.cluster,
+        virtual_nodes: String(this.opts.virtualNodes),
+        replication: String(this.opts.replication),
+      },
       endpoints: [{ ...clientEndpoint, handler }],
       stats: async () => {
-        const requests = await this.metrics.requestCounts();
-        return { data: { requests, ring: this.coordinator.ringReport() }, errors: summarizeRequests(requests).errors };
+        const [requests, keys] = await Promise.all([this.metrics.requestCounts(), this.keys()]);
+        return { data: { requests, ring: this.coordinator.ringReport(keys) }, errors: summarizeRequests(requests).errors };
       },
     };
   }

@@ -3,6 +3,7 @@
  * share a process in simulations, so nothing goes in the global registry).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { limits } from '../../core/limits.js';
 import type { RequestCounts } from '../../protocol/request_counts.js';
 
 /** Counts kept by the node's parts, read at scrape time. */
@@ -24,6 +25,12 @@ export interface MetricSources {
   handoffKeysSent: () => number;
   handoffBytesSent: () => number;
   handoffActive: () => number;
+  /** Keys this node holds (node/api/key_count.ts: cached, so a scrape does not load the engine); undefined until first counted. */
+  keys: () => Promise<number | undefined>;
+  /** Members in this node's view of the ring, up or down. */
+  ringMembers: () => number;
+  /** This node's replicated share of the key space, 0..1: the fraction of keys it holds as one of their N replicas. */
+  ringOwnedRatio: () => number;
 }
 
 export class Metrics {
@@ -61,6 +68,17 @@ export class Metrics {
       ['goddb_handoff_active', 'Ownership transfers from this node under way (one per target of the current fold)', gauges.handoffActive],
     ];
     for (const [name, help, read] of counts) new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    new Gauge({
+      name: 'goddb_keys',
+      help: `Keys this node holds (the storage engine's count, read at most every ${limits.keyCountRefreshMs}ms)`,
+      registers: [this.registry],
+      async collect() {
+        const keys = await gauges.keys();
+        if (keys !== undefined) this.set(keys);
+      },
+    });
+    new Gauge({ name: 'goddb_ring_members', help: 'Members in this node\'s view of the ring, up or down', registers: [this.registry], collect() { this.set(gauges.ringMembers()); } });
+    new Gauge({ name: 'goddb_ring_owned_ratio', help: 'This node\'s replicated share of the key space, 0..1 (the keys it holds as one of their N replicas; all members sum to min(N, members))', registers: [this.registry], collect() { this.set(gauges.ringOwnedRatio()); } });
   }
 
   observe(op: string, code: number, elapsedMs: number): void {

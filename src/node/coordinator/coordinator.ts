@@ -182,12 +182,22 @@ export class Coordinator {
     return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), noPending);
   }
 
-  /** Every member with its liveness, virtual nodes and replicated share of the ring, as this node sees them (`goddb status`). */
-  ringReport(): RingReport {
+  /**
+   * Every member with its liveness, virtual nodes and replicated share of the
+   * ring, as this node sees them, and the keys this node holds when known (`goddb status`).
+   */
+  ringReport(keys?: number): RingReport {
     const owns = ownershipPercent(this.membership.ring(), this.opts.replication);
     const members = this.membership.members().map((m) => ({ id: m.id, status: m.status, virtualNodes: m.virtualNodes, owns: owns.get(m.id) ?? 0 }));
     const transfers = (this.opts.transfers?.() ?? []).filter((t) => t.state === TransferState.Running).map(transferReport);
-    return { replication: this.opts.replication, settled: this.opts.settled?.() ?? true, members, transfers };
+    const report: RingReport = { replication: this.opts.replication, settled: this.opts.settled?.() ?? true, members, transfers };
+    if (keys !== undefined) report.keys = keys;
+    return report;
+  }
+
+  /** The fraction of keys this node holds as one of their N replicas, 0..1; members sum to min(N, members) (/metrics goddb_ring_owned_ratio). */
+  ownedRatio(): number {
+    return (ownershipPercent(this.membership.ring(), this.opts.replication).get(this.opts.self) ?? 0) / 100;
   }
 
   /**
