@@ -55,6 +55,7 @@ function buildProgram(): Command {
   addClientOptions(program.command('put').argument('<key>').argument('<value>', "the value, or '-' to read it from stdin").description('store <value> under <key>'))
     .option('-w, --write-quorum <n>', 'replicas that must acknowledge (W)')
     .option('--context <context>', 'the KV-Context of an earlier read, to supersede it')
+    .option('--ttl <duration>', "time to live: seconds, or like '30s', '5m', '1h', '2d' (KV-TTL)")
     .action(async (key: string, value: string, flags: QuorumFlags) => {
       const { runPut } = await import('./one_shot.js');
       exitWith(await runPut(key, value, flags));

@@ -6,12 +6,16 @@
 import { clusterStatus, summarizeRequests, type GodDbClient, type NodeInfo, type OwnersReport } from '../client/index.js';
 import { statusCell } from '../client/ring_status.js';
 import { ErrorCode } from '../core/errors.js';
+import { limits } from '../core/limits.js';
+import { ttlSecondsOf } from '../protocol/ttl.js';
 import { CliError, ExitCode, formatError, openClient, type ClientFlags } from './client_options.js';
 
 export interface QuorumFlags extends ClientFlags {
   readQuorum?: string;
   writeQuorum?: string;
   context?: string;
+  /** `goddb put --ttl`: seconds or a duration ('30s', '5m'). */
+  ttl?: string;
 }
 
 function quorum(value: string | undefined, flag: string): number | undefined {
@@ -51,8 +55,12 @@ export function runGet(key: string, flags: QuorumFlags): Promise<number> {
 export function runPut(key: string, value: string, flags: QuorumFlags): Promise<number> {
   return withClient(flags, async (client) => {
     const w = quorum(flags.writeQuorum, '-w');
+    const ttl = flags.ttl === undefined ? undefined : ttlSecondsOf(flags.ttl);
+    if (flags.ttl !== undefined && ttl === undefined) {
+      throw new CliError(ErrorCode.BadRequest, `--ttl must be whole seconds from 1 to ${limits.ttlSecondsMax}, as seconds or like 30s, 5m, 1h, 2d; got ${flags.ttl}`);
+    }
     const data = value === '-' ? await readStdin() : value;
-    await client.put(key, data, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}) });
+    await client.put(key, data, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}), ...(ttl === undefined ? {} : { ttl }) });
   });
 }
 

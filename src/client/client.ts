@@ -15,6 +15,7 @@ import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
 import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
 import { ClientOp, Header, clientRequest, unsendableKey } from '../protocol/subjects.js';
+import { ttlSecondsOf } from '../protocol/ttl.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -46,6 +47,15 @@ export interface WriteOptions {
   context?: string;
 }
 
+export interface PutOptions extends WriteOptions {
+  /**
+   * Time to live (KV-TTL): seconds, or a duration with one unit ('30s', '5m',
+   * '1h', '2d'); a whole number of seconds from 1 to ten years. The key reads
+   * as absent from then on. Without it the cluster's defaultTtlSeconds applies.
+   */
+  ttl?: number | string;
+}
+
 export interface PutResult {
   /** Replicas that acknowledged, as the node reports it (e.g. '2/3'); '' when not reported. */
   readonly acks: string;
@@ -54,7 +64,7 @@ export interface PutResult {
 export interface GodDbClient {
   /** The value under `key`, or null when there is none (404). */
   get(key: string, opts?: GetOptions): Promise<GetResult | null>;
-  put(key: string, value: Uint8Array | string, opts?: WriteOptions): Promise<PutResult>;
+  put(key: string, value: Uint8Array | string, opts?: PutOptions): Promise<PutResult>;
   del(key: string, opts?: WriteOptions): Promise<void>;
   /**
    * Where `key` lives as the answering node's coordinator sees it (kv.owners): its hash, its
@@ -93,12 +103,20 @@ class TransportClient implements GodDbClient {
     };
   }
 
-  async put(key: string, value: Uint8Array | string, opts: WriteOptions = {}): Promise<PutResult> {
+  async put(key: string, value: Uint8Array | string, opts: PutOptions = {}): Promise<PutResult> {
     const data = typeof value === 'string' ? encoder.encode(value) : value;
     if (data.length > limits.valueBytesMaxDefault) {
       throw new TooLargeError(`value is ${data.length} bytes; the most any node accepts is ${limits.valueBytesMaxDefault}`);
     }
-    const reply = await this.call(ClientOp.Put, key, data, writeHeaders(opts), false);
+    const headers = writeHeaders(opts);
+    if (opts.ttl !== undefined) {
+      const ttl = ttlSecondsOf(opts.ttl);
+      if (ttl === undefined) {
+        throw new BadRequestError(`ttl must be whole seconds from 1 to ${limits.ttlSecondsMax} (a number, or like '30s', '5m', '1h', '2d'), got ${JSON.stringify(opts.ttl)}`);
+      }
+      headers[Header.Ttl] = String(ttl);
+    }
+    const reply = await this.call(ClientOp.Put, key, data, headers, false);
     return { acks: reply?.header(Header.Acks) ?? '' };
   }
 

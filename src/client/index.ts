@@ -5,6 +5,7 @@
  *   await db.put('user.42', 'hello');
  *   const got = await db.get('user.42');   // null when absent
  *   await db.put('user.42', 'bye', { context: got?.context });
+ *   await db.put('session.7', 'token', { ttl: '30m' });   // reads as absent 30 minutes later
  *   await db.close();
  *
  * Failures are typed errors carrying the wire code (see ErrorCode); a
@@ -28,7 +29,7 @@ export {
   errorFromCode,
 } from '../core/errors.js';
 export { clientOverTransport } from './client.js';
-export type { GetOptions, GetResult, GodDbClient, PutResult, WriteOptions } from './client.js';
+export type { GetOptions, GetResult, GodDbClient, PutOptions, PutResult, WriteOptions } from './client.js';
 export { ConnectionError } from './connection_error.js';
 export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
 export type { NodeInfo } from './nodes.js';

@@ -204,6 +204,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
     env: 'GODDB_MAX_CLOCK_SKEW_MS',
     arg: 'max-clock-skew',
   },
+  defaultTtlSeconds: {
+    doc: 'Time to live, in seconds, of a put that sends no KV-TTL header (0: keys live until deleted). Expiry is decided by the reading coordinator\'s HLC.',
+    format: intFormat(0, limits.ttlSecondsMax),
+    default: 0,
+    env: 'GODDB_DEFAULT_TTL_SECONDS',
+    arg: 'default-ttl-seconds',
+  },
   conflictPolicy: {
     doc: 'How concurrent versions resolve: lww (latest timestamp, ties by node id).',
     format: ['lww'],

@@ -42,6 +42,8 @@ export interface NodeConfig {
   readSpeculativeMs: number;
   /** Timestamps and context counters further ahead of this node's clock are refused (core/hlc.ts). */
   maxClockSkewMs: number;
+  /** Time to live of a put without KV-TTL, in seconds; 0: none. */
+  defaultTtlSeconds: number;
   conflictPolicy: 'lww';
   limits: { keyBytesMax: number; valueBytesMax: number };
   log: { level: string };

@@ -70,3 +70,8 @@ export function restart(persistedReservation: number | undefined, wallMs: number
 export function reserve(t: number, reserved: number, windowMs: number): number | undefined {
   return t <= reserved ? undefined : t + fromWallMs(windowMs);
 }
+
+/** The HLC time `seconds` after `t` (a version's expiry: its timestamp plus its time to live). */
+export function afterSeconds(t: number, seconds: number): number {
+  return t + seconds * 1000 * logicalPerMs;
+}

@@ -27,6 +27,8 @@ export const limits = {
   contextCharsMax: 64 * 1024,
   /** Default largest difference between two nodes' clocks (or a client context and a node) before a timestamp is refused. */
   clockSkewMsMaxDefault: 60_000,
+  /** Seconds of the longest time to live a put may ask for (KV-TTL, defaultTtlSeconds): ten years. */
+  ttlSecondsMax: 10 * 365 * 24 * 3600,
   /** Attempts a coordinator makes to write a version that supersedes what replicas hold (each after a stale refusal). */
   staleWriteAttemptsMax: 4,
   /** Concurrent versions a replica keeps for one key before collapsing them by last-writer-wins. */

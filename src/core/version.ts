@@ -23,6 +23,12 @@ export interface Version {
   tombstone: boolean;
   /** Empty for tombstones. */
   value: Uint8Array;
+  /**
+   * The HLC time from which the version reads as absent (a put with a TTL):
+   * above `hlc`; never on tombstones. Conflict resolution ignores it: an
+   * expired version is still a write that happened and supersedes older ones.
+   */
+  expiresHlc?: number;
 }
 
 export const ConflictPolicy = { Lww: 'lww' } as const;
@@ -154,9 +160,18 @@ export function contextOf(versions: readonly Version[]): VClock {
   return mergeAll(versions.map((v) => v.clock));
 }
 
-/** The value a read answers, or undefined when the key is absent or deleted. */
-export function visibleValue(versions: readonly Version[]): Version | undefined {
+/** True when `v` has a time to live and the HLC time `nowHlc` has reached it. */
+export function isExpired(v: Version, nowHlc: number): boolean {
+  return v.expiresHlc !== undefined && nowHlc >= v.expiresHlc;
+}
+
+/**
+ * The value a read answers, or undefined when the key is absent, deleted or
+ * expired at `nowHlc` (the reading coordinator's HLC): an expired winner
+ * hides the key like a tombstone, and an older live sibling does not show through.
+ */
+export function visibleValue(versions: readonly Version[], nowHlc: number): Version | undefined {
   let winner: Version | undefined;
   for (const v of versions) if (!winner || lwwCompare(v, winner) > 0) winner = v;
-  return winner && !winner.tombstone ? winner : undefined;
+  return winner && !winner.tombstone && !isExpired(winner, nowHlc) ? winner : undefined;
 }

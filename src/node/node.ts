@@ -54,6 +54,8 @@ export interface GodDbNode {
   readonly replica: Replica;
   readonly hlc: HybridClock;
   readonly handoff: Handoff;
+  /** The client API this node serves (tests drive one node's API directly). */
+  readonly api: ClientApi;
   stop(): Promise<void>;
 }
 
@@ -187,6 +189,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       virtualNodes: config.ring.virtualNodes,
       keyBytesMax: config.limits.keyBytesMax,
       valueBytesMax,
+      defaultTtlSeconds: config.defaultTtlSeconds,
     },
     coordinator,
     metrics,
@@ -236,7 +239,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, handoff, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, handoff, api, stop };
 }
 
 /**

@@ -11,11 +11,14 @@
  *   2  versions carry `hlc` (core/hlc.ts); put items may be `fresh` (a coordinator's new
  *      version, checked for staleness); a failed item may carry `floor`; heartbeats carry `hlc`.
  *      A version-2 node writing to a version-1 node adds `timestampMs` (what version 1 reads);
- *      version 1 ignores fields it does not know.
+ *      version 1 ignores fields it does not know. A version may carry `expiresHlc` (a put
+ *      with a TTL; optional, so older version-2 nodes and records read on without it;
+ *      a version-1 node drops it, and the key then lives on there).
  *
  * The disk record has its own format number, apart from the protocol:
  *   1  (written by protocol-1 nodes) `{ v: 1, kind: 6, versions }` with `timestampMs`;
- *   2  `{ f: 2, versions }` with `hlc`. Both are read; 2 is written.
+ *   2  `{ f: 2, versions }` with `hlc`, and `expiresHlc` on versions with a TTL (optional).
+ *      Both are read; 2 is written.
  */
 import { Encoder } from 'cbor-x';
 import { GodDbError, ErrorCode } from '../core/errors.js';
@@ -223,13 +226,20 @@ function decodeVersion(x: unknown, v: number): Version {
   if (!(value instanceof Uint8Array)) fail('value is not bytes');
   const tombstone = bool(x, 'tombstone');
   if (tombstone && value.length > 0) fail('a tombstone with a value');
-  return {
+  const version: Version = {
     clock: decodeClock(x['clock']),
     hlc: v === 1 ? fromWallMs(int(x, 'timestampMs')) : int(x, 'hlc'),
     writer: nodeId(str(x, 'writer'), 'writer'),
     tombstone,
     value,
   };
+  if (x['expiresHlc'] !== undefined) {
+    const expires = int(x, 'expiresHlc');
+    if (tombstone) fail('a tombstone with an expiry');
+    if (expires <= version.hlc) fail(`expiresHlc ${expires} is not above the version's hlc ${version.hlc}`);
+    version.expiresHlc = expires;
+  }
+  return version;
 }
 
 function decodeVersions(x: unknown, v: number): Version[] {

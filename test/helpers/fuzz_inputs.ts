@@ -183,7 +183,12 @@ const malformed: [string, Mutation][] = [
     const value = g.pick(bad)();
     return finish({ ...d, lines: [...d.lines.filter((l) => !/^kv-context:/i.test(l.toString())), line('KV-Context', value)] }, `KV-Context ${JSON.stringify(value.slice(0, 40))}`, Expect.Malformed);
   }],
-  ['reserved header', (g, d) => finish({ ...d, lines: [...d.lines, line(g.pick(['KV-If-Absent', 'KV-TTL', 'kv-ttl']), g.pick(['1', 'true', '']))] }, 'a reserved header', Expect.Malformed)],
+  ['reserved header', (g, d) => finish({ ...d, lines: [...d.lines, line(g.pick(['KV-If-Absent', 'kv-if-absent']), g.pick(['1', 'true', '']))] }, 'a reserved header', Expect.Malformed)],
+  ['bad ttl', (g, d) => {
+    const value = g.pick(['0', '-1', '1.5', '', 'true', '30s', '1e3', '315360001', '9'.repeat(g.int(10, 400)), '\u0663']);
+    return finish({ ...d, lines: [...d.lines, line(g.pick(['KV-TTL', 'kv-ttl']), value)] }, `KV-TTL ${JSON.stringify(value.slice(0, 20))}`, Expect.Malformed);
+  }],
+  ['ttl on delete', (g, d) => finish({ ...d, op: 'del', payload: Buffer.alloc(0), lines: [...d.lines, line('KV-TTL', String(g.int(1, 100)))] }, 'a delete with KV-TTL', Expect.Malformed)],
   ['key too long', (g, d) => {
     const key = `fz.${'k'.repeat(g.int(1025, 3000))}`;
     return finish(keyed(g, d, Buffer.from(key)), `key of ${key.length} bytes`, Expect.Malformed);

@@ -14,7 +14,7 @@ import { MemoryMetaStore } from '../../src/storage/meta.js';
 import { startNode, type GodDbNode } from '../../src/node/node.js';
 import { clientRequest, Header, type ClientOp } from '../../src/protocol/subjects.js';
 import { SimBus, type SimOptions, type SimTransport } from '../../src/transport/sim.js';
-import { replyError, type Reply } from '../../src/transport/transport.js';
+import { replyError, type InboundMessage, type Reply } from '../../src/transport/transport.js';
 import { GodDbError } from '../../src/core/errors.js';
 import { FakeClock } from './fake_clock.js';
 import { NodeClock } from './node_clock.js';
@@ -41,6 +41,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
     maxClockSkewMs: 60_000,
+    defaultTtlSeconds: 0,
     conflictPolicy: 'lww',
     limits: { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8192 },
     log: { level: 'silent' },
@@ -197,6 +198,31 @@ export class SimCluster {
     return this.clock.run(this.client.request(op, key, value, headers));
   }
 
+  /**
+   * A client request answered by node `id`'s API (as if the queue group had
+   * picked it), with the header block already parsed; runs the clock until answered.
+   */
+  async requestVia(id: string, op: ClientOp, key: string, value = '', headers: Record<string, string> = {}): Promise<ClientReply> {
+    const { subject, keyHeader } = clientRequest(op, key);
+    const h = new Map(Object.entries(keyHeader === undefined ? headers : { ...headers, [Header.Key]: keyHeader }).map(([k, v]) => [k.toLowerCase(), v]));
+    let reply: ClientReply = { code: 0, value: '', message: 'no reply', header: () => undefined };
+    const msg: InboundMessage = {
+      subject,
+      data: new TextEncoder().encode(value),
+      header: (name) => h.get(name.toLowerCase()),
+      headerPadded: () => false,
+      expectsReply: true,
+      respond: (data, out) => {
+        reply = { code: 200, value: Buffer.from(data).toString('utf8'), message: '', header: (n) => out?.[n] };
+      },
+      respondError: (code, message) => {
+        reply = { code, value: '', message, header: () => undefined };
+      },
+    };
+    await this.clock.run(this.node(id).node.api.handle(msg));
+    return reply;
+  }
+
   /** Every version any node stores for `key`, reconciled: what the cluster holds once it converges. */
   async converged(key: string): Promise<Version[]> {
     const held = await Promise.all([...this.nodes.values()].map((n) => n.node.replica.get(key)));
@@ -205,7 +231,7 @@ export class SimCluster {
 
   /** The value a fully repaired cluster would answer for `key` (undefined when absent or deleted). */
   async convergedValue(key: string): Promise<string | undefined> {
-    const v = visibleValue(await this.converged(key));
+    const v = visibleValue(await this.converged(key), 0);
     return v ? Buffer.from(v.value).toString('utf8') : undefined;
   }
 

@@ -74,11 +74,11 @@ class SkewedCluster {
   }
   async read(via: string, key: string, r = 2): Promise<string | undefined> {
     const res = await this.time.run(this.box(via).node.coordinator.read(key, r));
-    const v = visibleValue(res.versions);
+    const v = visibleValue(res.versions, res.nowHlc);
     return v ? text(v.value) : undefined;
   }
   async stored(id: string, key: string): Promise<string | undefined> {
-    const v = visibleValue(await this.box(id).node.replica.get(key));
+    const v = visibleValue(await this.box(id).node.replica.get(key), 0);
     return v ? text(v.value) : undefined;
   }
   async stop(): Promise<void> {

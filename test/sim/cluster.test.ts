@@ -15,7 +15,7 @@ const ids = ['n1', 'n2', 'n3'];
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
 async function stored(c: SimCluster, id: string, key: string): Promise<string | undefined> {
-  const v = visibleValue(await c.node(id).node.replica.get(key));
+  const v = visibleValue(await c.node(id).node.replica.get(key), 0);
   return v ? text(v.value) : undefined;
 }
 
@@ -78,7 +78,7 @@ describe('simulated three-node cluster', () => {
     await c.clock.advance(100);
     const held = await c.node('n1').node.replica.get('gone');
     assert.ok(held.some((v) => v.tombstone), 'the tombstone reached n1');
-    assert.equal(visibleValue(held), undefined, 'n1 alone now reads the key as deleted');
+    assert.equal(visibleValue(held, 0), undefined, 'n1 alone now reads the key as deleted');
     await c.stop();
   });
 

@@ -49,7 +49,7 @@ async function untilSettled(c: SimCluster, members = all, joiners = ['n4'], maxM
 }
 
 async function valueOn(c: SimCluster, id: string, key: string): Promise<string | undefined> {
-  const v = visibleValue(await c.node(id).node.replica.get(key));
+  const v = visibleValue(await c.node(id).node.replica.get(key), 0);
   return v ? Buffer.from(v.value).toString('utf8') : undefined;
 }
 

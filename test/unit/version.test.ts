@@ -314,18 +314,41 @@ describe('version - isUpToDate, contextOf, visibleValue', () => {
   });
 
   it('version - visibleValue is undefined for no versions', () => {
-    assert.equal(visibleValue([]), undefined);
+    assert.equal(visibleValue([], 0), undefined);
   });
 
   it('version - visibleValue is undefined when a tombstone wins', () => {
-    assert.equal(visibleValue([version({ a: 2 }, 5, 'a', '', true)]), undefined);
-    assert.equal(visibleValue([x, version({ b: 1 }, 9, 'b', '', true)]), undefined);
+    assert.equal(visibleValue([version({ a: 2 }, 5, 'a', '', true)], 0), undefined);
+    assert.equal(visibleValue([x, version({ b: 1 }, 9, 'b', '', true)], 0), undefined);
   });
 
   it('version - visibleValue is the lww winner among live siblings', () => {
-    assert.equal(visibleValue([y, x]), y);
-    assert.equal(visibleValue([x, y]), y);
-    assert.equal(visibleValue([version({ b: 1 }, 0, 'b', '', true), x]), x, 'an older delete does not hide a later write');
+    assert.equal(visibleValue([y, x], 0), y);
+    assert.equal(visibleValue([x, y], 0), y);
+    assert.equal(visibleValue([version({ b: 1 }, 0, 'b', '', true), x], 0), x, 'an older delete does not hide a later write');
+  });
+
+  it('version - visibleValue hides a winner from the moment its expiry is reached', () => {
+    const ttl = { ...y, expiresHlc: 100 };
+    assert.equal(visibleValue([ttl], 99), ttl);
+    assert.equal(visibleValue([ttl], 100), undefined, 'expired at exactly expiresHlc');
+    assert.equal(visibleValue([ttl], 5000), undefined);
+    assert.equal(visibleValue([x, ttl], 100), undefined, 'an older live sibling does not show through an expired winner');
+    assert.equal(visibleValue([ttl, version({ c: 1 }, 3, 'c', 'later')], 5000)?.hlc, 3, 'a later write without expiry is live');
+  });
+
+  it('version - an expiry changes no merge: an expired version supersedes and outranks like any write', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (a, b) => {
+        const older = version({ a: 1 }, a, 'a', 'old');
+        const newer = { ...version({ b: 1 }, a + b, 'b', 'new'), expiresHlc: a + b + 1 };
+        const merged = reconcile([[older], [newer]], ConflictPolicy.Lww, 16);
+        assert.equal(merged.length, 1);
+        assert.equal(merged[0]!.expiresHlc, a + b + 1, 'the collapsed version keeps the winner\'s expiry');
+        assert.equal(visibleValue(merged, a + b + 1), undefined);
+      }),
+      runs(200),
+    );
   });
 });
 

@@ -14,6 +14,7 @@ import { emptyClock, type VClock } from '../../core/vclock.js';
 import { contextOf, visibleValue } from '../../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
 import { ownersReport } from '../../protocol/placement_report.js';
+import { parseTtlHeader } from '../../protocol/ttl.js';
 import { summarizeRequests } from '../../protocol/request_counts.js';
 import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
@@ -31,10 +32,12 @@ export interface ApiOptions {
   virtualNodes: number;
   keyBytesMax: number;
   valueBytesMax: number;
+  /** Time to live of a put without KV-TTL, in seconds; 0: none (config defaultTtlSeconds). */
+  defaultTtlSeconds: number;
 }
 
 const empty = new Uint8Array(0);
-const unsupportedHeaders = [Header.IfAbsent, Header.Ttl];
+const unsupportedHeaders = [Header.IfAbsent];
 /** Characters of a bad header value quoted back in an error message. */
 const quotedCharsMax = 64;
 
@@ -43,6 +46,8 @@ interface RequestHeaders {
   r: number;
   w: number;
   context: VClock;
+  /** KV-TTL in seconds, when sent. */
+  ttlSeconds?: number;
 }
 
 function quoted(raw: string): string {
@@ -111,11 +116,14 @@ export class ClientApi {
    */
   private requestHeaders(msg: InboundMessage): RequestHeaders {
     for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
-    return {
+    const headers: RequestHeaders = {
       r: this.quorumHeader(msg, Header.R, this.opts.readQuorum),
       w: this.quorumHeader(msg, Header.W, this.opts.writeQuorum),
       context: this.contextHeader(msg),
     };
+    const ttl = this.ttlHeader(msg);
+    if (ttl !== undefined) headers.ttlSeconds = ttl;
+    return headers;
   }
 
   private async dispatch(op: ClientOp, key: string, headers: RequestHeaders, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap }> {
@@ -124,7 +132,7 @@ export class ClientApi {
       case ClientOp.Get: {
         const res = await this.coordinator.read(key, r);
         const acks = `${res.acks}/${res.asked}`;
-        const winner = visibleValue(res.versions);
+        const winner = visibleValue(res.versions, res.nowHlc);
         if (!winner) throw new NotFoundError(`not found: ${key}`);
         const out: Record<string, string> = { [Header.Context]: encodeContext(contextOf(res.versions)), [Header.Acks]: acks };
         if (res.versions.length > 1) out[Header.Siblings] = String(res.versions.length);
@@ -136,7 +144,9 @@ export class ClientApi {
           throw new TooLargeError(`value of ${msg.data.length} bytes is over the maximum of ${this.opts.valueBytesMax}`);
         }
         if (op === ClientOp.Del && msg.data.length > 0) throw new BadRequestError('a delete takes an empty payload');
-        const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context);
+        if (op === ClientOp.Del && headers.ttlSeconds !== undefined) throw new BadRequestError(`${Header.Ttl} is for puts: a delete takes none`);
+        const ttl = op === ClientOp.Put ? (headers.ttlSeconds ?? (this.opts.defaultTtlSeconds > 0 ? this.opts.defaultTtlSeconds : undefined)) : undefined;
+        const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context, ttl);
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
       }
       case ClientOp.Owners: {
@@ -163,6 +173,14 @@ export class ClientApi {
       throw new BadRequestError(`${name} must be an integer from 1 to N=${this.opts.replication}, got ${quoted(raw)}`);
     }
     return n;
+  }
+
+  private ttlHeader(msg: InboundMessage): number | undefined {
+    const raw = msg.header(Header.Ttl);
+    if (raw === undefined) return undefined;
+    const ttl = parseTtlHeader(raw);
+    if (typeof ttl !== 'number') throw new BadRequestError(`${Header.Ttl} ${ttl.error}, got ${quoted(raw)}`);
+    return ttl;
   }
 
   private contextHeader(msg: InboundMessage): VClock {

@@ -16,6 +16,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../../core/errors.js';
+import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
 import { noPending, ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
@@ -64,6 +65,11 @@ export interface WriteResult {
 
 export interface ReadResult {
   versions: Version[];
+  /**
+   * This node's HLC when the read completed, past every version it read:
+   * the time expiries are judged by (core/version.ts visibleValue).
+   */
+  nowHlc: number;
   acks: number;
   asked: number;
 }
@@ -99,13 +105,17 @@ export class Coordinator {
    * Writes `value`, or a tombstone when it is null, superseding `context`.
    * A context with a counter too far ahead of this node's clock is refused
    * (ClockSkewError, 400): it would drag this node's counters into the future.
+   * A value with `ttlSeconds` expires that long after its timestamp.
    */
-  async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock): Promise<WriteResult> {
+  async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock, ttlSeconds?: number): Promise<WriteResult> {
+    if (ttlSeconds !== undefined && (value === null || !Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)) {
+      throw new Error('assertion: a time to live is a positive number of seconds on a value');
+    }
     return this.admit(value?.length ?? 0, async () => {
       this.observeContext(context);
       const targets = this.targets(key, w, 'W');
       for (let attempt = 1; ; attempt++) {
-        const version = this.newVersion(value, context);
+        const version = this.newVersion(value, context, ttlSeconds);
         const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version], true)));
         const r = await quorum;
         const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
@@ -130,7 +140,9 @@ export class Coordinator {
       else this.repairsSkipped++;
       const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
       for (const v of versions) if (this.hlc.acceptable(v.hlc)) this.hlc.observe(v.hlc, 'a version read');
-      return { versions, acks: q.tally.succeeded, asked: targets.length };
+      // now(), not the wall clock: at least the wall clock and past every heartbeat and version seen,
+      // so a node whose wall clock is behind still agrees on expiry within maxClockSkewMs.
+      return { versions, nowHlc: this.hlc.now(), acks: q.tally.succeeded, asked: targets.length };
     });
   }
 
@@ -164,16 +176,18 @@ export class Coordinator {
   }
 
   /** The counter and the timestamp of a new version are one HLC reading, past everything in `context`. */
-  private newVersion(value: Uint8Array | null, context: VClock): Version {
+  private newVersion(value: Uint8Array | null, context: VClock, ttlSeconds: number | undefined): Version {
     const now = this.hlc.now();
     if (now <= counterOf(context, this.opts.self)) throw new Error('assertion: the context was observed before the version was made');
-    return {
+    const version: Version = {
       clock: advance(context, this.opts.self, now, limits.vclockEntriesMax),
       hlc: now,
       writer: this.opts.self,
       tombstone: value === null,
       value: value ?? new Uint8Array(0),
     };
+    if (ttlSeconds !== undefined) version.expiresHlc = afterSeconds(now, ttlSeconds);
+    return version;
   }
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
