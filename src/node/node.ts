@@ -117,8 +117,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       peers: config.gossip.peers,
       timeNow: () => hlc.now(),
       observeTime: (t, from) => {
-        if (hlc.acceptable(t)) hlc.observe(t, `${from}'s heartbeat`);
-        else gossipLogs.warn('heartbeat-skew', { member: from, hlc: t }, 'ignored the clock of a member more than the maximum clock skew ahead');
+        if (!hlc.advanceTo(t)) gossipLogs.warn('heartbeat-skew', { member: from, hlc: t }, 'ignored the clock of a member more than the maximum clock skew ahead');
       },
       protocolMax,
       maxSkewMs: config.maxClockSkewMs,
@@ -267,21 +266,22 @@ function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger:
  * and it never replies on a node subject (see isNodeSubject).
  */
 function transportBehaviour(logger: Logger, connectWaitMs: number, clock: Clock): ConnectBehaviour {
-  const connectLogs = new LogLimiter(logger, () => clock.monotonicMs());
+  const logs = new LogLimiter(logger, () => clock.monotonicMs());
   return {
     waitOnFirstConnect: true,
     giveUpAfterMs: connectWaitMs,
     onConnectEvent: (event) => {
       if (event.type === ConnectEventType.AttemptFailed) {
         const { type: _type, ...fields } = event;
-        connectLogs.warn('nats-connect', fields, `cannot reach NATS: ${event.error}; retrying`);
+        logs.warn('nats-connect', fields, `cannot reach NATS: ${event.error}; retrying`);
       } else if (event.type === ConnectEventType.Disconnected) {
         logger.warn({ server: event.server }, 'disconnected from NATS; reconnecting');
       } else {
         logger.info({ server: event.server }, 'reconnected to NATS');
       }
     },
-    onError: (err, { subject, what }) => logger.error({ err, subject }, `transport: ${what}`),
+    // One line per kind of failure per 10 s: a flood of bad requests must not fill the disk with logs.
+    onError: (err, { subject, what }) => logs.error(`transport-${what}`, { err, subject }, `transport: ${what}`),
     replyAllowed: (subject) => !isNodeSubject(subject),
   };
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ErrorCode, GodDbError } from '../../src/core/errors.js';
+import { ErrorCode, GodDbError, StaleWriteError, TooLargeError } from '../../src/core/errors.js';
 import { limits } from '../../src/core/limits.js';
 import type { Version } from '../../src/core/version.js';
-import { decode, encode, Kind } from '../../src/protocol/codec.js';
+import { askAloneCode, decode, encode, Kind } from '../../src/protocol/codec.js';
 import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { RequestTimeoutError, ServiceErrorHeader, type Reply, type RequestOptions, type Transport } from '../../src/transport/transport.js';
 
@@ -65,6 +65,37 @@ describe('replica client batching', () => {
     const big = { ...version(''), value: new Uint8Array(limits.replicaBatchBytesMax) };
     await Promise.all([c.put('n2', 'small', [version('v')]), c.put('n2', 'big', [big]), c.put('n2', 'small2', [version('v')])]);
     assert.deepEqual(t.sent.map((s) => decode(s.data, Kind.ReplicaPut).items.map((i) => i.key)), [['small'], ['big'], ['small2']]);
+  });
+
+  it('replica client - items that fit the request bound are sent, and one over it alone fails with 413 unsent', async () => {
+    const t = fakeTransport((_s, data) => reply(encode({ kind: Kind.ReplicaPutReply, results: decode(data, Kind.ReplicaPut).items.map(() => ({ ok: true as const })) })));
+    const c = new ReplicaClient(t, 'c', 1000, { requestBytesMax: 2_000 });
+    const item = (n: number) => ({ ...version(''), value: new Uint8Array(n) });
+    await Promise.all([c.put('n2', 'a', [item(900)]), c.put('n2', 'b', [item(900)])]);
+    assert.ok(t.sent.every((m) => m.data.length <= 2_000), 'nothing sent over the bound');
+    assert.deepEqual(t.sent.flatMap((m) => decode(m.data, Kind.ReplicaPut).items.map((i) => i.key)).sort(), ['a', 'b']);
+    const before = t.sent.length;
+    await assert.rejects(c.put('n2', 'huge', [item(5_000)]), (e: unknown) => e instanceof TooLargeError);
+    assert.equal(t.sent.length, before, 'the oversized item was never sent');
+  });
+
+  it('replica client - a read the replica could not fit in its batch reply is asked again alone, and a stale refusal keeps its floor', async () => {
+    const t = fakeTransport((subject, data) => {
+      if (subject.endsWith('.put')) {
+        return reply(encode({ kind: Kind.ReplicaPutReply, results: decode(data, Kind.ReplicaPut).items.map(() => ({ ok: false as const, code: ErrorCode.ConditionFailed, error: 'stale', floor: 42 })) }));
+      }
+      const { keys } = decode(data, Kind.ReplicaGet);
+      // Only the first item of a batch fits: the rest are "ask alone".
+      return reply(encode({
+        kind: Kind.ReplicaGetReply,
+        results: keys.map((k, i) => (i === 0 ? { ok: true as const, versions: [version(k)] } : { ok: false as const, code: askAloneCode, error: 'reply full: ask for this key alone' })),
+      }));
+    });
+    const c = new ReplicaClient(t, 'c', 1000);
+    const got = await Promise.all(['a', 'b', 'c'].map((k) => c.get('n2', k)));
+    assert.deepEqual(got.map((vs) => Buffer.from(vs[0]!.value).toString()), ['a', 'b', 'c']);
+    assert.deepEqual(t.sent.map((m) => decode(m.data, Kind.ReplicaGet).keys), [['a', 'b', 'c'], ['b'], ['c']]);
+    await assert.rejects(c.put('n2', 'k', [version('v')], true), (e: unknown) => e instanceof StaleWriteError && e.floor === 42);
   });
 
   it('replica client - a failed request, a refused batch or a short reply fails every item', async () => {

@@ -47,14 +47,29 @@ export class HybridClock {
     if (!o.ok) {
       throw new ClockSkewError(`${what} is ${o.aheadMs} ms ahead of this node's clock, more than the maximum clock skew of ${this.maxSkewMs} ms`);
     }
-    if (o.last === this.last) return;
-    this.ensureReserved(o.last);
-    this.last = o.last;
+    this.take(o.last);
+  }
+
+  /**
+   * Advances the clock to `remote` when it is within the skew; says whether
+   * it did. For timestamps that only inform the clock (versions read,
+   * heartbeats): one beyond the skew is simply not taken.
+   */
+  advanceTo(remote: number): boolean {
+    const o = observe(this.last, remote, this.wall.nowMs(), this.maxSkewMs);
+    if (o.ok) this.take(o.last);
+    return o.ok;
   }
 
   /** True when `remote` would be accepted by observe(). */
   acceptable(remote: number): boolean {
     return observe(this.last, remote, this.wall.nowMs(), this.maxSkewMs).ok;
+  }
+
+  private take(last: number): void {
+    if (last === this.last) return;
+    this.ensureReserved(last);
+    this.last = last;
   }
 
   private ensureReserved(t: number): void {

@@ -95,10 +95,7 @@ export class Coordinator {
     private readonly hlc: HybridClock,
     private readonly logger: Logger,
   ) {
-    const clientOpts: ConstructorParameters<typeof ReplicaClient>[3] = {};
-    if (opts.requestBytesMax !== undefined) clientOpts.requestBytesMax = opts.requestBytesMax;
-    if (opts.protocolOf !== undefined) clientOpts.protocolOf = opts.protocolOf;
-    this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs, clientOpts);
+    this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs, { requestBytesMax: opts.requestBytesMax, protocolOf: opts.protocolOf });
   }
 
   /**
@@ -139,7 +136,7 @@ export class Coordinator {
       if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
       else this.repairsSkipped++;
       const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
-      for (const v of versions) if (this.hlc.acceptable(v.hlc)) this.hlc.observe(v.hlc, 'a version read');
+      for (const v of versions) this.hlc.advanceTo(v.hlc);
       // now(), not the wall clock: at least the wall clock and past every heartbeat and version seen,
       // so a node whose wall clock is behind still agrees on expiry within maxClockSkewMs.
       return { versions, nowHlc: this.hlc.now(), acks: q.tally.succeeded, asked: targets.length };

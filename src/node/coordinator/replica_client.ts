@@ -5,9 +5,9 @@
  * item's promise settles with its own result. At high concurrency this turns
  * a message per replica per operation into a message per replica per turn.
  *
- * Every message fits the NATS max_payload: batches are bounded in bytes, a
- * batch whose encoding still comes out too large is split in two, and a
- * read the replica could not fit in its batch reply is asked again alone.
+ * Every message fits the NATS max_payload: batches are bounded in bytes, an
+ * item too large on its own fails with 413 unsent, and a read the replica
+ * could not fit in its batch reply is asked again alone.
  * Each replica is spoken to in the newest protocol version it speaks.
  */
 import { errorFromCode, StaleWriteError, TooLargeError } from '../../core/errors.js';
@@ -96,7 +96,7 @@ export class ReplicaClient {
   private readonly sendGets: Sender<string, Version[]> = async (node, batch) => {
     const v = this.protocolOf(node);
     const retryAlone: number[] = [];
-    await this.exchange(node, ReplicaOp.Get, encode({ kind: Kind.ReplicaGet, keys: batch.items }, v), batch, this.sendGets, (data) =>
+    await this.exchange(node, ReplicaOp.Get, encode({ kind: Kind.ReplicaGet, keys: batch.items }, v), batch, (data) =>
       decode(data, Kind.ReplicaGetReply).results.map((r, i) => {
         if (r.ok) return { ok: true, value: r.versions };
         if (r.code === askAloneCode && batch.items.length > 1) retryAlone.push(i);
@@ -109,7 +109,7 @@ export class ReplicaClient {
 
   private readonly sendPuts: Sender<ReplicaPutItem, void> = async (node, batch) => {
     const v = this.protocolOf(node);
-    await this.exchange(node, ReplicaOp.Put, encode({ kind: Kind.ReplicaPut, items: batch.items }, v), batch, this.sendPuts, (data) =>
+    await this.exchange(node, ReplicaOp.Put, encode({ kind: Kind.ReplicaPut, items: batch.items }, v), batch, (data) =>
       decode(data, Kind.ReplicaPutReply).results.map((r) => (r.ok ? { ok: true, value: undefined } : r)),
     );
   };
@@ -117,26 +117,21 @@ export class ReplicaClient {
   /**
    * One request for the whole batch; settles every item with its own result
    * (except those `settles` leaves to a retry), or all with the request's
-   * failure. A batch too large to send is split in two; one item too large
-   * alone fails with 413.
+   * failure; a request over the payload bound fails with 413, unsent.
    */
   private async exchange<I, T>(
     node: string,
     op: ReplicaOp,
     payload: Uint8Array,
     batch: Batch<I, T>,
-    resend: Sender<I, T>,
     results: (data: Uint8Array) => ItemResult<{ value: T }>[],
     settles: (index: number) => boolean = () => true,
   ): Promise<void> {
     if (payload.length > this.requestBytesMax) {
-      if (batch.items.length === 1) {
-        batch.waiters[0]!.reject(new TooLargeError(`replica ${op} of ${payload.length} bytes is over the NATS max_payload`));
-        return;
-      }
-      const half = Math.ceil(batch.items.length / 2);
-      const part = (from: number, to: number): Batch<I, T> => ({ items: batch.items.slice(from, to), waiters: batch.waiters.slice(from, to), bytes: 0 });
-      await Promise.all([resend(node, part(0, half)), resend(node, part(half, batch.items.length))]);
+      // Batches are bounded at a quarter of the bound by an estimate that errs high, so only an
+      // item too large on its own gets here: refused, never sent (NATS would close the connection).
+      const err = new TooLargeError(`replica ${op} of ${payload.length} bytes is over the NATS max_payload`);
+      for (const w of batch.waiters) w.reject(err);
       return;
     }
     try {

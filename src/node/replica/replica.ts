@@ -19,7 +19,7 @@ import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } 
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
 import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../../core/version.js';
-import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type Message, type ReplicaPutItem } from '../../protocol/codec.js';
+import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
@@ -60,9 +60,7 @@ export class Replica {
   async get(key: string): Promise<Version[]> {
     const record = await this.engine.get(key);
     if (record === undefined) return [];
-    const versions = decodeRecord(record);
-    this.observe(versions, 'a stored version');
-    return versions;
+    return decodeRecord(record);
   }
 
   /**
@@ -84,7 +82,7 @@ export class Replica {
       if (isUpToDate(held, merged)) return;
       await this.engine.put(key, encodeRecord(merged));
     });
-    this.observe(incoming, 'a written version');
+    for (const v of incoming) this.hlc.advanceTo(v.hlc); // so this node's later writes order after them
   }
 
   /** Subscribes to this node's replica subjects. */
@@ -106,7 +104,7 @@ export class Replica {
     const results = await Promise.all(
       keys.map((key) => this.get(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
     );
-    this.reply(msg, this.fitted(results, v), v);
+    this.send(msg, this.fitted(results, v));
   }
 
   private async onPut(msg: InboundMessage): Promise<void> {
@@ -120,7 +118,7 @@ export class Replica {
     const results = await Promise.all(
       items.map((item) => this.put(item.key, item.versions, item.fresh === true).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
     );
-    this.reply(msg, { kind: Kind.ReplicaPutReply, results }, v);
+    this.send(msg, encode({ kind: Kind.ReplicaPutReply, results }, v));
   }
 
   /**
@@ -129,9 +127,9 @@ export class Replica {
    * not fit even alone (a record written before the bound, or a smaller
    * max_payload than when it was written) is a 413 for that key.
    */
-  private fitted(results: ItemResult<{ versions: Version[] }>[], v: number): Message {
-    const whole: Message = { kind: Kind.ReplicaGetReply, results };
-    if (encode(whole, v).length <= this.opts.replyBytesMax) return whole;
+  private fitted(results: ItemResult<{ versions: Version[] }>[], v: number): Uint8Array {
+    const whole = encode({ kind: Kind.ReplicaGetReply, results }, v);
+    if (whole.length <= this.opts.replyBytesMax) return whole;
     const envelope = encode({ kind: Kind.ReplicaGetReply, results: [] }, v).length + 16;
     let used = envelope;
     const out = results.map((r): ItemResult<{ versions: Version[] }> => {
@@ -144,11 +142,10 @@ export class Replica {
       const error = alone ? `record of ${size} bytes does not fit in a reply of at most ${this.opts.replyBytesMax}` : 'reply full: ask for this key alone';
       return { ok: false, code: askAloneCode, error };
     });
-    return { kind: Kind.ReplicaGetReply, results: out };
+    return encode({ kind: Kind.ReplicaGetReply, results: out }, v);
   }
 
-  private reply(msg: InboundMessage, reply: Message, v: number): void {
-    const data = encode(reply, v);
+  private send(msg: InboundMessage, data: Uint8Array): void {
     if (data.length > this.opts.replyBytesMax) {
       msg.respondError(ErrorCode.TooLarge, `reply of ${data.length} bytes is over ${this.opts.replyBytesMax}`);
       return;
@@ -163,13 +160,6 @@ export class Replica {
         this.skewRefusals++;
         throw new ClockSkewError(`version by ${v.writer} with timestamp or counter ${highest(v)} is more than the maximum clock skew of ${this.hlc.maxSkewMs} ms ahead of this node`);
       }
-    }
-  }
-
-  /** Moves this node's clock past what it stores, so that its own later writes order after them. */
-  private observe(versions: readonly Version[], what: string): void {
-    for (const v of versions) {
-      if (this.hlc.acceptable(v.hlc)) this.hlc.observe(v.hlc, what);
     }
   }
 
