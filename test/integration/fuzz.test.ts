@@ -136,7 +136,13 @@ describe(`fuzz - three ${engine} workers, seed ${seed} (GODDB_FUZZ_SEED=${seed} 
       const context = got?.headers.get('kv-context')?.[0];
       if (context !== undefined) contexts.push(context);
     }
-    await new Promise((r) => setTimeout(r, 500)); // a heartbeat or two
+    // A heartbeat or two: polled (bounded) until two gossip messages have been seen, not a fixed wait.
+    const gossip = `god.${cluster}.gossip`;
+    const deadline = Date.now() + 10_000;
+    while (wire.messages.filter((m) => m.subject === gossip).length < 2) {
+      assert.ok(Date.now() < deadline, `no two messages on ${gossip} within 10 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     wire.unsubscribe(sid);
     await wire.ping();
     for (const m of wire.messages.splice(0)) {

@@ -4,12 +4,9 @@
  * $SRV.INFO metadata each say what the node holds and where it sits.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { connect, type GodDbClient } from '../../src/client/index.js';
-import { collect, rawConnect } from '../helpers/nats_raw.js';
-import { startWireCluster, type WireCluster } from '../helpers/wire_cluster.js';
-import { cliPath, runScript } from '../helpers/workers.js';
+import { describe, it } from 'node:test';
+import { collect } from '../helpers/nats_raw.js';
+import { goddbStatus, goddbStatusTable, useStatusCluster } from '../helpers/status_cluster.js';
 
 const ids = ['s1', 's2', 's3'];
 const keyTotal = 30;
@@ -21,9 +18,7 @@ interface StatusJson {
 }
 
 async function statusKeys(url: string): Promise<Record<string, number | null>> {
-  const run = await runScript(cliPath, ['status', '--json', '--servers', url], '', 30_000);
-  assert.equal(run.code, 0, run.stderr);
-  const status = JSON.parse(run.stdout) as StatusJson;
+  const status = JSON.parse(await goddbStatus(url, '--json')) as StatusJson;
   return Object.fromEntries(status.members.map((m) => [m.id, m.keys]));
 }
 
@@ -32,23 +27,10 @@ async function metricsText(httpPort: number): Promise<string> {
 }
 
 describe('keys held per node', () => {
-  let cluster: WireCluster;
-  let nc: NatsConnection;
-  let db: GodDbClient;
-
-  before(async () => {
-    cluster = await startWireCluster('keycount', ids, 'memory');
-    nc = await rawConnect(cluster.nats.url);
-    db = await connect({ servers: cluster.nats.url });
-  });
-
-  after(async () => {
-    await db?.close();
-    await nc?.close();
-    await cluster?.stop();
-  });
+  const s = useStatusCluster('keycount', ids);
 
   it('keys - after 30 writes with W=3, status, /metrics and $SRV.INFO show 30 keys and the ring position on every node', async () => {
+    const { cluster, nc, db } = s;
     for (let i = 0; i < keyTotal; i++) await db.put(`count.${i}`, `v${i}`, { w: 3 });
 
     const everyNode = Object.fromEntries(ids.map((id) => [id, keyTotal]));
@@ -58,11 +40,9 @@ describe('keys held per node', () => {
     while (JSON.stringify(seen) !== JSON.stringify(everyNode) && Date.now() < deadline) seen = await statusKeys(cluster.nats.url);
     assert.deepEqual(seen, everyNode, 'goddb status --json keys per node');
 
-    const table = await runScript(cliPath, ['status', '--servers', cluster.nats.url], '', 30_000);
-    assert.equal(table.code, 0, table.stderr);
-    const [header, ...rows] = table.stdout.trim().split('\n').map((l) => l.split(/\s+/));
-    const keysColumn = header!.indexOf('keys');
-    assert.ok(keysColumn >= 0, table.stdout);
+    const { stdout, header, rows } = await goddbStatusTable(cluster.nats.url);
+    const keysColumn = header.indexOf('keys');
+    assert.ok(keysColumn >= 0, stdout);
     assert.deepEqual(rows.map((r) => r[keysColumn]), ids.map(() => String(keyTotal)));
 
     for (const w of cluster.workers) {

@@ -128,8 +128,14 @@ describe('malformed client requests to three LMDB workers', () => {
       key: 'protected',
       versions: item.versions.map((v) => ({ ...v, value: new TextEncoder().encode('OWNED') })),
     }));
-    assert.equal((await wire.request('kv.put.fz.forged', Buffer.from(encode({ kind: Kind.ReplicaPut, items }))))?.code, 200);
+    const forged = Buffer.from(encode({ kind: Kind.ReplicaPut, items }));
+    assert.equal((await wire.request('kv.put.fz.forged', forged))?.code, 200);
     // A node replying to this get would publish the forged write on the replica subject, with its own permissions.
+    // Watch those subjects: a reply there carries the forged bytes.
+    const watched = [wire.subscribe('god.malformed.node.*.put'), wire.subscribe('god.malformed.gossip')];
+    await wire.ping();
+    wire.messages.splice(0);
+    const forgedReplies = () => wire.messages.filter((m) => m.payload.equals(forged)).map((m) => m.subject);
     for (const id of ids) {
       const reply = await wire.request('kv.get.fz.forged', '', undefined, 1000);
       assert.equal(reply?.code, 200, 'an ordinary get of the value works');
@@ -137,7 +143,15 @@ describe('malformed client requests to three LMDB workers', () => {
       wire.publish('kv.get.fz.forged', 'god.malformed.gossip', '');
     }
     await wire.ping();
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing marks "every node has dropped the reply", so watch for a forged reply for a bounded time; one seen fails at once.
+    const deadline = Date.now() + 1_000;
+    while (Date.now() < deadline && forgedReplies().length === 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      await wire.ping();
+    }
+    for (const sid of watched) wire.unsubscribe(sid);
+    assert.deepEqual(forgedReplies(), [], 'no node replied on a node subject');
+    wire.messages.splice(0);
     assert.equal((await wire.request('kv.get.protected', '', headerBlock({ 'KV-R': '3' })))?.payload.toString(), 'kept');
   });
 

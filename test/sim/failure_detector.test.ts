@@ -16,11 +16,9 @@ describe('phi accrual failure detection in a simulated cluster', () => {
     await c.clock.advance(20_000); // twenty heartbeats: the detector has learned the gaps
     const paused = c.node('n3');
     paused.node.membership.stop(); // SIGSTOP: its process sends nothing more
-    const stoppedAt = c.clock.nowMs();
     await c.clock.advance(1_200);
     assert.ok(c.node('n1').node.membership.isUp('n3'), 'not convicted for one late heartbeat');
-    await c.clock.advance(800);
-    assert.ok(c.clock.nowMs() - stoppedAt <= 2_000);
+    await c.clock.advance(800); // 2 s after the pause
     for (const id of ['n1', 'n2']) assert.equal(c.node(id).node.membership.isUp('n3'), false, `${id} suspects n3 within 2 s`);
     assert.ok(c.node('n1').node.membership.suspicion('n3') > 8);
     // Through n1's coordinator: the paused process coordinates nothing (a queue-group request could reach it).

@@ -58,6 +58,21 @@ async function putAll(c: SimCluster, client: SimClient, entries: [string, string
   replies.forEach((r, i) => assert.equal(r.code, 200, `put ${entries[i]![0]}: ${r.message}`));
 }
 
+/**
+ * Three members (N=3, W=3, handoff at 5 000 B/s) holding `k.0`..`k.299` =
+ * `v.<key>`, then n4 started: the transfer to it has just begun.
+ */
+async function joinAfterPrefill(): Promise<{ seed: number; c: SimCluster; keys: string[] }> {
+  const seed = simSeed();
+  const c = new SimCluster(seed, ids, { quorum: { replication: 3, readQuorum: 2, writeQuorum: 3 }, handoff: { bytesPerSecond: 5_000 } });
+  await c.start();
+  const client = c.connectClient('writer');
+  const keys = Array.from({ length: 300 }, (_, i) => `k.${i}`);
+  await putAll(c, client, keys.map((k) => [k, `v.${k}`]), 3);
+  await c.clock.run(c.startOne('n4'));
+  return { seed, c, keys };
+}
+
 describe('ownership handoff on a join', () => {
   it('sim handoff - a joiner receives exactly the keys it now replicates, each once, with its latest value, at the configured rate; members report unsettled until then', async () => {
     const seed = simSeed();
@@ -181,13 +196,7 @@ describe('ownership handoff on a join', () => {
   });
 
   it('sim handoff - a second join while the first transfer runs supersedes it, and both joiners end up with every key they replicate', async () => {
-    const seed = simSeed();
-    const c = new SimCluster(seed, ids, { quorum: { replication: 3, readQuorum: 2, writeQuorum: 3 }, handoff: { bytesPerSecond: 5_000 } });
-    await c.start();
-    const client = c.connectClient('writer');
-    const keys = Array.from({ length: 300 }, (_, i) => `k.${i}`);
-    await putAll(c, client, keys.map((k) => [k, `v.${k}`]), 3);
-    await c.clock.run(c.startOne('n4'));
+    const { seed, c, keys } = await joinAfterPrefill();
     await c.clock.advance(500);
     assert.ok(ids.some((id) => c.node(id).node.handoff.active > 0), 'the first transfer is under way');
     await c.clock.run(c.startOne('n5'));
@@ -211,13 +220,7 @@ describe('ownership handoff on a join', () => {
   });
 
   it('sim handoff - keys a target did not acknowledge (cut off from the sender) are sent again once it is back; settled stays false until then', async () => {
-    const seed = simSeed();
-    const c = new SimCluster(seed, ids, { quorum: { replication: 3, readQuorum: 2, writeQuorum: 3 }, handoff: { bytesPerSecond: 5_000 } });
-    await c.start();
-    const client = c.connectClient('writer');
-    const keys = Array.from({ length: 300 }, (_, i) => `k.${i}`);
-    await putAll(c, client, keys.map((k) => [k, `v.${k}`]), 3);
-    await c.clock.run(c.startOne('n4'));
+    const { seed, c, keys } = await joinAfterPrefill();
     await c.clock.advance(300);
     c.bus.partition('n1', 'n4');
     await c.clock.advance(8_000);
