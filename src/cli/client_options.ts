@@ -1,6 +1,6 @@
 /**
  * Options shared by the commands that act as a client (client, get, put,
- * del, status): where NATS is and how to authenticate. Without --servers the
+ * del, owners, status, leave, remove): where NATS is and how to authenticate. Without --servers the
  * servers come from the environment (GODDB_NATS_SERVERS, the nats CLI's
  * NATS_URL) or the context that `npm start` writes (src/client/context.ts).
  *
@@ -38,12 +38,18 @@ export interface ClientFlags {
   natsTls?: boolean;
 }
 
-export function addClientOptions(cmd: Command): Command {
+/**
+ * The options above on `cmd`. Without `requestTimeout` there is no
+ * `--timeout <ms>`: a command that waits for something longer (`leave`,
+ * `remove`) gives --timeout its own meaning.
+ */
+export function addClientOptions(cmd: Command, opts: { requestTimeout?: boolean } = {}): Command {
   const env = process.env;
-  return cmd
+  cmd
     .option('--servers <urls>', 'NATS URL(s), comma-separated [default: $GODDB_NATS_SERVERS, $NATS_URL, the context, nats://127.0.0.1:4222]')
-    .option('--context-file <file>', `context file with the NATS URL and credentials [default: $${contextEnv}, ~/.config/goddb/context.json, written by npm start]`)
-    .option('--timeout <ms>', 'bound on connecting and on each request, in ms', '5000')
+    .option('--context-file <file>', `context file with the NATS URL and credentials [default: $${contextEnv}, ~/.config/goddb/context.json, written by npm start]`);
+  if (opts.requestTimeout !== false) cmd.option('--timeout <ms>', 'bound on connecting and on each request, in ms', '5000');
+  return cmd
     .option('--nats-user <user>', 'NATS user name', env['GODDB_NATS_USER'])
     .option('--nats-pass <pass>', 'NATS password', env['GODDB_NATS_PASS'])
     .option('--nats-token <token>', 'NATS token', env['GODDB_NATS_TOKEN'])

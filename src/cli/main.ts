@@ -7,6 +7,7 @@
  *   goddb get|put|del <key> ...    one request, for scripts
  *   goddb owners <key> [--json]    where a key lives: replicas, fallbacks, pending owners
  *   goddb status [--json]          the members and the nodes that answer
+ *   goddb leave|remove <node-id>   a member hands its ranges over and exits | a down member is replaced
  *   goddb dev                      nats-server + a local cluster (npm start)
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
@@ -15,6 +16,7 @@ import { normalizeLegacyFlags } from '../config/flags.js';
 import { goddbVersion } from '../version.js';
 import { addBenchOptions, type BenchFlags } from '../bench/options.js';
 import { addClientOptions, type ClientFlags } from './client_options.js';
+import type { MembershipChangeFlags } from './membership_change.js';
 import type { QuorumFlags } from './one_shot.js';
 import { addWorkerOptions } from './worker_flags.js';
 
@@ -76,13 +78,25 @@ function buildProgram(): Command {
       exitWith(await runOwners(key, flags));
     });
 
-  addClientOptions(program.command('status').description('list the members of the ring and the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); then each member\'s liveness, virtual nodes and share of the ring (owns, counting replicas) and the keys it holds by its own count (a dash from a node of an earlier version); exit 1 when none answers'))
+  addClientOptions(program.command('status').description('list the members of the ring and the nodes that answer, with the requests each answered: per operation, not-found-404 (a normal answer), refused-4xx (other 4xx: the request was wrong), errors-5xx (the cluster could not answer); then each member\'s membership state (joining, up, leaving, left, removed), liveness (up, down), virtual nodes and share of the ring (owns, counting replicas), the keys it holds by its own count (a dash from a node of an earlier version) and the ranges and bytes moving to or from it; exit 1 when none answers'))
     .option('--wait <ms>', 'how long to collect answers', '500')
     .option('--json', 'print the members, whether the ring is settled and every node\'s report as JSON')
     .action(async (flags: ClientFlags & { wait: string; json?: boolean }) => {
       const { runStatus } = await import('./one_shot.js');
       exitWith(await runStatus(flags));
     });
+
+  const membershipChange = (name: 'leave' | 'remove', description: string) =>
+    addClientOptions(program.command(name).argument('<node-id>').description(description), { requestTimeout: false })
+      .option('--json', 'print the final `goddb status --json` (with --no-wait: the member\'s { node, state })')
+      .option('--no-wait', 'return once the request is accepted, printing the member\'s state')
+      .option('--timeout <duration>', 'how long to watch the change before giving up (exit 1, error 504; the change goes on): ms, or like 90s, 10m, 1h', '10m')
+      .action(async (nodeId: string, flags: MembershipChangeFlags) => {
+        const { runMembershipChange } = await import('./membership_change.js');
+        exitWith(await runMembershipChange(name, nodeId, flags));
+      });
+  membershipChange('leave', 'ask the live member <node-id> to hand its ranges to their next owners and exit; shows progress (ranges and bytes moved) until it has left');
+  membershipChange('remove', 'remove the down member <node-id>: each of its ranges gets a new replica, streamed from the surviving copies; shows progress until every node is settled');
 
   program
     .command('dev')

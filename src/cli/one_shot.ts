@@ -4,7 +4,7 @@
  * missing key is 404); 3 when NATS cannot be reached (see ExitCode).
  */
 import { clusterStatus, summarizeRequests, type GodDbClient, type NodeInfo, type OwnersReport } from '../client/index.js';
-import { statusCell } from '../client/ring_status.js';
+import { movingCell, stateCell, statusCell } from '../client/ring_status.js';
 import { ErrorCode } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
@@ -105,10 +105,12 @@ export function ownersTable(r: OwnersReport): string {
  * version, start time and the requests it answered, from its own counts
  * (the ones its /metrics shows): per operation, then 404s (a normal answer),
  * other 4xx (refused: the request was wrong) and 5xx (errors: the cluster
- * could not answer); then its liveness, virtual nodes and share of the ring
- * as the answering nodes see it, and the keys it holds by its own count.
- * '-' where nobody reported a value (a member that is down does not answer;
- * a node of an earlier version reports no ring, or no keys).
+ * could not answer); then its membership state, liveness, virtual nodes and
+ * share of the ring as the answering nodes see it, the keys it holds by its
+ * own count, and the ranges and bytes moving to or from it (last, since
+ * that cell holds spaces). '-' where nobody reported a value (a member that
+ * is down does not answer; a node of an earlier version reports no ring,
+ * no state, or no keys).
  */
 export function runStatus(flags: ClientFlags & { wait: string; json?: boolean }): Promise<number> {
   return withClient(flags, async (client) => {
@@ -120,7 +122,7 @@ export function runStatus(flags: ClientFlags & { wait: string; json?: boolean })
   });
 }
 
-export const statusColumns = ['node', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx', 'status', 'vnodes', 'owns', 'keys'] as const;
+export const statusColumns = ['id', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx', 'state', 'liveness', 'vnodes', 'owns', 'keys', 'moving'] as const;
 
 export function statusTable(nodes: readonly NodeInfo[]): string {
   const rows: string[][] = [[...statusColumns]];
@@ -129,7 +131,7 @@ export function statusTable(nodes: readonly NodeInfo[]): string {
     const n = answered.get(m.cluster + '\0' + m.id);
     const s = n === undefined ? undefined : summarizeRequests(n.requests);
     const counts = s === undefined ? Array(6).fill('-') : [s.byOp['get'] ?? 0, s.byOp['put'] ?? 0, s.byOp['del'] ?? 0, s.notFound, s.refused, s.errors].map(String);
-    const ring = [statusCell(m), m.virtualNodes === null ? '-' : String(m.virtualNodes), m.owns === null ? '-' : `${m.owns.toFixed(1)}%`, m.keys === null ? '-' : String(m.keys)];
+    const ring = [stateCell(m), statusCell(m), m.virtualNodes === null ? '-' : String(m.virtualNodes), m.owns === null ? '-' : `${m.owns.toFixed(1)}%`, m.keys === null ? '-' : String(m.keys), movingCell(m.moving)];
     rows.push([m.id, m.cluster, n?.version ?? '-', n?.started ?? '-', ...counts, ...ring]);
   }
   return table(rows);

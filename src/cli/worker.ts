@@ -70,7 +70,14 @@ function isExpectedFailure(err: unknown): boolean {
 
 function handleShutdown(logger: Logger, starting: Promise<GodDbNode>): void {
   let node: GodDbNode | undefined;
-  starting.then((n) => (node = n), () => undefined);
+  starting.then(
+    (n) => {
+      node = n;
+      // `goddb leave`: once its ranges are with their next owners, the node stops and the worker exits 0.
+      void n.left.then(() => stop('left the cluster'));
+    },
+    () => undefined,
+  );
   let stopping = false;
   const stop = async (reason: string): Promise<void> => {
     if (stopping) {

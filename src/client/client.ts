@@ -14,7 +14,7 @@ import {
 import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
 import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
-import { ClientOp, Header, clientRequest, unsendableKey } from '../protocol/subjects.js';
+import { ClientOp, Header, clientRequest, isValidToken, unsendableKey, type AdminOp } from '../protocol/subjects.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
 import {
   NoRespondersError,
@@ -61,6 +61,12 @@ export interface PutResult {
   readonly acks: string;
 }
 
+/** A member's membership state after a leave or remove was accepted ('leaving', 'left', 'removed'...). */
+export interface MembershipChange {
+  readonly node: string;
+  readonly state: string;
+}
+
 export interface GodDbClient {
   /** The value under `key`, or null when there is none (404). */
   get(key: string, opts?: GetOptions): Promise<GetResult | null>;
@@ -73,6 +79,19 @@ export interface GodDbClient {
   owners(key: string): Promise<OwnersReport>;
   /** The nodes that answer within `waitMs` (default 500), from their micro-service statistics. */
   nodes(opts?: { waitMs?: number }): Promise<NodeInfo[]>;
+  /**
+   * Asks the live member `nodeId` to leave (kv.leave): it hands its ranges to
+   * their next owners, then exits. Resolves once the request is accepted, with
+   * the member's state then ('leaving'); watch nodes() for the rest. NotFoundError
+   * for an unknown member, a GodDbError with code 409 when its state forbids it.
+   */
+  leave(nodeId: string): Promise<MembershipChange>;
+  /**
+   * Removes the down member `nodeId` (kv.remove): each of its ranges gets a
+   * new replica, streamed from the surviving copies. A member that is up is
+   * refused with code 409 (ask it to leave instead).
+   */
+  remove(nodeId: string): Promise<MembershipChange>;
   close(): Promise<void>;
 }
 
@@ -141,6 +160,24 @@ class TransportClient implements GodDbClient {
     return listNodes(this.transport, opts.waitMs ?? 500);
   }
 
+  leave(nodeId: string): Promise<MembershipChange> {
+    return this.membershipChange(ClientOp.Leave, nodeId);
+  }
+
+  remove(nodeId: string): Promise<MembershipChange> {
+    return this.membershipChange(ClientOp.Remove, nodeId);
+  }
+
+  private async membershipChange(op: AdminOp, nodeId: string): Promise<MembershipChange> {
+    if (typeof nodeId !== 'string' || !isValidToken(nodeId)) {
+      throw new BadRequestError(`not a node id: ${JSON.stringify(nodeId)} (1 to 64 letters, digits, '-' or '_')`);
+    }
+    const reply = await this.call(op, nodeId, empty, {}, false);
+    const change = parseMembershipChange(reply!.data);
+    if (change === undefined) throw new GodDbError(ErrorCode.Internal, `the answer to ${op} of ${nodeId} is not { node, state }`);
+    return change;
+  }
+
   close(): Promise<void> {
     return this.transport.close();
   }
@@ -169,6 +206,19 @@ class TransportClient implements GodDbClient {
     if (notFoundIsNull && err.code === ErrorCode.NotFound) return null;
     throw err;
   }
+}
+
+/** The `{ node, state }` a leave or remove answers, or undefined when `data` is not one. */
+export function parseMembershipChange(data: Uint8Array): MembershipChange | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { node, state } = raw as Record<string, unknown>;
+  return typeof node === 'string' && typeof state === 'string' ? { node, state } : undefined;
 }
 
 /** Client-side checks, so an obviously bad key never costs a round trip. */

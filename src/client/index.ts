@@ -6,6 +6,7 @@
  *   const got = await db.get('user.42');   // null when absent
  *   await db.put('user.42', 'bye', { context: got?.context });
  *   await db.put('session.7', 'token', { ttl: '30m' });   // reads as absent 30 minutes later
+ *   await db.leave('n3');                 // n3 hands its ranges over and exits; db.nodes() shows progress
  *   await db.close();
  *
  * Failures are typed errors carrying the wire code (see ErrorCode); a
@@ -19,6 +20,7 @@ import { credentialsOf, resolveTarget, type Target } from './context.js';
 
 export {
   BadRequestError,
+  ConflictError,
   ErrorCode,
   GodDbError,
   NotFoundError,
@@ -26,10 +28,11 @@ export {
   StorageError,
   TimeoutError,
   TooLargeError,
+  UnavailableError,
   errorFromCode,
 } from '../core/errors.js';
 export { clientOverTransport } from './client.js';
-export type { GetOptions, GetResult, GodDbClient, PutOptions, PutResult, WriteOptions } from './client.js';
+export type { GetOptions, GetResult, GodDbClient, MembershipChange, PutOptions, PutResult, WriteOptions } from './client.js';
 export { ConnectionError } from './connection_error.js';
 export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
 export type { NodeInfo } from './nodes.js';

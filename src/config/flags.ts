@@ -52,6 +52,9 @@ function buildFlagMap(): Readonly<Record<string, WorkerFlag>> {
       legacy: legacy.has(leaf.arg),
     });
   }
+  // --seeds names the same list as the seed's -peers (issue 9): the initial contact points.
+  const peers = out['peers'];
+  if (peers) out['seeds'] = Object.freeze({ ...peers, doc: 'Node ids to contact first, comma-separated (the initial cluster, or the members a joining node asks); the same list as -peers.', legacy: false });
   return Object.freeze(out);
 }
 

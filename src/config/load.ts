@@ -100,7 +100,9 @@ function splitFlags(flags: Record<string, unknown>): { flagFiles: string[]; sett
     }
     const flag = workerFlagMap[name];
     if (flag === undefined) throw new ConfigError(`unknown flag --${name}`);
-    settings.push([flag.path, value]);
+    // The seed's -peers is the number of peers to gossip with each round; a list names the seeds.
+    if (name === 'peers' && /^\s*\d+\s*$/.test(String(value))) settings.push(['gossip.fanout', Number(value)]);
+    else settings.push([flag.path, value]);
     if (name === 'engine') engineGiven = true;
     if (name === 'redisport') redisPortGiven = true;
   }

@@ -166,6 +166,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
       env: 'GODDB_PEERS',
       arg: 'peers',
     },
+    fanout: {
+      doc: 'Members a node exchanges member records with each gossip round (the seed\'s -peers when given a number).',
+      format: intFormat(1, 64),
+      default: limits.gossipFanoutDefault,
+      env: 'GODDB_GOSSIP_FANOUT',
+      arg: 'gossip-fanout',
+    },
     startupWaitMs: {
       doc: 'How long a starting node waits to hear its peers before serving anyway.',
       format: durationFormat(0, 3_600_000),
@@ -176,11 +183,18 @@ export const configSchema: convict.Schema<NodeConfig> = {
   },
   handoff: {
     bytesPerSecond: {
-      doc: 'Most bytes per second a node sends when it hands keys to their new owners after the ring changes (ownership handoff); bytes or like 50MiB.',
+      doc: 'Most bytes per second a node pulls when it takes ranges from their old owners after the ring changes (ownership handoff); bytes or like 50MiB.',
       format: sizeFormat(1, Number.MAX_SAFE_INTEGER),
       default: limits.handoffBytesPerSecondDefault,
       env: 'GODDB_HANDOFF_BYTES_PER_SECOND',
       arg: 'handoff-bytes-per-second',
+    },
+    ringDelayMs: {
+      doc: 'Wait between hearing of a ring change and streaming ranges for it, so every coordinator already writes to the new owners (Cassandra\'s ring_delay); ms or like 3s.',
+      format: durationFormat(0, 3_600_000),
+      default: limits.ringDelayMsDefault,
+      env: 'GODDB_RING_DELAY_MS',
+      arg: 'ring-delay',
     },
   },
   requestTimeoutMs: {

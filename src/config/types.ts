@@ -33,10 +33,12 @@ export interface NodeConfig {
     phiConvictThreshold: number;
     /** Node ids of the initial cluster; the node waits (up to startupWaitMs) to hear them before serving. */
     peers: string[];
+    /** Members asked for newer member records each round. */
+    fanout: number;
     startupWaitMs: number;
   };
-  /** Ownership handoff after a ring change (src/node/handoff/handoff.ts): throttled to bytesPerSecond. */
-  handoff: { bytesPerSecond: number };
+  /** Range moves after a ring change (src/node/handoff/moves.ts): pulled at most at bytesPerSecond, ringDelayMs after the change. */
+  handoff: { bytesPerSecond: number; ringDelayMs: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;

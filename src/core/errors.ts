@@ -78,6 +78,26 @@ export class StorageError extends GodDbError {
   }
 }
 
+/**
+ * A request that conflicts with the current state of what it names (a
+ * membership change the member's state does not allow, such as removing a
+ * member that is up): 409, as a failed condition.
+ */
+export class ConflictError extends GodDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.ConditionFailed, message, options);
+    this.name = 'ConflictError';
+  }
+}
+
+/** The request cannot be served now (a node without the machinery for it, a change already under way elsewhere): 503, try again later. */
+export class UnavailableError extends GodDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.QuorumNotMet, message, options);
+    this.name = 'UnavailableError';
+  }
+}
+
 /** A timestamp or context too far ahead of the receiver's clock (more than the configured maximum skew). */
 export class ClockSkewError extends GodDbError {
   constructor(message: string) {

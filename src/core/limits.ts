@@ -77,6 +77,16 @@ export const limits = {
   handoffRetryMs: 5_000,
   /** Finished and superseded transfers a node remembers for status output. */
   handoffTransfersKeptMax: 64,
+  /** Items in one page of a range move (a RangeReply). */
+  rangeItemsMax: 512,
+  /** Payload bytes a range page asks for: a tenth of a second at the configured rate, at most this. */
+  rangePageBytesMax: 256 * 1024,
+  /** Wait before a move that could not finish (a source down or refusing) tries again. */
+  moveRetryMs: 1_000,
+  /** A node asks this many random members for newer member records each gossip round, by default (the seed's -peers as a number). */
+  gossipFanoutDefault: 3,
+  /** Default wait between hearing a ring change and streaming for it, so every coordinator writes to the pending owners first (Cassandra's ring_delay). */
+  ringDelayMsDefault: 3_000,
   /** A node asks its engine how many keys it holds at most this often; status and /metrics read the cached count. */
   keyCountRefreshMs: 1_000,
 } as const;

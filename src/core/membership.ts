@@ -17,8 +17,58 @@ export const MemberStatus = {
 } as const;
 export type MemberStatus = (typeof MemberStatus)[keyof typeof MemberStatus];
 
+/**
+ * Membership state, kept apart from liveness (issue 9): a down member stays
+ * in the ring. The serving ring holds members that hold their ranges now
+ * (up, leaving, removing); the future ring those that will hold them once
+ * the moves end (joining, up). `removing` is `leaving` for a dead member an
+ * operator removed: the survivors stream its ranges, and it ends `removed`.
+ */
+export const MemberState = {
+  Joining: 'joining',
+  Up: 'up',
+  Leaving: 'leaving',
+  Removing: 'removing',
+  Left: 'left',
+  Removed: 'removed',
+} as const;
+export type MemberState = (typeof MemberState)[keyof typeof MemberState];
+
+export const memberStates: readonly MemberState[] = Object.values(MemberState);
+
+/** Among equal state versions, the later state wins (a removal decided on two nodes at once agrees). */
+const stateRank: Record<MemberState, number> = { joining: 0, up: 1, leaving: 2, removing: 3, left: 4, removed: 5 };
+
+export function inServingRing(state: MemberState): boolean {
+  return state === MemberState.Up || state === MemberState.Leaving || state === MemberState.Removing;
+}
+
+export function inFutureRing(state: MemberState): boolean {
+  return state === MemberState.Joining || state === MemberState.Up;
+}
+
+/** Gone for good: out of both rings, and a heartbeat in its name is never admitted again. */
+export function isGone(state: MemberState): boolean {
+  return state === MemberState.Left || state === MemberState.Removed;
+}
+
+/** A member's state with the version that orders its changes (the member bumps it; a removal bumps it for a dead member). */
+export interface StateStamp {
+  state: MemberState;
+  stateVersion: number;
+}
+
+/** True when `a` is later news than `b`. */
+export function stateNewer(a: StateStamp, b: StateStamp): boolean {
+  return a.stateVersion > b.stateVersion || (a.stateVersion === b.stateVersion && stateRank[a.state] > stateRank[b.state]);
+}
+
 export interface Member {
   id: string;
+  state: MemberState;
+  stateVersion: number;
+  /** Fingerprint of the ring the member holds every key of (core/moves.ts); '' when unknown. */
+  synced: string;
   virtualNodes: number;
   /** Random per process start; '' for a peer trusted from configuration. */
   incarnation: string;
@@ -37,6 +87,10 @@ export interface Heartbeat {
   virtualNodes: number;
   incarnation: string;
   heartbeat: number;
+  /** Absent from a protocol-1 or -2 member: up, version 0. */
+  state?: MemberState | undefined;
+  stateVersion?: number | undefined;
+  synced?: string | undefined;
   /** Only from the member itself (its probe answer); a heartbeat without keeps what is known. */
   tokens?: readonly bigint[] | undefined;
 }
@@ -73,7 +127,10 @@ export function applyHeartbeat(view: MemberView, hb: Heartbeat, nowMs: number, m
   // node's last heartbeat must not keep it up.
   if (known && known.incarnation === hb.incarnation && hb.heartbeat <= known.heartbeat) return view;
   const next = new Map(view);
-  const member: Member = { id: hb.id, virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs };
+  const heard: StateStamp = { state: hb.state ?? MemberState.Up, stateVersion: hb.stateVersion ?? 0 };
+  // The state is kept unless the heartbeat's is newer: a removal decided by others outlives the member's old word.
+  const stamp = known && !stateNewer(heard, known) ? { state: known.state, stateVersion: known.stateVersion } : heard;
+  const member: Member = { id: hb.id, ...stamp, synced: hb.synced ?? known?.synced ?? '', virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs };
   const tokens = hb.tokens ?? known?.tokens;
   if (tokens !== undefined) member.tokens = tokens;
   next.set(hb.id, member);
@@ -135,14 +192,23 @@ export function statusOf(member: Member, self: string, nowMs: number, failureTim
   return nowMs - member.lastHeardMs > failureTimeoutMs ? MemberStatus.Down : MemberStatus.Up;
 }
 
-/** True when the ring would differ between the two views (members or their vnode counts changed). */
+/** True when the rings or the move state would differ between the two views (members, vnodes, tokens, states, synced rings). */
 export function ringChanged(a: MemberView, b: MemberView): boolean {
   if (a.size !== b.size) return true;
   for (const [id, m] of a) {
     const o = b.get(id);
-    if (!o || o.virtualNodes !== m.virtualNodes || !sameTokens(o.tokens, m.tokens)) return true;
+    if (!o || o.virtualNodes !== m.virtualNodes || !sameTokens(o.tokens, m.tokens) || o.state !== m.state || o.synced !== m.synced) return true;
   }
   return false;
+}
+
+/** The view with `id`'s state replaced by `stamp` when it is newer (hearsay of a removal, or the member's own word relayed). */
+export function applyState(view: MemberView, id: string, stamp: StateStamp): MemberView {
+  const known = view.get(id);
+  if (!known || !stateNewer(stamp, known)) return view;
+  const next = new Map(view);
+  next.set(id, { ...known, state: stamp.state, stateVersion: stamp.stateVersion });
+  return next;
 }
 
 function sameTokens(a: readonly bigint[] | undefined, b: readonly bigint[] | undefined): boolean {

@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import { limits } from '../core/limits.js';
 import type { NodeConfig } from '../config/types.js';
 import { EngineKind, type StorageEngine } from '../storage/engine.js';
+import { MemberState } from '../core/membership.js';
 import { createEngine } from '../storage/index.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
@@ -20,7 +21,9 @@ import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api/client_api.js';
 import { Coordinator } from './coordinator/coordinator.js';
-import { Handoff } from './handoff/handoff.js';
+import { Moves } from './handoff/moves.js';
+import { MemberAdmin } from './membership/admin.js';
+import { loadState, saveState } from './membership/state_store.js';
 import { loadOrCreateIdentity, lockDataDir } from './membership/identity.js';
 import { Membership } from './membership/membership.js';
 import { HybridClock } from './clock/hybrid_clock.js';
@@ -31,7 +34,6 @@ import { KeyCount } from './api/key_count.js';
 import { Metrics } from './api/metrics.js';
 import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
-import { ReplicaClient } from './coordinator/replica_client.js';
 
 export interface NodeDeps {
   logger: Logger;
@@ -53,7 +55,9 @@ export interface GodDbNode {
   readonly coordinator: Coordinator;
   readonly replica: Replica;
   readonly hlc: HybridClock;
-  readonly handoff: Handoff;
+  readonly moves: Moves;
+  /** Resolves once this node has left the cluster (`goddb leave`): the worker then exits 0. */
+  readonly left: Promise<void>;
   /** The client API this node serves (tests drive one node's API directly). */
   readonly api: ClientApi;
   stop(): Promise<void>;
@@ -110,6 +114,11 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       self: id,
       cluster: config.cluster,
       virtualNodes: config.ring.virtualNodes,
+      replication: config.quorum.replication,
+      // A node that has no tokens yet joins; one that had some comes back in the state it kept.
+      state: loadState(meta) ?? { state: tokenPlan.own === undefined ? MemberState.Joining : MemberState.Up, stateVersion: 0 },
+      persistState: (stamp) => saveState(meta, stamp),
+      fanout: config.gossip.fanout,
       enabled: config.gossip.enabled,
       intervalMs: config.gossip.intervalMs,
       failureTimeoutMs: config.gossip.failureTimeoutMs,
@@ -128,16 +137,26 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     clock,
     logger,
   );
-  // Built before gossip starts: the ring it holds now is where this node's data was placed.
-  const handoff = new Handoff(
-    { self: id, replication: config.quorum.replication, bytesPerSecond: config.handoff.bytesPerSecond },
+  const moves = new Moves(
+    {
+      self: id,
+      cluster: config.cluster,
+      replication: config.quorum.replication,
+      bytesPerSecond: config.handoff.bytesPerSecond,
+      ringDelayMs: config.handoff.ringDelayMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      replyBytesMax: sizes.messageBytesMax,
+    },
     engine,
-    new ReplicaClient(transport, config.cluster, config.requestTimeoutMs, { requestBytesMax: sizes.messageBytesMax, protocolOf: (node) => membership.protocolOf(node) }),
-    () => membership.ring(),
+    replica,
+    transport,
+    membership,
+    meta,
     clock,
-    logger.child({ part: 'handoff' }),
+    logger.child({ part: 'moves' }),
   );
-  membership.onChange(() => handoff.ringChanged());
+  let onLeft: () => void = () => {};
+  const left = new Promise<void>((r) => (onLeft = r));
   const coordinator = new Coordinator(
     {
       self: id,
@@ -149,8 +168,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       recordBytesMax: sizes.recordBytesMax,
       requestBytesMax: sizes.messageBytesMax,
       protocolOf: (node) => membership.protocolOf(node),
-      settled: () => handoff.settled,
-      transfers: () => handoff.transfers(),
+      settled: () => moves.settled,
+      transfers: () => moves.transfers(),
     },
     transport,
     membership,
@@ -159,6 +178,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     hlc,
     logger,
   );
+  const admin = new MemberAdmin({ self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs }, membership, transport, logger);
   const keyCount = new KeyCount(engine, clock, limits.keyCountRefreshMs, logger);
   const metrics = new Metrics(id, {
     inflight: () => coordinator.inflightRequests,
@@ -170,9 +190,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     malformedReplicaRequests: () => replica.malformed,
     unconfirmedMembers: () => membership.unconfirmed,
     hlc: () => hlc.peek(),
-    handoffKeysSent: () => handoff.keysSent,
-    handoffBytesSent: () => handoff.bytesSent,
-    handoffActive: () => handoff.active,
+    handoffKeysSent: () => moves.keysPulled,
+    handoffBytesSent: () => moves.bytesPulled,
+    handoffActive: () => moves.active,
     keys: () => keyCount.read(),
     ringMembers: () => membership.members().length,
     ringOwnedRatio: () => coordinator.ownedRatio(),
@@ -189,6 +209,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       keyBytesMax: config.limits.keyBytesMax,
       valueBytesMax,
       defaultTtlSeconds: config.defaultTtlSeconds,
+      admin,
     },
     coordinator,
     metrics,
@@ -203,9 +224,14 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     const capacities = new Map(membership.members().map((m) => [m.id, m.virtualNodes]));
     const own = joinTokens(id, config.ring.virtualNodes, config.quorum.replication, membership.placedTokens(), capacities, meta);
     membership.setOwnTokens(own);
-    handoff.rebase();
     logger.info({ tokens: own.length, members: capacities.size }, 'chose tokens to join the ring');
   }
+  moves.start();
+  replicaSubs.push(admin.listen());
+  moves.onLeft = () => {
+    // A few more heartbeats carry `left` to every member before the node goes.
+    clock.setTimer(2 * config.gossip.intervalMs, onLeft);
+  };
   await transport.flush();
   let service: Subscription | undefined = await transport.serve(api.service());
   let ready = true;
@@ -227,7 +253,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       await service?.drain();
       service = undefined;
       await coordinator.drain();
-      await handoff.stop();
+      await moves.stop();
       membership.stop();
       await Promise.all(replicaSubs.map((s) => s.drain()));
       if (!deps.transport) await transport.close();
@@ -238,7 +264,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, handoff, api, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, moves, api, left, stop };
 }
 
 /**

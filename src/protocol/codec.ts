@@ -14,6 +14,10 @@
  *      version 1 ignores fields it does not know. A version may carry `expiresHlc` (a put
  *      with a TTL; optional, so older version-2 nodes and records read on without it;
  *      a version-1 node drops it, and the key then lives on there).
+ *      Member claims (heartbeats, probe replies) may carry `state`, `stateVersion` and
+ *      `synced` (issue 9; optional: a member without them is up, at version 0), and four
+ *      kinds move ranges and member records: RangeRequest/RangeReply (a page of an arc, in
+ *      key-hash order) and MemberSync/Members (a digest answered with the newer records).
  *
  * The disk record has its own format number, apart from the protocol:
  *   1  (written by protocol-1 nodes) `{ v: 1, kind: 6, versions }` with `timestampMs`;
@@ -27,6 +31,7 @@ import { limits } from '../core/limits.js';
 import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
 import { isValidToken } from './subjects.js';
+import { memberStates, type MemberState } from '../core/membership.js';
 
 export const protocolVersion = 2;
 /** The oldest protocol version this node still reads and speaks. */
@@ -44,6 +49,10 @@ export const Kind = {
   StoredRecord: 6,
   Probe: 7,
   ProbeReply: 8,
+  RangeRequest: 9,
+  RangeReply: 10,
+  MemberSync: 11,
+  Members: 12,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -90,7 +99,7 @@ export interface ReplicaPutReply {
   results: ItemResult<object>[];
 }
 
-export interface Heartbeat {
+export interface Heartbeat extends StateClaim {
   kind: typeof Kind.Heartbeat;
   id: string;
   virtualNodes: number;
@@ -117,8 +126,76 @@ export interface Probe {
   from: string;
 }
 
+/** A member's state as it says it, or as others relay it (core/membership.ts). */
+export interface StateClaim {
+  state?: MemberState;
+  stateVersion?: number;
+  /** Fingerprint of the ring it holds every key of (core/moves.ts ringFingerprint); '' when none yet. */
+  synced?: string;
+}
+
+/** A position in key-hash order: after it come larger hashes, and the same hash with larger keys. */
+export interface WireCursor {
+  hash: bigint;
+  key: string;
+}
+
+/** "Send me a page of what you hold in these hashes" (both inclusive), after `after`. */
+export interface RangeRequest {
+  kind: typeof Kind.RangeRequest;
+  from: string;
+  fromHash: bigint;
+  toHash: bigint;
+  after?: WireCursor;
+  /** Most payload bytes the reply may carry (the sender's pacing and the message bound). */
+  bytesMax: number;
+}
+
+export interface RangeItem {
+  key: string;
+  versions: Version[];
+}
+
+/** A page of a range; `next` is where the following page starts, absent when the range is done. */
+export interface RangeReply {
+  kind: typeof Kind.RangeReply;
+  items: RangeItem[];
+  next?: WireCursor;
+}
+
+/** What a node knows of each member, so a peer can answer with newer records. */
+export interface DigestEntry {
+  id: string;
+  incarnation: string;
+  stateVersion: number;
+  heartbeat: number;
+}
+
+export interface MemberSync {
+  kind: typeof Kind.MemberSync;
+  from: string;
+  digest: DigestEntry[];
+}
+
+/** A member record as gossiped (tokens only when the member announced them). */
+export interface MemberRecord {
+  id: string;
+  incarnation: string;
+  virtualNodes: number;
+  heartbeat: number;
+  state: MemberState;
+  stateVersion: number;
+  synced: string;
+  tokens?: bigint[];
+}
+
+export interface Members {
+  kind: typeof Kind.Members;
+  records: MemberRecord[];
+}
+
 /** A node's answer to a probe: who it is, in its own words. */
-export interface ProbeReply {
+export interface ProbeReply extends StateClaim {
   kind: typeof Kind.ProbeReply;
   id: string;
   incarnation: string;
@@ -133,7 +210,7 @@ export interface StoredRecord {
   versions: Version[];
 }
 
-export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply;
+export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members;
 
 export class ProtocolError extends GodDbError {
   constructor(reason: string) {
@@ -146,8 +223,32 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Ar
 
 /** Encodes `msg` in protocol version `v` (the newest by default; 1 for a peer that speaks only 1). */
 export function encode(msg: Message, v: number = protocolVersion): Uint8Array {
-  const wire = msg.kind === Kind.ProbeReply && msg.tokens !== undefined ? { ...msg, tokens: tokensToWire(msg.tokens) } : msg;
+  const wire = toWire(msg);
   return encoder.encode(v === 1 ? { v, ...asVersion1(wire as Message) } : { v, ...wire });
+}
+
+/** Bigints travel as 16 hex digits: CBOR has no portable 64-bit unsigned integer in JavaScript. */
+function toWire(msg: Message): object {
+  switch (msg.kind) {
+    case Kind.ProbeReply:
+      return msg.tokens === undefined ? msg : { ...msg, tokens: tokensToWire(msg.tokens) };
+    case Kind.RangeRequest: {
+      const { after, ...rest } = msg;
+      return { ...rest, fromHash: hex16(msg.fromHash), toHash: hex16(msg.toHash), ...(after ? { after: { hash: hex16(after.hash), key: after.key } } : {}) };
+    }
+    case Kind.RangeReply: {
+      const { next, ...rest } = msg;
+      return next ? { ...rest, next: { hash: hex16(next.hash), key: next.key } } : rest;
+    }
+    case Kind.Members:
+      return { ...msg, records: msg.records.map((r) => (r.tokens === undefined ? r : { ...r, tokens: tokensToWire(r.tokens) })) };
+    default:
+      return msg;
+  }
+}
+
+function hex16(x: bigint): string {
+  return x.toString(16).padStart(16, '0');
 }
 
 /** Version 1 reads `timestampMs` in versions and ignores the fields it does not know. */
@@ -290,6 +391,11 @@ function decodeCbor(bytes: Uint8Array): Obj {
   return raw;
 }
 
+/** The kind a message says it is, unvalidated otherwise (to choose what to decode it as). */
+export function decodeKindOnly(bytes: Uint8Array): unknown {
+  return decodeCbor(bytes)['kind'];
+}
+
 /** Decodes and validates; `expected` narrows to the kinds the caller accepts. */
 export function decode<K extends Kind>(bytes: Uint8Array, expected: K): Extract<Message, { kind: K }> {
   return decodeVersioned(bytes, expected).msg;
@@ -319,7 +425,7 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
       return { kind, results: array(o, 'results', limits.replicaBatchItemsMax).map((r) => decodeItem(r, () => ({}))) };
     case Kind.Heartbeat: {
       // A protocol-2 node writing version 1 still sends hlc and speaks; a protocol-1 node sends neither.
-      const hb: Heartbeat = { kind, ...memberClaim(o), hello: bool(o, 'hello'), hlc: v === 1 && o['hlc'] === undefined ? 0 : int(o, 'hlc') };
+      const hb: Heartbeat = { kind, ...memberClaim(o), ...stateClaim(o), hello: bool(o, 'hello'), hlc: v === 1 && o['hlc'] === undefined ? 0 : int(o, 'hlc') };
       if (o['speaks'] !== undefined) {
         const speaks = int(o, 'speaks');
         if (speaks < v) fail(`speaks ${speaks}, below the version ${v} it was sent in`);
@@ -330,13 +436,85 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
     case Kind.Probe:
       return { kind, from: nodeId(str(o, 'from'), 'from') };
     case Kind.ProbeReply: {
-      const reply: ProbeReply = { kind, ...memberClaim(o) };
+      const reply: ProbeReply = { kind, ...memberClaim(o), ...stateClaim(o) };
       if (o['tokens'] !== undefined) reply.tokens = decodeTokens(o['tokens'], reply.virtualNodes);
       return reply;
     }
     case Kind.StoredRecord:
       return { kind, versions: decodeVersions(o['versions'], v) };
+    case Kind.RangeRequest: {
+      const req: RangeRequest = { kind, from: nodeId(str(o, 'from'), 'from'), fromHash: hash(o['fromHash'], 'fromHash'), toHash: hash(o['toHash'], 'toHash'), bytesMax: int(o, 'bytesMax') };
+      if (req.fromHash > req.toHash) fail('fromHash is above toHash');
+      if (o['after'] !== undefined) req.after = cursor(o['after']);
+      return req;
+    }
+    case Kind.RangeReply: {
+      const reply: RangeReply = {
+        kind,
+        items: array(o, 'items', limits.rangeItemsMax).map((x) => {
+          if (!isObj(x)) fail('item is not a map');
+          return { key: key(x['key']), versions: decodeVersions(x['versions'], v) };
+        }),
+      };
+      if (o['next'] !== undefined) reply.next = cursor(o['next']);
+      return reply;
+    }
+    case Kind.MemberSync:
+      return {
+        kind,
+        from: nodeId(str(o, 'from'), 'from'),
+        digest: array(o, 'digest', limits.membersMax).map((x) => {
+          if (!isObj(x)) fail('digest entry is not a map');
+          return { id: nodeId(str(x, 'id'), 'node id'), incarnation: incarnationOf(x), stateVersion: int(x, 'stateVersion'), heartbeat: int(x, 'heartbeat') };
+        }),
+      };
+    case Kind.Members:
+      return {
+        kind,
+        records: array(o, 'records', limits.membersMax).map((x) => {
+          if (!isObj(x)) fail('record is not a map');
+          const claim = memberClaim(x);
+          const st = stateClaim(x);
+          const record: MemberRecord = { ...claim, state: st.state ?? fail('state is missing'), stateVersion: st.stateVersion ?? 0, synced: st.synced ?? '' };
+          if (x['tokens'] !== undefined) record.tokens = decodeTokens(x['tokens'], claim.virtualNodes);
+          return record;
+        }),
+      };
   }
+}
+
+function hash(x: unknown, what: string): bigint {
+  return typeof x === 'string' && /^[0-9a-f]{16}$/.test(x) ? BigInt(`0x${x}`) : fail(`${what} is not 16 hex digits`);
+}
+
+function cursor(x: unknown): WireCursor {
+  if (!isObj(x)) fail('cursor is not a map');
+  return { hash: hash(x['hash'], 'cursor hash'), key: key(x['key']) };
+}
+
+/** The state fields of a member claim, each optional (absent from older members). */
+function stateClaim(o: Obj): StateClaim {
+  const out: StateClaim = {};
+  if (o['state'] !== undefined) {
+    const s = o['state'];
+    if (typeof s !== 'string' || !(memberStates as readonly string[]).includes(s)) fail(`state ${String(s).slice(0, 40)} is not one of ${memberStates.join(', ')}`);
+    out.state = s as MemberState;
+  }
+  if (o['stateVersion'] !== undefined) out.stateVersion = int(o, 'stateVersion');
+  if (o['synced'] !== undefined) {
+    const synced = str(o, 'synced');
+    if (!/^[0-9a-f]{0,16}$/.test(synced)) fail('synced is not a ring fingerprint');
+    out.synced = synced;
+  }
+  return out;
+}
+
+function incarnationOf(o: Obj): string {
+  const incarnation = str(o, 'incarnation');
+  if (incarnation.length === 0 || incarnation.length > limits.incarnationCharsMax) {
+    fail(`incarnation of ${incarnation.length} characters, expected 1 to incarnationCharsMax=${limits.incarnationCharsMax}`);
+  }
+  return incarnation;
 }
 
 /**
@@ -350,11 +528,7 @@ function memberClaim(o: Obj): { id: string; virtualNodes: number; heartbeat: num
   if (typeof vnodes !== 'number' || !Number.isInteger(vnodes) || vnodes < 1 || vnodes > limits.virtualNodesMax) {
     fail(`virtualNodes ${String(vnodes).slice(0, 40)} is not an integer from 1 to virtualNodesMax=${limits.virtualNodesMax}`);
   }
-  const incarnation = str(o, 'incarnation');
-  if (incarnation.length === 0 || incarnation.length > limits.incarnationCharsMax) {
-    fail(`incarnation of ${incarnation.length} characters, expected 1 to incarnationCharsMax=${limits.incarnationCharsMax}`);
-  }
-  return { id, virtualNodes: vnodes, heartbeat: int(o, 'heartbeat'), incarnation };
+  return { id, virtualNodes: vnodes, heartbeat: int(o, 'heartbeat'), incarnation: incarnationOf(o) };
 }
 
 /** Tokens travel as 16 hex digits each: CBOR has no portable 64-bit unsigned integer in JavaScript. */

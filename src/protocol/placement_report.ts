@@ -28,6 +28,12 @@ export interface RingMemberReport {
   id: string;
   /** Liveness as the reporting node's failure detector sees it: 'up' or 'down'. */
   status: string;
+  /**
+   * Membership state as the reporting node sees it: 'joining', 'up',
+   * 'leaving', 'left' or 'removed' (apart from liveness). Absent from a node
+   * of an earlier version, and from a parsed report whose value is not a string.
+   */
+  state?: string;
   virtualNodes: number;
   /** Share of the keys held as one of their N replicas, in percent (all members sum to N x 100). */
   owns: number;
@@ -45,10 +51,15 @@ export interface TransferReport {
   bytesTotal: number | null;
   /** Wall-clock ms when it started. */
   startedMs: number;
+  /** Ranges of the ring this transfer has finished and has to move in all (absent from a node of an earlier version). */
+  rangesDone?: number;
+  rangesTotal?: number;
 }
 
-export function transferReport(t: Transfer): TransferReport {
-  return { kind: t.kind, source: t.source, target: t.target, state: t.state, keysSent: t.keysSent, bytesSent: t.bytesSent, keysTotal: t.keysTotal ?? null, bytesTotal: t.bytesTotal ?? null, startedMs: t.startedMs };
+export function transferReport(t: Transfer & { rangesDone?: number; rangesTotal?: number }): TransferReport {
+  const report: TransferReport = { kind: t.kind, source: t.source, target: t.target, state: t.state, keysSent: t.keysSent, bytesSent: t.bytesSent, keysTotal: t.keysTotal ?? null, bytesTotal: t.bytesTotal ?? null, startedMs: t.startedMs };
+  if (t.rangesDone !== undefined && t.rangesTotal !== undefined) Object.assign(report, { rangesDone: t.rangesDone, rangesTotal: t.rangesTotal });
+  return report;
 }
 
 export interface RingReport {
@@ -121,11 +132,13 @@ export function parseRingReport(raw: unknown): RingReport | undefined {
   const out: RingMemberReport[] = [];
   for (const m of members) {
     if (!str(m['id']) || !str(m['status']) || typeof m['virtualNodes'] !== 'number' || typeof m['owns'] !== 'number') continue;
-    out.push({ id: m['id'], status: m['status'], virtualNodes: m['virtualNodes'], owns: m['owns'] });
+    const member: RingMemberReport = { id: m['id'], status: m['status'], virtualNodes: m['virtualNodes'], owns: m['owns'] };
+    if (str(m['state'])) member.state = m['state'];
+    out.push(member);
   }
   const report: RingReport = { replication: raw['replication'], settled: raw['settled'], members: out };
   const transfers = objects(raw['transfers']);
-  if (transfers) report.transfers = transfers.filter(isTransferReport).map((t) => ({ ...t }));
+  if (transfers) report.transfers = transfers.filter(isTransferReport).map(transferOf);
   if (count(raw['keys'])) report.keys = raw['keys'] as number;
   return report;
 }
@@ -136,4 +149,16 @@ function isTransferReport(t: Json): t is Json & TransferReport {
   if (![t['kind'], t['source'], t['target'], t['state']].every(str)) return false;
   if (![t['keysSent'], t['bytesSent'], t['startedMs']].every(count)) return false;
   return [t['keysTotal'], t['bytesTotal']].every((v) => v === null || count(v));
+}
+
+/** The fields of a transfer report and nothing else; range counts only when both are counts and done <= total. */
+function transferOf(t: Json & TransferReport): TransferReport {
+  const out: TransferReport = { kind: t.kind, source: t.source, target: t.target, state: t.state, keysSent: t.keysSent, bytesSent: t.bytesSent, keysTotal: t.keysTotal, bytesTotal: t.bytesTotal, startedMs: t.startedMs };
+  const done = t['rangesDone'];
+  const total = t['rangesTotal'];
+  if (count(done) && count(total) && (done as number) <= (total as number)) {
+    out.rangesDone = done as number;
+    out.rangesTotal = total as number;
+  }
+  return out;
 }

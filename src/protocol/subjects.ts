@@ -8,6 +8,15 @@
  *   kv.owners.<key> payload: empty         reply: JSON: the key's hash, replicas with
  *                                          liveness, fallbacks, pending owners, as the
  *                                          answering node sees them (protocol/placement_report.ts)
+ *   kv.leave.<node-id>  payload: empty     reply: JSON { node, state }: the member starts
+ *                                          leaving (it hands its ranges to their next owners,
+ *                                          then exits); any node may receive it and forwards it
+ *   kv.remove.<node-id> payload: empty     reply: JSON { node, state }: a down member is
+ *                                          removed; its ranges get a new replica each, streamed
+ *                                          from the surviving copies
+ *     The "key" of leave and remove is a node id (one subject token: letters,
+ *     digits, `-`, `_`); anything else is 400. 404 unknown member, 409 a state
+ *     that does not allow it (removing a member that is up), 503 not now.
  *   kv.get | kv.put | kv.del | kv.owners   the same, with the key in the `KV-Key` header
  *     (for keys that are not valid subject tokens: spaces, `*`, `>`, empty tokens),
  *     or in `KV-Key-B64` (base64url of its UTF-8 bytes), which carries any key
@@ -53,13 +62,30 @@ export const ClientOp = {
   Del: 'del',
   /** Where a key lives (`goddb owners`): answered by the node itself, no replica is asked. */
   Owners: 'owners',
+  /** A live member hands its ranges to their next owners and exits (`goddb leave`); the key is its node id. */
+  Leave: 'leave',
+  /** A down member is removed and its ranges re-replicated (`goddb remove`); the key is its node id. */
+  Remove: 'remove',
 } as const;
 export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
+
+/** The membership operations: their key is a node id, not a stored key. */
+export type AdminOp = typeof ClientOp.Leave | typeof ClientOp.Remove;
+
+export function isAdminOp(op: ClientOp): op is AdminOp {
+  return op === ClientOp.Leave || op === ClientOp.Remove;
+}
 
 export const ReplicaOp = {
   Get: 'get',
   Put: 'put',
   Probe: 'probe',
+  /** A page of an arc in key-hash order (issue 9: range moves pull from the members that hold it). */
+  Range: 'range',
+  /** Member records newer than the asker's digest (gossip's exchange with a few random peers each round). */
+  Members: 'members',
+  /** "Leave the cluster": `goddb leave` forwarded to the member itself. */
+  Leave: 'leave',
 } as const;
 export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 
@@ -175,16 +201,23 @@ export function parseClientSubject(
     if (keyB64Header !== undefined) {
       if (keyB64Header.length === 0) return missing;
       const key = decodeKeyB64(keyB64Header);
-      return typeof key === 'string' ? { op, key } : key;
+      return typeof key === 'string' ? checkedNodeId(op, key) : key;
     }
     if (keyHeader === undefined || keyHeader.length === 0) return missing;
-    return { op, key: keyHeader };
+    return checkedNodeId(op, keyHeader);
   }
   if (keyHeader !== undefined) return { error: `the key is given twice: in the subject and in ${Header.Key}` };
   if (keyB64Header !== undefined) return { error: `the key is given twice: in the subject and in ${Header.KeyB64}` };
   const key = rest.slice(dot + 1);
   if (key.length === 0) return missing;
-  return { op, key };
+  return checkedNodeId(op, key);
+}
+
+/** A leave or remove names a node: one token, as node ids are (isValidToken). */
+function checkedNodeId(op: ClientOp, key: string): { op: ClientOp; key: string } | { error: string } {
+  if (!isAdminOp(op) || isValidToken(key)) return { op, key };
+  const shown = key.length > 64 ? `${key.slice(0, 64)}...` : key;
+  return { error: `not a node id: ${JSON.stringify(shown)} (${op} takes a node id: 1 to 64 letters, digits, '-' or '_')` };
 }
 
 /**

@@ -14,6 +14,14 @@
  *   (dots, spaces, slashes, unicode); records are any bytes, including empty.
  * - `scan` yields every key present when it starts and not deleted meanwhile,
  *   exactly once, in no promised order, in bounded memory (batches).
+ * - `scanRange` yields the entries whose key hash (core/ring.ts keyHash, the
+ *   ring position) lies in a range, in (hash, key UTF-8 bytes) order, in
+ *   bounded memory, starting after a cursor when given, so handoff can stream a
+ *   ring range and resume where it stopped. Every key present for the whole
+ *   scan is yielded exactly once; a key put or deleted during the scan may or
+ *   may not be. Resuming from the last entry yielded never repeats it. A range
+ *   that wraps past zero is the caller's to split; a wrapping range or a bad
+ *   batch size is a programmer error (an assertion).
  * - `count` resolves the number of records present, cheaply (no scan), for
  *   `goddb status` and /metrics. Exact for memory (the map's size) and lmdb
  *   (the B-tree's entry count, `getStats().entryCount`); for redis it is
@@ -35,6 +43,23 @@ export interface StorageEntry {
   record: Uint8Array;
 }
 
+/** A position in hash order: entries after it have a larger hash, or the same hash and a larger key (UTF-8 byte order). */
+export interface HashCursor {
+  hash: bigint;
+  key: string;
+}
+
+/** Key hashes from fromHash to toHash, both inclusive (0 <= fromHash <= toHash <= 2^64-1; callers split a range that wraps past zero). */
+export interface HashRange {
+  fromHash: bigint;
+  toHash: bigint;
+}
+
+export interface HashedEntry extends StorageEntry {
+  /** keyHash(key): the entry's ring position. */
+  hash: bigint;
+}
+
 export interface StorageEngine {
   /** 'memory' | 'redis' | 'lmdb'; for logs and metrics. */
   readonly kind: string;
@@ -43,6 +68,12 @@ export interface StorageEngine {
   put(key: string, record: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   scan(batchSize?: number): AsyncIterable<StorageEntry>;
+  /**
+   * Every entry whose key hash is in `range`, in (hash, key bytes) order, starting after `after`
+   * when given; bounded memory (reads `batchSize` at a time). Keys put or deleted during the scan
+   * may or may not be seen; every key present for the whole scan is seen exactly once.
+   */
+  scanRange(range: HashRange, opts?: { after?: HashCursor; batchSize?: number }): AsyncIterable<HashedEntry>;
   /** Records present (see the contract above for what each engine counts). */
   count(): Promise<number>;
   close(): Promise<void>;

@@ -7,7 +7,7 @@ import { LmdbEngine } from './lmdb.js';
 import { MemoryEngine } from './memory.js';
 import { RedisEngine } from './redis.js';
 
-export { EngineKind, type StorageEngine, type StorageEntry } from './engine.js';
+export { EngineKind, type HashCursor, type HashedEntry, type HashRange, type StorageEngine, type StorageEntry } from './engine.js';
 export { LmdbEngine, type LmdbEngineOptions } from './lmdb.js';
 export { MemoryEngine } from './memory.js';
 export { RedisEngine, type RedisEngineOptions } from './redis.js';

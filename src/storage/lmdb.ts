@@ -2,6 +2,12 @@
  * The embedded durable engine (LMDB through lmdb-js), the default for
  * `npm start`. A put resolves only once its transaction is synced to disk.
  *
+ * Layout: records live in the named sub-database `hashOrderDbName`, under the
+ * key's 64-bit ring hash (8 bytes, big-endian) followed by its UTF-8 bytes, so
+ * LMDB's byte order is hash order and a ring range is one ordered range read
+ * (scanRange). Directories written before this layout hold plain string keys
+ * in the root database; open() moves them over first (migrateToHashOrder).
+ *
  * lmdb-js grows the memory map by itself when it fills, so MDB_MAP_FULL
  * never reaches us on its own: the configured size is enforced here as a
  * cap on live pages, and a write that would cross it is refused.
@@ -9,9 +15,11 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { open, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase } from 'lmdb';
 import { StorageError } from '../core/errors.js';
-import type { StorageEngine, StorageEntry } from './engine.js';
+import { keyHash } from '../core/ring.js';
+import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from './engine.js';
+import { checkRangeArgs, hashBytes, hashMax, rangeBatchSizeDefault, startOf } from './hash_order.js';
 
 export interface LmdbEngineOptions {
   /** Directory of the environment; created if missing. */
@@ -22,6 +30,18 @@ export interface LmdbEngineOptions {
 
 /** Entries read per range query: one short read transaction per batch keeps memory bounded. */
 const scanBatchSizeDefault = 256;
+/**
+ * The sub-database of the hash-ordered layout. Its name starts below byte 27,
+ * and lmdb-js's ordered-binary encoding starts every string key at byte 27 or
+ * above, so no key of the old layout can be this name, and the old layout's
+ * keys are exactly the root's keys from '' on.
+ */
+export const hashOrderDbName = '\u0001hash-order';
+/** Old-layout entries moved per transaction on open: bounded by count and by bytes held in memory. */
+const migrationBatchEntriesMax = 2_000;
+const migrationBatchBytesMax = 32 * 1024 * 1024;
+/** Bytes of the hash prefix of every key in the hash-ordered layout. */
+const hashPrefixBytes = 8;
 /** Node header, key and page slack a single entry costs beyond its record (LMDB's B+tree). */
 const entryOverheadBytes = 64;
 /**
@@ -47,7 +67,10 @@ interface LmdbStats {
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
   private readonly options: LmdbEngineOptions;
-  private db: RootDatabase<Buffer, string> | undefined;
+  /** The environment's root database: the old layout's records until open() has moved them. */
+  private root: RootDatabase<Buffer, string> | undefined;
+  /** The records, keyed by storageKey(key). */
+  private db: Database<Buffer, Buffer> | undefined;
   private closed = false;
   /** Bytes of puts admitted but not yet committed, so concurrent puts cannot overshoot the cap together. */
   private pendingBytes = 0;
@@ -64,9 +87,10 @@ export class LmdbEngine implements StorageEngine {
   async open(): Promise<void> {
     if (this.closed) throw new StorageError('lmdb engine is closed');
     if (this.db !== undefined) return;
+    let root: RootDatabase<Buffer, string> | undefined;
     try {
       await mkdir(this.options.path, { recursive: true });
-      this.db = open<Buffer, string>({
+      root = open<Buffer, string>({
         path: this.options.path,
         encoding: 'binary',
         mapSize: this.options.mapSizeBytes,
@@ -74,7 +98,12 @@ export class LmdbEngine implements StorageEngine {
         // flushes later; a replica acknowledges a write only once it is on disk.
         overlappingSync: false,
       });
+      const db = root.openDB<Buffer, Buffer>(hashOrderDbName, { keyEncoding: 'binary', encoding: 'binary' });
+      await migrateToHashOrder(root, db);
+      this.root = root;
+      this.db = db;
     } catch (err) {
+      await root?.close().catch(() => undefined);
       throw new StorageError(`lmdb open of ${this.options.path} failed: ${describe(err)}`, { cause: err });
     }
   }
@@ -83,7 +112,7 @@ export class LmdbEngine implements StorageEngine {
     const db = this.ready();
     try {
       // With encoding 'binary' lmdb-js returns a fresh copy, never a view of the map.
-      return db.get(key);
+      return db.get(storageKey(key));
     } catch (err) {
       throw this.failure('get', err);
     }
@@ -91,11 +120,11 @@ export class LmdbEngine implements StorageEngine {
 
   async put(key: string, record: Uint8Array): Promise<void> {
     const db = this.ready();
-    const bytes = Buffer.byteLength(key) + record.byteLength + entryOverheadBytes;
+    const bytes = hashPrefixBytes + Buffer.byteLength(key) + record.byteLength + entryOverheadBytes;
     this.admit(db, bytes);
     try {
       // lmdb-js reads the value's memory on its writer thread; a copy keeps later caller edits out.
-      await db.put(key, Buffer.from(record));
+      await db.put(storageKey(key), Buffer.from(record));
       this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
@@ -107,13 +136,13 @@ export class LmdbEngine implements StorageEngine {
   async delete(key: string): Promise<void> {
     const db = this.ready();
     try {
-      await db.remove(key);
+      await db.remove(storageKey(key));
     } catch (err) {
       throw this.failure('delete', err);
     }
   }
 
-  /** The B-tree keeps its entry count: O(1), where getCount() would walk every key. */
+  /** The sub-database's B-tree keeps its entry count: O(1), where getCount() would walk every key. */
   async count(): Promise<number> {
     const db = this.ready();
     try {
@@ -124,44 +153,63 @@ export class LmdbEngine implements StorageEngine {
     }
   }
 
-  /** Keys come in order, so resuming after the last key seen yields each survivor exactly once. */
+  /** The whole key space is one hash range: every hash from 0 to 2^64-1. */
   async *scan(batchSize = scanBatchSizeDefault): AsyncIterable<StorageEntry> {
     assert.ok(Number.isInteger(batchSize) && batchSize > 0, `scan batch size must be a positive integer, got ${batchSize}`);
-    let after: string | undefined;
+    for await (const { key, record } of this.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize })) yield { key, record };
+  }
+
+  /**
+   * One bounded range read per batch, each in the read transaction current
+   * when it starts. Keys come in (hash, key bytes) order, so resuming strictly
+   * after the last LMDB key read yields each survivor exactly once.
+   */
+  async *scanRange(range: HashRange, opts: { after?: HashCursor; batchSize?: number } = {}): AsyncIterable<HashedEntry> {
+    const batchSize = opts.batchSize ?? rangeBatchSizeDefault;
+    checkRangeArgs(range, batchSize);
+    this.ready();
+    const start = startOf(range, opts.after);
+    if (start === undefined) return;
+    let from = start.after === undefined ? hashBytes(start.hash) : storageKey(start.after, start.hash);
+    let exclusiveStart = start.after !== undefined;
+    // The end is exclusive: the first key of the next hash, or none past the last hash.
+    const end = range.toHash === hashMax ? {} : { end: hashBytes(range.toHash + 1n) };
     for (;;) {
-      const batch = this.readBatch(after, batchSize);
-      for (const entry of batch) yield entry;
+      const batch = this.readRange({ start: from, exclusiveStart, ...end, limit: batchSize });
+      for (const { key, value } of batch) yield { ...splitStorageKey(key), record: value };
       const last = batch.at(-1);
       if (last === undefined || batch.length < batchSize) return;
-      after = last.key;
+      from = last.key;
+      exclusiveStart = true;
     }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const db = this.db;
+    const root = this.root;
+    this.root = undefined;
     this.db = undefined;
-    if (db === undefined) return;
+    if (root === undefined) return;
     try {
-      await db.close();
+      // Closing the root closes the environment and its sub-databases.
+      await root.close();
     } catch (err) {
       throw this.failure('close', err);
     }
   }
 
-  private readBatch(after: string | undefined, batchSize: number): StorageEntry[] {
+  private readRange(range: { start: Buffer; exclusiveStart: boolean; end?: Buffer; limit: number }): { key: Buffer; value: Buffer }[] {
     const db = this.ready();
-    const range = after === undefined ? { limit: batchSize } : { start: after, exclusiveStart: true, limit: batchSize };
     try {
-      return Array.from(db.getRange(range), ({ key, value }) => ({ key, record: value }));
+      return Array.from(db.getRange(range), ({ key, value }) => ({ key, value }));
     } catch (err) {
       throw this.failure('scan', err);
     }
   }
 
   /** Refuses a put that would take live pages past the configured size, as a fixed LMDB map would. */
-  private admit(db: RootDatabase<Buffer, string>, bytes: number): void {
+  private admit(db: Database<Buffer, Buffer>, bytes: number): void {
     const fits = (used: number, cap: number) => used + this.pendingBytes + bytes <= cap;
     let usedBytes = this.usedAtRefresh + this.writtenSinceRefresh;
     // The estimate ignores page rounding and B-tree splits, so it is trusted only well below the cap.
@@ -180,18 +228,22 @@ export class LmdbEngine implements StorageEngine {
     this.pendingBytes += bytes;
   }
 
-  /** Live pages only: LMDB reuses the pages on its free list for new writes, so a delete makes room. */
-  private usedBytes(db: RootDatabase<Buffer, string>): number {
+  /**
+   * Live pages only: LMDB reuses the pages on its free list for new writes, so
+   * a delete makes room. The records' sub-database plus the root (which holds
+   * its name, and the old layout until migrated).
+   */
+  private usedBytes(db: Database<Buffer, Buffer>): number {
     try {
       db.resetReadTxn(); // the cached read transaction may predate the last commits
-      const stats = db.getStats() as LmdbStats;
-      return (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize;
+      const stats = db.getStats() as LmdbStats & { root: LmdbStats };
+      return (livePages(stats) + livePages(stats.root)) * stats.pageSize;
     } catch (err) {
       throw this.failure('stat', err);
     }
   }
 
-  private ready(): RootDatabase<Buffer, string> {
+  private ready(): Database<Buffer, Buffer> {
     if (this.closed) throw new StorageError('lmdb engine is closed');
     if (this.db === undefined) throw new StorageError('lmdb engine is not open');
     return this.db;
@@ -204,6 +256,51 @@ export class LmdbEngine implements StorageEngine {
       return new StorageError(`lmdb map is full: mapSizeBytes is ${this.options.mapSizeBytes} (${this.options.path})`, { cause: err });
     }
     return new StorageError(`lmdb ${op} failed: ${text}`, { cause: err });
+  }
+}
+
+/** The key in the hash-ordered layout: 8 bytes of keyHash, big-endian, then the key's UTF-8 bytes. */
+export function storageKey(key: string, hash = keyHash(key)): Buffer {
+  return Buffer.concat([hashBytes(hash), Buffer.from(key, 'utf8')]);
+}
+
+function splitStorageKey(stored: Uint8Array): { key: string; hash: bigint } {
+  const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  return { hash: bytes.readBigUInt64BE(0), key: bytes.toString('utf8', hashPrefixBytes) };
+}
+
+function livePages(stats: LmdbStats): number {
+  return stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
+}
+
+/**
+ * Moves the old layout (string keys in the root) into the hash-ordered
+ * sub-database, a bounded batch per transaction: each batch copies its
+ * entries and deletes them from the root atomically, so a node killed midway
+ * holds every key in exactly one layout and the next open simply carries on
+ * from what is left in the root. Once the root holds no string key this is
+ * one empty range read per open.
+ */
+async function migrateToHashOrder(root: RootDatabase<Buffer, string>, db: Database<Buffer, Buffer>): Promise<void> {
+  for (;;) {
+    const moved = await root.transaction(() => {
+      const batch: { key: string; value: Buffer }[] = [];
+      let bytes = 0;
+      // '' is the smallest string key; the sub-database's own entry in the root sorts before it.
+      for (const { key, value } of root.getRange({ start: '', limit: migrationBatchEntriesMax })) {
+        batch.push({ key, value });
+        bytes += Buffer.byteLength(key) + value.byteLength;
+        if (bytes >= migrationBatchBytesMax) break;
+      }
+      // A key already in the new layout too can only come from an older GoD-DB writing this
+      // directory after a migration began, so the root's record is the later one and replaces it.
+      for (const { key, value } of batch) {
+        db.put(storageKey(key), value);
+        root.remove(key);
+      }
+      return batch.length;
+    });
+    if (moved === 0) return;
   }
 }
 

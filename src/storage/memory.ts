@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { StorageError } from '../core/errors.js';
-import type { StorageEngine, StorageEntry } from './engine.js';
+import { keyHash } from '../core/ring.js';
+import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from './engine.js';
+import { checkRangeArgs, compareHashOrder, rangeBatchSizeDefault, startOf } from './hash_order.js';
 
 /** Entries yielded between two checks of the engine's state during a scan. */
 const scanBatchSizeDefault = 256;
@@ -16,6 +18,8 @@ type State = (typeof State)[keyof typeof State];
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
   private readonly records = new Map<string, Uint8Array>();
+  /** keyHash of each key present, computed once at its first put rather than at every range scan. */
+  private readonly hashes = new Map<string, bigint>();
   private state: State = State.New;
   private failing = false;
 
@@ -39,11 +43,13 @@ export class MemoryEngine implements StorageEngine {
   async put(key: string, record: Uint8Array): Promise<void> {
     this.checkUsable();
     this.records.set(key, new Uint8Array(record));
+    if (!this.hashes.has(key)) this.hashes.set(key, keyHash(key));
   }
 
   async delete(key: string): Promise<void> {
     this.checkUsable();
     this.records.delete(key);
+    this.hashes.delete(key);
   }
 
   async count(): Promise<number> {
@@ -66,6 +72,29 @@ export class MemoryEngine implements StorageEngine {
       }
       inBatch += 1;
       yield { key, record: new Uint8Array(record) };
+    }
+  }
+
+  /**
+   * Sorts a snapshot of the keys in range, then reads each record as it is
+   * reached: a key deleted before that is skipped, and one added after the
+   * snapshot is not seen (both allowed by the contract).
+   */
+  async *scanRange(range: HashRange, opts: { after?: HashCursor; batchSize?: number } = {}): AsyncIterable<HashedEntry> {
+    const batchSize = opts.batchSize ?? rangeBatchSizeDefault;
+    checkRangeArgs(range, batchSize);
+    this.checkUsable();
+    const start = startOf(range, opts.after);
+    if (start === undefined) return;
+    const from: HashCursor = { hash: start.hash, key: start.after ?? '' };
+    const inRange = (cursor: HashCursor) =>
+      cursor.hash <= range.toHash && (start.after === undefined ? cursor.hash >= from.hash : compareHashOrder(cursor, from) > 0);
+    const snapshot = [...this.hashes].map(([key, hash]) => ({ hash, key })).filter(inRange);
+    snapshot.sort(compareHashOrder);
+    for (const [i, { hash, key }] of snapshot.entries()) {
+      if (i > 0 && i % batchSize === 0) this.checkUsable();
+      const record = this.records.get(key);
+      if (record !== undefined) yield { key, hash, record: new Uint8Array(record) };
     }
   }
 

@@ -3,11 +3,20 @@
  * under a key prefix. Calls fail fast with StorageError while Redis is gone
  * (no offline queue, one retry) and the client keeps reconnecting in the
  * background, so the engine recovers by itself when Redis comes back.
+ *
+ * Beside the records, a sorted set (the hash index, `hashIndexKeyOf`) holds
+ * one member `<16 hex digits of keyHash>:<key>` per record, all with score 0:
+ * Redis then orders members by their bytes, which is (hash, key bytes) order
+ * because the hex is fixed-width lowercase, so ZRANGEBYLEX reads a ring range
+ * in order (scanRange). A put or delete changes record and member in one
+ * MULTI. open() builds the index for a db written before it existed.
  */
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { StorageError } from '../core/errors.js';
-import type { StorageEngine, StorageEntry } from './engine.js';
+import { keyHash } from '../core/ring.js';
+import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from './engine.js';
+import { checkRangeArgs, hashHex, rangeBatchSizeDefault, startOf } from './hash_order.js';
 
 export interface RedisEngineOptions {
   host: string;
@@ -17,6 +26,8 @@ export interface RedisEngineOptions {
   password: string;
   /** Prepended to every key, so a Redis can be shared; default 'god:r:'. */
   keyPrefix?: string;
+  /** The sorted set of the hash index; default hashIndexKeyOf(keyPrefix). Must not start with keyPrefix. */
+  hashIndexKey?: string;
   /** Bound on establishing the connection in open(). */
   connectTimeoutMs?: number;
   /** Bound on any one command, so a Redis that hangs (rather than vanishes) fails too. */
@@ -31,6 +42,18 @@ const reconnectDelayMsStep = 100;
 const reconnectDelayMsMax = 1_000;
 /** SCAN COUNT and MGET width when the caller gives none. */
 const scanBatchSizeDefault = 256;
+/** SCAN COUNT and ZADD width while open() builds a missing hash index. */
+const indexBuildBatchSize = 1_000;
+
+/** The default hash index of the records under `keyPrefix`: outside the prefix, so neither a record key nor matched by scan. */
+export function hashIndexKeyOf(keyPrefix: string): string {
+  return `hash-index:${keyPrefix}`;
+}
+
+/** A key's member in the hash index. */
+export function hashIndexMember(key: string, hash = keyHash(key)): string {
+  return `${hashHex(hash)}:${key}`;
+}
 
 export class RedisEngine implements StorageEngine {
   readonly kind = 'redis';
@@ -44,9 +67,12 @@ export class RedisEngine implements StorageEngine {
     this.options = {
       ...options,
       keyPrefix: options.keyPrefix ?? keyPrefixDefault,
+      hashIndexKey: options.hashIndexKey ?? hashIndexKeyOf(options.keyPrefix ?? keyPrefixDefault),
       connectTimeoutMs: options.connectTimeoutMs ?? connectTimeoutMsDefault,
       commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMsDefault,
     };
+    const { keyPrefix, hashIndexKey } = this.options;
+    assert.ok(!this.buildingIndexKey().startsWith(keyPrefix), `redis hash index ${hashIndexKey} must lie outside the key prefix ${keyPrefix}`);
   }
 
   async open(): Promise<void> {
@@ -62,6 +88,13 @@ export class RedisEngine implements StorageEngine {
       throw new StorageError(`redis at ${this.address()} is unreachable: ${reason}`, { cause: err });
     }
     this.client = client;
+    try {
+      await this.buildHashIndex(client);
+    } catch (err) {
+      this.client = undefined;
+      client.disconnect();
+      throw err;
+    }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -73,18 +106,55 @@ export class RedisEngine implements StorageEngine {
   async put(key: string, record: Uint8Array): Promise<void> {
     const client = this.ready();
     const value = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
-    await this.call('put', () => client.set(this.options.keyPrefix + key, value));
+    const member = hashIndexMember(key);
+    await this.call('put', () => exec(client.multi().set(this.options.keyPrefix + key, value).zadd(this.options.hashIndexKey, 0, member)));
   }
 
   async delete(key: string): Promise<void> {
     const client = this.ready();
-    await this.call('delete', () => client.del(this.options.keyPrefix + key));
+    const member = hashIndexMember(key);
+    await this.call('delete', () => exec(client.multi().del(this.options.keyPrefix + key).zrem(this.options.hashIndexKey, member)));
   }
 
-  /** DBSIZE is O(1) but counts the whole db, keys outside the prefix included (engine.ts). */
+  /**
+   * DBSIZE is O(1) but counts the whole db, keys outside the prefix included
+   * (engine.ts); the hash index is one key of it and is not counted.
+   */
   async count(): Promise<number> {
     const client = this.ready();
-    return this.call('count', () => client.dbsize());
+    const [size, index] = await this.call('count', () => exec(client.multi().dbsize().exists(this.options.hashIndexKey)));
+    return Number(size) - Number(index);
+  }
+
+  /**
+   * ZRANGEBYLEX over the hash index a batch at a time, each batch resuming
+   * strictly after the last member read, then MGET of the batch's records. A
+   * member whose record is gone was deleted between the two reads and is
+   * skipped, as the contract allows.
+   */
+  async *scanRange(range: HashRange, opts: { after?: HashCursor; batchSize?: number } = {}): AsyncIterable<HashedEntry> {
+    const batchSize = opts.batchSize ?? rangeBatchSizeDefault;
+    checkRangeArgs(range, batchSize);
+    this.ready();
+    const start = startOf(range, opts.after);
+    if (start === undefined) return;
+    // Members of hash h are "h:key"; ';' follows ':', so "(h;" bounds every member of h from above.
+    let min = start.after === undefined ? `[${hashHex(start.hash)}` : `(${hashIndexMember(start.after, start.hash)}`;
+    const max = `(${hashHex(range.toHash)};`;
+    const prefix = this.options.keyPrefix;
+    for (;;) {
+      const client = this.ready();
+      const members = await this.call('scan', () => client.zrangebylex(this.options.hashIndexKey, min, max, 'LIMIT', 0, batchSize));
+      const last = members.at(-1);
+      if (last === undefined) return;
+      const entries = members.map(parseMember);
+      const records = await this.call('scan', () => client.mgetBuffer(entries.map(({ key }) => prefix + key)));
+      for (const [i, record] of records.entries()) {
+        if (record !== null) yield { ...entries[i]!, record };
+      }
+      if (members.length < batchSize) return;
+      min = `(${last}`;
+    }
   }
 
   /**
@@ -126,6 +196,37 @@ export class RedisEngine implements StorageEngine {
     } finally {
       client.disconnect();
     }
+  }
+
+  /**
+   * Builds the hash index of a db written before it existed: SCAN the records
+   * into a building key, then RENAME it into place, so the index is whole or
+   * absent and an open interrupted midway starts over. A db with records
+   * always has an index (its last ZREM deletes it with the last record), so an
+   * absent index means it was never built, and this is one EXISTS per open.
+   */
+  private async buildHashIndex(client: Redis): Promise<void> {
+    const { keyPrefix, hashIndexKey } = this.options;
+    if ((await this.call('index build', () => client.exists(hashIndexKey))) === 1) return;
+    const building = this.buildingIndexKey();
+    await this.call('index build', () => client.del(building));
+    const pattern = `${escapeGlob(keyPrefix)}*`;
+    let cursor = '0';
+    do {
+      const [next, found] = await this.call('index build', () => client.scan(cursor, 'MATCH', pattern, 'COUNT', indexBuildBatchSize));
+      cursor = next;
+      if (found.length === 0) continue;
+      // SCAN may repeat a key; ZADD of a member already present changes nothing.
+      const scoredMembers = found.flatMap((stored) => [0, hashIndexMember(stored.slice(keyPrefix.length))]);
+      await this.call('index build', () => client.zadd(building, ...scoredMembers));
+    } while (cursor !== '0');
+    if ((await this.call('index build', () => client.exists(building))) === 1) {
+      await this.call('index build', () => client.rename(building, hashIndexKey));
+    }
+  }
+
+  private buildingIndexKey(): string {
+    return `${this.options.hashIndexKey}:building`;
   }
 
   private createClient(): Redis {
@@ -178,6 +279,20 @@ export class RedisEngine implements StorageEngine {
   private address(): string {
     return `${this.options.host}:${this.options.port}/${this.options.db}`;
   }
+}
+
+/** Runs a MULTI and returns its replies, rejecting with the first command's error if any failed. */
+async function exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
+  const replies = await multi.exec();
+  if (replies === null) throw new Error('MULTI was discarded');
+  const failed = replies.find(([err]) => err !== null);
+  if (failed !== undefined) throw failed[0];
+  return replies.map(([, reply]) => reply);
+}
+
+/** The hash and key of a hash index member ("<16 hex>:<key>"). */
+function parseMember(member: string): { key: string; hash: bigint } {
+  return { hash: BigInt(`0x${member.slice(0, 16)}`), key: member.slice(17) };
 }
 
 /** Escapes Redis glob metacharacters so the prefix matches literally. */

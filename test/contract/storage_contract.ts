@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StorageError } from '../../src/core/errors.js';
 import { limits } from '../../src/core/limits.js';
-import type { StorageEngine, StorageEntry } from '../../src/storage/engine.js';
+import { keyHash } from '../../src/core/ring.js';
+import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from '../../src/storage/engine.js';
 
 export interface StorageFixture {
   /** A fresh engine over an empty store, not yet opened: opening is part of the contract. */
@@ -19,6 +20,7 @@ export interface StorageFixture {
 }
 
 const largeRecordBytes = 1024 * 1024;
+const hashMax = (1n << 64n) - 1n;
 
 export function storageContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`storage contract (${name})`, () => {
@@ -169,11 +171,142 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         await assert.rejects(other.engine.delete('k'), StorageError);
         await assert.rejects(collect(other.engine.scan(16)), StorageError);
         await assert.rejects(other.engine.count(), StorageError);
+        await assert.rejects(collect(other.engine.scanRange({ fromHash: 0n, toHash: hashMax })), StorageError);
         await assert.rejects(other.engine.open(), StorageError);
       } finally {
         await other.engine.close();
         await other.cleanup();
       }
+    });
+
+    describe('scanRange', () => {
+      // The keys these tests write; assertions compare against every key the engine holds (scan).
+      const rangeKeys = [
+        ...Array.from({ length: 300 }, (_, i) => `range/${i}`),
+        ...oddKeys().map((key) => `range/${key}`),
+        'range:with:colons',
+        ':',
+        'a:b',
+        'a:b:',
+        '\uff61halfwidth',
+        longestKey(),
+      ];
+      let sortedPresent: HashCursor[] = [];
+
+      before(async () => {
+        await Promise.all(rangeKeys.map((key, i) => engine.put(key, pattern(20, 400 + i))));
+        sortedPresent = (await collect(engine.scan(64))).map(({ key }) => ({ hash: keyHash(key), key })).sort(compareCursors);
+      });
+
+      it('scanRange over every hash yields every key once, in (hash, key bytes) order, with its hash and record', async () => {
+        const found = await collect(engine.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize: 16 }));
+        assert.deepEqual(found.map(cursorOf), sortedPresent);
+        for (const entry of found) {
+          assert.equal(entry.hash, keyHash(entry.key), `hash of ${JSON.stringify(entry.key)}`);
+          assertBytes(await engine.get(entry.key), entry.record, `ranged ${JSON.stringify(entry.key)}`);
+        }
+      });
+
+      it('scanRange yields exactly the keys whose hash is in range, at the ends of the hash space and for a single hash', async () => {
+        const someHash = keyHash('range/7');
+        const quarter = hashMax / 4n;
+        const ranges: HashRange[] = [
+          { fromHash: 0n, toHash: quarter },
+          { fromHash: quarter + 1n, toHash: hashMax - quarter },
+          { fromHash: hashMax - quarter + 1n, toHash: hashMax },
+          { fromHash: 0n, toHash: 0n },
+          { fromHash: hashMax, toHash: hashMax },
+          { fromHash: someHash, toHash: someHash },
+          { fromHash: 0n, toHash: someHash - 1n },
+          { fromHash: someHash + 1n, toHash: hashMax },
+        ];
+        for (const range of ranges) {
+          for (const batchSize of [1, 7, 10_000]) {
+            const found = await collect(engine.scanRange(range, { batchSize }));
+            assert.deepEqual(found.map(cursorOf), inRange(sortedPresent, range), `range ${describeRange(range)}, batches of ${batchSize}`);
+          }
+        }
+        const single = await collect(engine.scanRange({ fromHash: someHash, toHash: someHash }));
+        assert.deepEqual(single.map(({ key }) => key), ['range/7'], 'a single hash yields its key');
+      });
+
+      it('scanRange over hashes between two present keys yields nothing', async () => {
+        const gap = sortedPresent.findIndex((entry, i) => i > 0 && entry.hash - sortedPresent[i - 1]!.hash > 2n);
+        assert.ok(gap > 0, 'some two adjacent hashes are more than 2 apart');
+        const range = { fromHash: sortedPresent[gap - 1]!.hash + 1n, toHash: sortedPresent[gap]!.hash - 1n };
+        assert.deepEqual(await collect(engine.scanRange(range, { batchSize: 1 })), []);
+      });
+
+      it('scanRange resumed after the last entry yielded yields the rest exactly once, for every batch size', async () => {
+        const range = { fromHash: hashMax / 8n, toHash: hashMax - hashMax / 8n };
+        const whole = inRange(sortedPresent, range);
+        assert.ok(whole.length > 100, `the range holds ${whole.length} keys`);
+        for (const batchSize of [1, 5, 64, 10_000]) {
+          for (const stopAfter of [1, 37, whole.length - 1, whole.length]) {
+            const first = await take(engine.scanRange(range, { batchSize }), stopAfter);
+            const rest = await collect(engine.scanRange(range, { batchSize, after: cursorOf(first.at(-1)!) }));
+            assert.deepEqual([...first, ...rest].map(cursorOf), whole, `stopped after ${stopAfter}, batches of ${batchSize}`);
+          }
+        }
+      });
+
+      it('scanRange after a cursor of the same hash and a smaller key yields that key; of the key itself or a larger key, not', async () => {
+        const key = 'range/42';
+        const hash = keyHash(key);
+        const range = { fromHash: hash, toHash: hash };
+        const keysAfter = async (after: HashCursor) => (await collect(engine.scanRange(range, { after }))).map((entry) => entry.key);
+        assert.deepEqual(await keysAfter({ hash, key: 'range/4' }), [key], 'a byte prefix is smaller');
+        assert.deepEqual(await keysAfter({ hash, key: '' }), [key], 'the empty key is smallest');
+        assert.deepEqual(await keysAfter({ hash, key }), [], 'the cursor itself is excluded');
+        assert.deepEqual(await keysAfter({ hash, key: `${key}\u0000` }), [], 'a longer key is larger');
+        assert.deepEqual(await keysAfter({ hash: hash - 1n, key: '\uffff' }), [key], 'a smaller hash comes first whatever its key');
+        assert.deepEqual(await keysAfter({ hash: hash + 1n, key: '' }), [], 'a cursor past the range yields nothing');
+      });
+
+      it('scanRange compares keys of the same hash by UTF-8 bytes, not UTF-16 code units', async () => {
+        // U+FF61 is EF BD A1 in UTF-8, after U+FF00 (EF BC 80) and before U+1F389 (F0 9F 8E 89), whose
+        // UTF-16 form (D83C DF89) sorts before U+FF61.
+        const key = '\uff61halfwidth';
+        const hash = keyHash(key);
+        const range = { fromHash: hash, toHash: hash };
+        assert.deepEqual((await collect(engine.scanRange(range, { after: { hash, key: '\uff00' } }))).map((e) => e.key), [key]);
+        assert.deepEqual((await collect(engine.scanRange(range, { after: { hash, key: '\u{1F389}' } }))).map((e) => e.key), []);
+      });
+
+      it('scanRange yields every key present for the whole scan exactly once, in order, while keys are put and deleted', async () => {
+        const range = { fromHash: 0n, toHash: hashMax };
+        const doomed = rangeKeys.filter((_, i) => i % 5 === 0 && i < 300);
+        const overwritten = rangeKeys.filter((_, i) => i % 5 === 1 && i < 300);
+        const found: HashedEntry[] = [];
+        for await (const entry of engine.scanRange(range, { batchSize: 4 })) {
+          found.push(entry);
+          if (found.length !== 10) continue;
+          await Promise.all(doomed.map((key) => engine.delete(key)));
+          await Promise.all(overwritten.map((key) => engine.put(key, pattern(30, 9))));
+          await Promise.all(Array.from({ length: 40 }, (_, i) => engine.put(`range/new/${i}`, pattern(8, i))));
+        }
+        assertNoDuplicates(found);
+        for (let i = 1; i < found.length; i += 1) {
+          assert.ok(compareCursors(cursorOf(found[i - 1]!), cursorOf(found[i]!)) < 0, `out of order at ${i}`);
+        }
+        const seen = new Set(found.map((entry) => entry.key));
+        const doomedSet = new Set(doomed);
+        for (const { key } of sortedPresent) {
+          if (!doomedSet.has(key)) assert.ok(seen.has(key), `scanRange missed ${JSON.stringify(key)}`);
+        }
+      });
+
+      it('records yielded by scanRange are not aliased to the store', async () => {
+        const hash = keyHash('range/3');
+        for await (const entry of engine.scanRange({ fromHash: hash, toHash: hash })) entry.record.fill(0xbb);
+        assertBytes(await engine.get('range/3'), pattern(20, 403), 'after mutating ranged records');
+      });
+
+      it('scanRange of a range that wraps past zero, or with a batch size below one, is refused', async () => {
+        await assert.rejects(collect(engine.scanRange({ fromHash: 10n, toHash: 9n })), { name: 'AssertionError' });
+        await assert.rejects(collect(engine.scanRange({ fromHash: 0n, toHash: hashMax + 1n })), { name: 'AssertionError' });
+        await assert.rejects(collect(engine.scanRange({ fromHash: 0n, toHash: 1n }, { batchSize: 0 })), { name: 'AssertionError' });
+      });
     });
 
     // Last: it replaces the suite's engine with the reopened one.
@@ -193,6 +326,8 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       assertNoDuplicates(found);
       const seen = new Set(found.map((entry) => entry.key));
       for (const key of expected.keys()) assert.ok(seen.has(key), `scan after reopen missed ${JSON.stringify(key)}`);
+      const ranged = await collect(engine.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize: 16 }));
+      assert.deepEqual(ranged.map(cursorOf), found.map(({ key }) => ({ hash: keyHash(key), key })).sort(compareCursors));
     });
   });
 }
@@ -251,10 +386,38 @@ function pattern(length: number, seed: number): Uint8Array {
   return bytes;
 }
 
-async function collect(entries: AsyncIterable<StorageEntry>): Promise<StorageEntry[]> {
-  const found: StorageEntry[] = [];
+async function collect<T>(entries: AsyncIterable<T>): Promise<T[]> {
+  const found: T[] = [];
   for await (const entry of entries) found.push(entry);
   return found;
+}
+
+/** The first `count` entries, leaving the iteration unfinished as a handoff that stops would. */
+async function take<T>(entries: AsyncIterable<T>, count: number): Promise<T[]> {
+  const found: T[] = [];
+  for await (const entry of entries) {
+    found.push(entry);
+    if (found.length === count) break;
+  }
+  return found;
+}
+
+function cursorOf(entry: HashedEntry | HashCursor): HashCursor {
+  return { hash: entry.hash, key: entry.key };
+}
+
+/** The contract's order, written out independently of the engines' helpers. */
+function compareCursors(a: HashCursor, b: HashCursor): number {
+  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
+  return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
+}
+
+function inRange(sorted: HashCursor[], range: HashRange): HashCursor[] {
+  return sorted.filter(({ hash }) => range.fromHash <= hash && hash <= range.toHash);
+}
+
+function describeRange(range: HashRange): string {
+  return `${range.fromHash.toString(16)}..${range.toHash.toString(16)}`;
 }
 
 function assertNoDuplicates(entries: StorageEntry[]): void {

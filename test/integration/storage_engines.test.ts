@@ -8,15 +8,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { open as openLmdb } from 'lmdb';
 import { StorageError } from '../../src/core/errors.js';
+import { keyHash } from '../../src/core/ring.js';
 import { startRedisServer, type RedisServerHandle } from '../../src/devtools/servers.js';
+import type { StorageEngine } from '../../src/storage/engine.js';
 import { createEngine } from '../../src/storage/index.js';
-import { LmdbEngine } from '../../src/storage/lmdb.js';
+import { hashOrderDbName, LmdbEngine, storageKey } from '../../src/storage/lmdb.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
-import { RedisEngine } from '../../src/storage/redis.js';
+import { hashIndexKeyOf, RedisEngine } from '../../src/storage/redis.js';
 import { storageContract } from '../contract/storage_contract.js';
 
 const mapSizeBytes = 64 * 1024 * 1024;
+const hashMax = (1n << 64n) - 1n;
 /** How soon a call must fail once Redis is gone (fail fast, never hang). */
 const outageDetectMs = 2_000;
 /** How long the engine may take to notice that Redis is back (reconnect back-off is capped at 1 s). */
@@ -70,6 +75,7 @@ describe('memory engine', () => {
     await assert.rejects(engine.put('k', Uint8Array.of(4)), StorageError);
     await assert.rejects(engine.delete('k'), StorageError);
     await assert.rejects(drain(engine.scan()), StorageError);
+    await assert.rejects(drain(engine.scanRange({ fromHash: 0n, toHash: hashMax })), StorageError);
     engine.setFailing(false);
     assert.deepEqual(await engine.get('k'), Uint8Array.of(1, 2, 3));
     await engine.close();
@@ -132,7 +138,98 @@ describe('lmdb engine', () => {
   });
 });
 
+describe('lmdb engine, migration to the hash-ordered layout', () => {
+  it('lmdb engine - a directory in the old layout opens with every key readable, counted and in range scans, and is migrated once', async () => {
+    const path = await tempDir('lmdb-old');
+    const records = oldLayoutRecords(5_000);
+    try {
+      await writeOldLayout(path, records);
+      const engine = new LmdbEngine({ path, mapSizeBytes });
+      await engine.open();
+      await assertHolds(engine, records);
+      await engine.close();
+      assert.deepEqual(await layoutCounts(path), { old: 0, hashOrdered: records.size }, 'nothing is left in the old layout');
+      const reopened = new LmdbEngine({ path, mapSizeBytes });
+      await reopened.open();
+      await assertHolds(reopened, records);
+      await reopened.close();
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  it('lmdb engine - a migration interrupted midway completes on the next open without losing or duplicating a key', async () => {
+    const path = await tempDir('lmdb-half');
+    const records = oldLayoutRecords(3_000);
+    try {
+      await writeOldLayout(path, records);
+      // What a node killed between two migration transactions leaves: each key in exactly one layout.
+      await moveToHashOrder(path, [...records.keys()].filter((_, i) => i % 2 === 0));
+      assert.deepEqual(await layoutCounts(path), { old: records.size / 2, hashOrdered: records.size / 2 });
+      const engine = new LmdbEngine({ path, mapSizeBytes });
+      await engine.open();
+      await assertHolds(engine, records);
+      await engine.close();
+      assert.deepEqual(await layoutCounts(path), { old: 0, hashOrdered: records.size });
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  it('lmdb engine - a key in both layouts keeps the old layout record (an older version wrote it after the migration began), counted once', async () => {
+    const path = await tempDir('lmdb-both');
+    const records = oldLayoutRecords(10);
+    try {
+      await writeOldLayout(path, records);
+      await moveToHashOrder(path, ['old/1']);
+      await writeOldLayout(path, new Map([['old/1', Uint8Array.of(7, 7)]]));
+      records.set('old/1', Uint8Array.of(7, 7));
+      const engine = new LmdbEngine({ path, mapSizeBytes });
+      await engine.open();
+      await assertHolds(engine, records);
+      await engine.close();
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('redis engine', () => {
+  it('redis engine - a db written before the hash index gets one on open, an interrupted build is redone, and count leaves it out', async () => {
+    const server = await startRedisServer();
+    const raw = new Redis({ host: '127.0.0.1', port: server.port, db: 3, lazyConnect: true });
+    const records = oldLayoutRecords(2_500);
+    try {
+      await raw.connect();
+      for (const [key, record] of records) await raw.set(`god:r:${key}`, Buffer.from(record));
+      // A build killed midway leaves its building key, with a member for a key that no longer exists.
+      await raw.zadd(`${hashIndexKeyOf('god:r:')}:building`, 0, `${'0'.repeat(16)}:gone`);
+      const engine = redisEngineOn(server.port, 3);
+      await engine.open();
+      await assertHolds(engine, records);
+      assert.equal(await raw.zcard(hashIndexKeyOf('god:r:')), records.size, 'one member per record');
+      assert.equal(await raw.exists(`${hashIndexKeyOf('god:r:')}:building`), 0, 'the building key is gone');
+      await engine.close();
+
+      const reopened = redisEngineOn(server.port, 3);
+      await reopened.open();
+      await assertHolds(reopened, records);
+      await Promise.all([...records.keys()].map((key) => reopened.delete(key)));
+      assert.equal(await reopened.count(), 0, 'an empty db counts zero');
+      assert.equal(await raw.exists(hashIndexKeyOf('god:r:')), 0, 'the last delete takes the index with it');
+      await reopened.close();
+    } finally {
+      raw.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('redis engine - an index key inside the key prefix is refused', () => {
+    assert.throws(() => new RedisEngine({ host: '127.0.0.1', port: 1, db: 0, password: '', keyPrefix: 'x:', hashIndexKey: 'x:index' }), {
+      name: 'AssertionError',
+    });
+  });
+
   it('redis engine - open fails with StorageError when nothing listens', async () => {
     const server = await startRedisServer();
     const { port } = server;
@@ -176,6 +273,67 @@ describe('createEngine', () => {
     await assert.rejects(engine.get('k'), StorageError);
   });
 });
+
+/** Keys of every shape, some sharing a prefix with ':' in it, with records that differ by key. */
+function oldLayoutRecords(count: number): Map<string, Uint8Array> {
+  const keys = [
+    ...Array.from({ length: count }, (_, i) => `old/${i}`),
+    'ключ',
+    'emoji 🎉',
+    'a:b',
+    'a:b:c',
+    ':',
+    '\u001bbelow the string marker',
+    '\u0001hash-order lookalike',
+    'k'.repeat(1024),
+  ];
+  return new Map(keys.map((key, i) => [key, Uint8Array.from({ length: i % 50 }, (_, j) => (i + j) & 0xff)]));
+}
+
+/** Writes records as the engine did before the hash-ordered layout: plain string keys in the root database. */
+async function writeOldLayout(path: string, records: Map<string, Uint8Array>): Promise<void> {
+  const root = openLmdb<Buffer, string>({ path, encoding: 'binary', mapSize: mapSizeBytes, overlappingSync: false });
+  await root.transaction(() => {
+    for (const [key, record] of records) root.put(key, Buffer.from(record));
+  });
+  await root.close();
+}
+
+/** Moves keys to the hash-ordered layout in one transaction, as one batch of the engine's migration does. */
+async function moveToHashOrder(path: string, keys: string[]): Promise<void> {
+  const root = openLmdb<Buffer, string>({ path, encoding: 'binary', mapSize: mapSizeBytes, overlappingSync: false });
+  const db = root.openDB<Buffer, Buffer>(hashOrderDbName, { keyEncoding: 'binary', encoding: 'binary' });
+  await root.transaction(() => {
+    for (const key of keys) {
+      db.put(storageKey(key), root.get(key)!);
+      root.remove(key);
+    }
+  });
+  await root.close();
+}
+
+/** Entries in each layout, read with lmdb-js directly. */
+async function layoutCounts(path: string): Promise<{ old: number; hashOrdered: number }> {
+  const root = openLmdb<Buffer, string>({ path, encoding: 'binary', mapSize: mapSizeBytes });
+  const db = root.openDB<Buffer, Buffer>(hashOrderDbName, { keyEncoding: 'binary', encoding: 'binary' });
+  const counts = { old: root.getKeysCount({ start: '' }), hashOrdered: db.getKeysCount() };
+  await root.close();
+  return counts;
+}
+
+/** The engine holds exactly `records`: each readable, counted once, and in hash order in a range scan. */
+async function assertHolds(engine: StorageEngine, records: Map<string, Uint8Array>): Promise<void> {
+  for (const [key, record] of records) assert.deepEqual(new Uint8Array((await engine.get(key))!), record, `get ${JSON.stringify(key)}`);
+  assert.equal(await engine.count(), records.size, 'count');
+  const ranged = [];
+  for await (const entry of engine.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize: 100 })) ranged.push(entry);
+  const expected = [...records.keys()].map((key) => ({ hash: keyHash(key), key }));
+  expected.sort((a, b) => (a.hash !== b.hash ? (a.hash < b.hash ? -1 : 1) : Buffer.compare(Buffer.from(a.key), Buffer.from(b.key))));
+  assert.deepEqual(ranged.map(({ hash, key }) => ({ hash, key })), expected, 'scanRange yields every key once, in hash order');
+  let scanned = 0;
+  for await (const _ of engine.scan(100)) scanned += 1;
+  assert.equal(scanned, records.size, 'scan');
+}
 
 async function drain(entries: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of entries) {

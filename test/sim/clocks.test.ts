@@ -113,7 +113,7 @@ describe('simulated clocks: skew, jumps and restarts', () => {
   });
 
   it('sim clocks - without gossip to sync its clock, a wiped node is told by the replicas to write again, and its write wins', async () => {
-    const c = new SkewedCluster(simSeed(), { gossip: { enabled: false, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: ids, startupWaitMs: 0 } });
+    const c = new SkewedCluster(simSeed(), { gossip: { enabled: false, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: ids, fanout: 3, startupWaitMs: 0 } });
     await c.startAll();
     await c.write('n1', 'k', 'old', 3);
     c.crash('n1');
@@ -165,7 +165,7 @@ describe('simulated clocks: skew, jumps and restarts', () => {
     { todo: 'issue 10: a node back on an empty disk counts toward quorums at once; it must stay out of them until anti-entropy has repaired it (Cassandra: replace_address bootstraps first)' },
     async () => {
       // Gossip off so no heartbeat syncs the clocks: this is the window between two heartbeats.
-      const c = new SkewedCluster(simSeed(), { gossip: { enabled: false, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: ids, startupWaitMs: 0 } });
+      const c = new SkewedCluster(simSeed(), { gossip: { enabled: false, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: ids, fanout: 3, startupWaitMs: 0 } });
       await c.startAll();
       c.box('n1').clock.offsetMs = 5_000;
       c.bus.isolate('n3', ['n1', 'n2']);

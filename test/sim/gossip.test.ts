@@ -74,7 +74,7 @@ class Forger {
 
 function snapshot(c: SimCluster): string {
   return JSON.stringify(
-    [...c.nodes.values()].map((n) => ({ id: n.id, members: n.node.membership.members(), ring: n.node.membership.ring().tokens.map((t) => `${t.position}:${t.nodeId}`) })),
+    [...c.nodes.values()].map((n) => ({ id: n.id, members: n.node.membership.members().map(({ synced: _synced, ...m }) => m), ring: n.node.membership.ring().tokens.map((t) => `${t.position}:${t.nodeId}`) })),
   );
 }
 
@@ -149,7 +149,7 @@ describe('simulated gossip logging', () => {
     const lines: { msg: string; suppressed?: number }[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
     const membership = new Membership(
-      { self: 'm1', cluster: 'sim', virtualNodes: 8, enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [] },
+      { self: 'm1', cluster: 'sim', virtualNodes: 8, replication: 3, enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [] },
       bus.connect('m1'),
       clock,
       logger,
@@ -187,7 +187,7 @@ describe('simulated gossip across a rolling upgrade', () => {
     const clock = new FakeClock();
     const bus = new SimBus({ seed: simSeed(), clock });
     const membership = new Membership(
-      { self: 'm1', cluster: 'sim', virtualNodes: 8, enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [] },
+      { self: 'm1', cluster: 'sim', virtualNodes: 8, replication: 3, enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [] },
       bus.connect('m1'),
       clock,
       pino({ level: 'silent' }),

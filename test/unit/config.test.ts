@@ -43,7 +43,7 @@ describe('config - defaults', () => {
     assert.equal(cfg.storage.lmdb.mapSizeBytes, 1024 ** 3);
     assert.equal(cfg.ring.virtualNodes, 10);
     assert.deepEqual(cfg.quorum, { replication: 3, readQuorum: 2, writeQuorum: 2 });
-    assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [], startupWaitMs: 5000 });
+    assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [], fanout: 3, startupWaitMs: 5000 });
     assert.equal(cfg.requestTimeoutMs, 2000);
     assert.equal(cfg.conflictPolicy, 'lww');
     assert.deepEqual(cfg.limits, { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8 * 1024 });

@@ -175,10 +175,10 @@ describe('placement reports', () => {
     const [header, ...rows] = statusTable(nodes).trim().split('\n').map((l) => l.split(/\s+/));
     assert.deepEqual(header, [...statusColumns]);
     assert.deepEqual(rows, [
-      ['old', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', '-', '-', '-'],
-      ['s1', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%', '7'],
-      ['s2', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', 'up', '10', '100.0%', '-'],
-      ['s3', 'c', '-', '-', '-', '-', '-', '-', '-', '-', 'down:s1;up:s2', '10', '100.0%', '-'],
+      ['old', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', '-', '-', '-', '-', '-'],
+      ['s1', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', 'up', '10', '100.0%', '7', '-'],
+      ['s2', 'c', '0.1.0', 't', '2', '0', '0', '0', '0', '0', '-', 'up', '10', '100.0%', '-', '-'],
+      ['s3', 'c', '-', '-', '-', '-', '-', '-', '-', '-', '-', 'down:s1;up:s2', '10', '100.0%', '-', '-'],
     ]);
     assert.equal(clusterStatus([node('old')]).settled, null, 'nobody reports a ring: unknown');
     assert.equal(clusterStatus([node('s1', { ...report({}), settled: false })]).settled, false);

@@ -99,7 +99,7 @@ describe('subjects - parseClientSubject', () => {
   });
 
   it('subjects - an unknown op is an error', () => {
-    const unknown = (op: string) => ({ error: `unknown operation: ${op} (the operations are get, put, del, owners)` });
+    const unknown = (op: string) => ({ error: `unknown operation: ${op} (the operations are get, put, del, owners, leave, remove)` });
     assert.deepEqual(parseClientSubject('kv.list.k', undefined), unknown('list'));
     assert.deepEqual(parseClientSubject('kv.GET.k', undefined), unknown('GET'));
     assert.deepEqual(parseClientSubject('kv.getx', 'k'), unknown('getx'));
@@ -191,10 +191,38 @@ describe('subjects - parseClientSubject', () => {
     fc.assert(
       fc.property(subjectArb, fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (subject, header, b64) => {
         const parsed = parseClientSubject(subject, header, b64);
-        assert.ok('error' in parsed || ops.includes(parsed.op));
+        assert.ok('error' in parsed || (Object.values(ClientOp) as string[]).includes(parsed.op));
       }),
       runs(500),
     );
+  });
+});
+
+describe('subjects - membership changes', () => {
+  it('subjects - kv.leave.<node-id> and kv.remove.<node-id> name a node, in the subject or in a key header', () => {
+    assert.deepEqual(parseClientSubject('kv.leave.n3', undefined), { op: ClientOp.Leave, key: 'n3' });
+    assert.deepEqual(parseClientSubject('kv.remove.node-7_a', undefined), { op: ClientOp.Remove, key: 'node-7_a' });
+    assert.deepEqual(parseClientSubject('kv.leave', 'n3'), { op: ClientOp.Leave, key: 'n3' });
+    assert.deepEqual(parseClientSubject('kv.remove', undefined, Buffer.from('n3').toString('base64url')), { op: ClientOp.Remove, key: 'n3' });
+    assert.equal(clientRequest(ClientOp.Leave, 'n3').subject, 'kv.leave.n3');
+    assert.equal(clientRequest(ClientOp.Remove, 'n3').subject, 'kv.remove.n3');
+  });
+
+  it('subjects - a leave or remove of something that is not a node id is refused, wherever the id travels', () => {
+    for (const op of [ClientOp.Leave, ClientOp.Remove]) {
+      for (const bad of ['a.b', 'n*', 'x'.repeat(65), 'ünï', 'a b']) {
+        const inSubject = parseClientSubject(`kv.${op}.${bad}`, undefined);
+        assert.ok('error' in inSubject && inSubject.error.startsWith('not a node id'), `${op} ${bad}: ${JSON.stringify(inSubject)}`);
+        const inHeader = parseClientSubject(`kv.${op}`, bad);
+        assert.ok('error' in inHeader && inHeader.error.startsWith('not a node id'), `${op} ${bad} in KV-Key`);
+        const inB64 = parseClientSubject(`kv.${op}`, undefined, Buffer.from(bad).toString('base64url'));
+        assert.ok('error' in inB64 && inB64.error.startsWith('not a node id'), `${op} ${bad} in KV-Key-B64`);
+      }
+      const missing = parseClientSubject(`kv.${op}`, undefined);
+      assert.ok('error' in missing && missing.error.startsWith('the key is missing'));
+    }
+    // A stored key may hold what a node id may not.
+    assert.deepEqual(parseClientSubject('kv.get.a.b', undefined), { op: ClientOp.Get, key: 'a.b' });
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The client API: `kv.get|put|del|owners.<key>` (and the bare subjects with the key
+ * The client API: `kv.get|put|del|owners.<key>`, `kv.leave|remove.<node-id>` (and the bare subjects with the key
  * in `KV-Key` or `KV-Key-B64`), served by every node in one queue group and
  * registered as a NATS micro service with one endpoint on all of `kv.>`, so
  * that an unknown operation is answered 400 rather than "no responders".
@@ -9,17 +9,30 @@
  * and code (Metrics.observe): /metrics and $SRV.STATS both read those counts.
  */
 import type { Logger } from 'pino';
-import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError } from '../../core/errors.js';
+import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError, UnavailableError } from '../../core/errors.js';
 import { emptyClock, type VClock } from '../../core/vclock.js';
 import { contextOf, visibleValue } from '../../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
 import { ownersReport } from '../../protocol/placement_report.js';
 import { parseTtlHeader } from '../../protocol/ttl.js';
 import { summarizeRequests } from '../../protocol/request_counts.js';
-import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey } from '../../protocol/subjects.js';
+import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey, type AdminOp } from '../../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Metrics } from './metrics.js';
+
+/**
+ * Membership changes an operator asks for (`kv.leave.<id>`, `kv.remove.<id>`;
+ * `goddb leave|remove`). The node implements them; the API only validates the
+ * request and sends back what they resolve or the code of what they throw
+ * (GodDbError: 404 unknown member, 409 a state that does not allow it, 503 not now).
+ */
+export interface AdminHooks {
+  /** Starts `nodeId` leaving (forwarded to it when it is another node). Resolves the member's state after the request. */
+  leave(nodeId: string): Promise<{ node: string; state: string }>;
+  /** Marks a down member removed; its ranges are re-replicated from surviving copies. */
+  remove(nodeId: string): Promise<{ node: string; state: string }>;
+}
 
 export interface ApiOptions {
   nodeId: string;
@@ -34,6 +47,8 @@ export interface ApiOptions {
   valueBytesMax: number;
   /** Time to live of a put without KV-TTL, in seconds; 0: none (config defaultTtlSeconds). */
   defaultTtlSeconds: number;
+  /** Leave and remove; without them those operations answer 503. */
+  admin?: AdminHooks;
 }
 
 const empty = new Uint8Array(0);
@@ -153,7 +168,22 @@ export class ClientApi {
         const report = ownersReport(key, this.opts.nodeId, this.opts.replication, this.coordinator.placementOf(key));
         return { data: new TextEncoder().encode(JSON.stringify(report)) };
       }
+      case ClientOp.Leave:
+      case ClientOp.Remove:
+        return { data: await this.membershipChange(op, key, msg) };
     }
+  }
+
+  /** A leave or remove of member `nodeId` (a valid node id: parseClientSubject checked it), as `{ node, state }`. */
+  private async membershipChange(op: AdminOp, nodeId: string, msg: InboundMessage): Promise<Uint8Array> {
+    if (msg.data.length > 0) throw new BadRequestError(`a ${op} takes an empty payload`);
+    const admin = this.opts.admin;
+    if (admin === undefined) throw new UnavailableError(`node ${this.opts.nodeId} cannot change membership: ${op} is not available on it`);
+    const result = op === ClientOp.Leave ? await admin.leave(nodeId) : await admin.remove(nodeId);
+    if (typeof result?.node !== 'string' || typeof result.state !== 'string') {
+      throw new GodDbError(ErrorCode.Internal, `${op} of ${nodeId} resolved no member state`);
+    }
+    return new TextEncoder().encode(JSON.stringify({ node: result.node, state: result.state }));
   }
 
   /** KV-Key, unless header parsing changed it: a key padded with white space would arrive as another key. */

@@ -18,7 +18,7 @@ import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../../core/errors.js';
 import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
-import { noPending, ownershipPercent, placement, type Placement } from '../../core/placement.js';
+import { ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
 import { advance, counterOf, emptyClock, type VClock } from '../../core/vclock.js';
 import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../../core/version.js';
@@ -110,14 +110,16 @@ export class Coordinator {
     }
     return this.admit(value?.length ?? 0, async () => {
       this.observeContext(context);
-      const targets = this.targets(key, w, 'W');
+      // While a range moves, its pending owners get every write too, and each one raises the
+      // quorum (Cassandra's blockFor + pending): a write then reaches W of the owners after the move.
+      const { targets, needed } = this.writeTargets(key, w);
       for (let attempt = 1; ; attempt++) {
         const version = this.newVersion(value, context, ttlSeconds);
-        const { quorum } = fanOut(targets, { needed: w, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version], true)));
+        const { quorum } = fanOut(targets, { needed, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version], true)));
         const r = await quorum;
         const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
         if (floor === undefined || attempt >= limits.staleWriteAttemptsMax) {
-          this.check(r, w, 'W');
+          this.check(r, needed, 'W');
           return { acks: r.tally.succeeded, asked: targets.length };
         }
         this.staleRetries++;
@@ -189,8 +191,7 @@ export class Coordinator {
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
   placementOf(key: string): Placement {
-    // A joiner is a replica once placed (node/handoff/handoff.ts sends it its keys); writes to pending owners come later.
-    return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), noPending);
+    return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), this.membership.pendingOwners);
   }
 
   /**
@@ -199,7 +200,7 @@ export class Coordinator {
    */
   ringReport(keys?: number): RingReport {
     const owns = ownershipPercent(this.membership.ring(), this.opts.replication);
-    const members = this.membership.members().map((m) => ({ id: m.id, status: m.status, virtualNodes: m.virtualNodes, owns: owns.get(m.id) ?? 0 }));
+    const members = this.membership.members().map((m) => ({ id: m.id, status: m.status, state: m.state, virtualNodes: m.virtualNodes, owns: owns.get(m.id) ?? 0 }));
     const transfers = (this.opts.transfers?.() ?? []).filter((t) => t.state === TransferState.Running).map(transferReport);
     const report: RingReport = { replication: this.opts.replication, settled: this.opts.settled?.() ?? true, members, transfers };
     if (keys !== undefined) report.keys = keys;
@@ -217,15 +218,24 @@ export class Coordinator {
    * few are left. Fallbacks are not written to yet (no sloppy quorum).
    */
   private targets(key: string, needed: number, label: 'R' | 'W'): string[] {
-    const up = this.placementOf(key).replicas.filter((r) => r.up).map((r) => r.node);
+    return this.upFirst(this.placementOf(key).replicas.filter((r) => r.up).map((r) => r.node), needed, label, 0);
+  }
+
+  /** The replicas and the pending owners that are up, and the acknowledgements needed: W plus one per pending owner. */
+  private writeTargets(key: string, w: number): { targets: string[]; needed: number } {
+    const p = this.placementOf(key);
+    const needed = w + p.pending.length;
+    const up = [...p.replicas.filter((r) => r.up).map((r) => r.node), ...p.pending.filter((id) => this.membership.isUp(id))];
+    return { targets: this.upFirst(up, needed, 'W', p.pending.length), needed };
+  }
+
+  /** This node first when it is among them (a local call costs no message); refuses when too few are up. */
+  private upFirst(up: string[], needed: number, label: 'R' | 'W', pending: number): string[] {
     const self = up.indexOf(this.opts.self);
     if (self > 0) up.unshift(...up.splice(self, 1));
     if (up.length < needed) {
-      throw new QuorumNotMetError(
-        `quorum not reached: ${up.length} of ${this.opts.replication} replicas up, ${label}=${needed} needed`,
-        0,
-        needed,
-      );
+      const moving = pending > 0 ? ` (${pending} pending owner${pending > 1 ? 's' : ''} of a range that is moving count too)` : '';
+      throw new QuorumNotMetError(`quorum not reached: ${up.length} of ${this.opts.replication + pending} replicas up, ${label}=${needed} needed${moving}`, 0, needed);
     }
     return up;
   }

@@ -12,6 +12,16 @@
  * claimed member on its own subject who it is, and admits it only when the
  * answer matches. An id nobody serves gets "no responders" and is dropped.
  * Refusals are logged at most once per interval per reason.
+ *
+ * Member records (issue 9) carry a membership state apart from liveness
+ * (core/membership.ts MemberState): each member says its own in its
+ * heartbeats, with a version it bumps on every change and the fingerprint
+ * of the ring it holds every key of (`synced`, core/moves.ts). Each round a
+ * node also sends a digest of its records to `fanout` random members, who
+ * answer with the records they hold newer (Members): that is how a removal
+ * decided on one node reaches a node that missed its broadcast, and how
+ * views converge under message loss. A record about a member this node has
+ * not admitted only starts a probe: nobody joins on hearsay.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -21,6 +31,13 @@ import { limits } from '../../core/limits.js';
 import {
   addClaim,
   applyHeartbeat,
+  applyState,
+  inFutureRing,
+  inServingRing,
+  isGone,
+  MemberState,
+  stateNewer,
+  type StateStamp,
   confirms,
   judgeHeartbeat,
   MemberStatus,
@@ -35,7 +52,10 @@ import {
 } from '../../core/membership.js';
 import { emptyWindow, phi, recordArrival, type ArrivalWindow, type PhiSettings } from '../../core/phi.js';
 import { buildRing, type Ring } from '../../core/ring.js';
-import { decode, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type ProbeReply } from '../../protocol/codec.js';
+import { sameRing } from '../../core/handoff.js';
+import { pendingOwners } from '../../core/moves.js';
+import { noPending, type PendingOwners } from '../../core/placement.js';
+import { decode, decodeKindOnly, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type MemberRecord, type Members, type ProbeReply } from '../../protocol/codec.js';
 import { gossipSubject, replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import { LogLimiter } from '../log_limiter.js';
@@ -44,6 +64,8 @@ export interface GossipOptions {
   self: string;
   cluster: string;
   virtualNodes: number;
+  /** N: pending owners are computed for it. */
+  replication: number;
   enabled: boolean;
   intervalMs: number;
   /** A silent member is down past this, whatever its phi. */
@@ -64,6 +86,12 @@ export interface GossipOptions {
   protocolMax?: number;
   /** Heartbeat counters (wall-clock ms) further ahead of this node's clock are refused. */
   maxSkewMs?: number;
+  /** This node's membership state when it starts (kept in its data dir; default up at version 0). */
+  state?: StateStamp;
+  /** Members asked for newer records each round (the seed's -peers as a number; default limits.gossipFanoutDefault). */
+  fanout?: number;
+  /** Called when this node's own state changes (to keep it in the data dir before it is announced). */
+  persistState?: (stamp: StateStamp) => void;
 }
 
 /**
@@ -77,12 +105,14 @@ const LogReason = {
   Conflict: 'gossip-conflict',
   Unconfirmed: 'gossip-unconfirmed',
   BadProbe: 'gossip-bad-probe',
+  Exchange: 'gossip-exchange',
   Future: 'gossip-future',
 } as const;
 
 export class Membership {
   private view: MemberView;
   private currentRing: Ring;
+  private nextRing: Ring;
   private heartbeat = 0;
   private timer: TimerHandle | undefined;
   private subs: Subscription[] = [];
@@ -115,7 +145,8 @@ export class Membership {
   ) {
     let view: MemberView = new Map();
     const now = clock.monotonicMs();
-    view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0, tokens: opts.tokens }, now, limits.membersMax);
+    const own = opts.state ?? { state: MemberState.Up, stateVersion: 0 };
+    view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0, tokens: opts.tokens, ...own, synced: '' }, now, limits.membersMax);
     // The configured peers are the initial cluster: in the ring from the start, so a node that
     // restarts while it cannot hear some of them (a partition) still places keys where the rest
     // of the cluster does, and counts those it cannot hear as down instead of shrinking the ring
@@ -127,7 +158,9 @@ export class Membership {
       if (id !== opts.self) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, incarnation: '', heartbeat: 0, tokens: opts.peerTokens?.get(id) }, heardAt, limits.membersMax);
     }
     this.view = view;
-    this.currentRing = buildRing([...view.values()]);
+    this.currentRing = buildRing([]);
+    this.nextRing = this.currentRing;
+    this.rebuild();
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
     this.protocolMax = opts.protocolMax ?? protocolVersion;
     this.phiSettings = { windowSize: limits.heartbeatGapsMax, intervalMs: opts.intervalMs, minStdDevMs: limits.heartbeatGapStdDevMinMs };
@@ -138,7 +171,10 @@ export class Membership {
     // The probe subject first: peers that hear the hello ask it at once.
     this.subs = [this.transport.subscribe(gossipSubject(this.opts.cluster), (m) => this.onMessage(m.data))];
     // Protocol 1 had no probe subject (a simulated old node does not serve it either).
-    if (this.protocolMax >= 2) this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Probe), (m) => this.onProbe(m)));
+    if (this.protocolMax >= 2) {
+      this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Probe), (m) => this.onProbe(m)));
+      this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Members), (m) => this.onSync(m)));
+    }
     this.beat(true);
     this.schedule();
   }
@@ -150,8 +186,69 @@ export class Membership {
     this.subs = [];
   }
 
+  /** The serving ring: members that hold their ranges now (reads and writes go to it). */
   ring(): Ring {
     return this.currentRing;
+  }
+
+  /** The future ring: members that will hold ranges once the moves end (writes also reach its pending owners). */
+  futureRing(): Ring {
+    return this.nextRing;
+  }
+
+  /** A member's membership state (undefined: not a member). */
+  stateOf(id: string): MemberState | undefined {
+    return this.view.get(id)?.state;
+  }
+
+  /** The fingerprint of the ring a member says it holds every key of ('' when it has not said). */
+  syncedOf(id: string): string {
+    return this.view.get(id)?.synced ?? '';
+  }
+
+  /** This node's own state and its version. */
+  ownState(): StateStamp {
+    const me = this.view.get(this.opts.self)!;
+    return { state: me.state, stateVersion: me.stateVersion };
+  }
+
+  /**
+   * Changes this node's own state (joining to up, up to leaving, leaving to
+   * left): kept on disk first, then announced at once.
+   */
+  setOwnState(state: MemberState): void {
+    const stamp = { state, stateVersion: this.ownState().stateVersion + 1 };
+    this.opts.persistState?.(stamp);
+    this.update(applyState(this.view, this.opts.self, stamp));
+    this.logger.info({ state, stateVersion: stamp.stateVersion }, `this node is ${state}`);
+    if (this.opts.enabled && !this.stopped) this.beat(false);
+  }
+
+  /** Says which ring this node holds every key of (heartbeats carry it). */
+  setOwnSynced(fingerprint: string): void {
+    const me = this.view.get(this.opts.self)!;
+    if (me.synced === fingerprint) return;
+    const next = new Map(this.view);
+    next.set(this.opts.self, { ...me, synced: fingerprint });
+    // The next heartbeat says it: an extra one now would add a short gap to every peer's phi window.
+    this.update(next);
+  }
+
+  /**
+   * Changes another member's state (an operator's removal, and its end):
+   * bumps its version so the change wins over the member's own word, and
+   * broadcasts the record (the rounds' exchanges carry it to who missed it).
+   */
+  setMemberState(id: string, state: MemberState): void {
+    const known = this.view.get(id);
+    if (!known) throw new Error(`assertion: ${id} is not a member`);
+    this.update(applyState(this.view, id, { state, stateVersion: known.stateVersion + 1 }));
+    this.logger.info({ member: id, state }, `member ${id} is ${state}`);
+    const record = this.record(id);
+    if (record && this.opts.enabled && !this.stopped) {
+      const msg: Members = { kind: Kind.Members, records: [record] };
+      this.transport.publish(gossipSubject(this.opts.cluster), encode(msg));
+    }
   }
 
   /**
@@ -172,14 +269,35 @@ export class Membership {
     const me = this.view.get(this.opts.self)!;
     const next = new Map(this.view);
     next.set(this.opts.self, { ...me, tokens });
+    this.update(next);
+  }
+
+  /** Replaces the view; rebuilds the rings and tells the listeners when they or the move state changed. */
+  private update(next: MemberView): void {
+    if (next === this.view) return;
+    const changed = ringChanged(this.view, next);
     this.view = next;
-    this.currentRing = buildRing([...next.values()]);
+    if (!changed) return;
+    this.rebuild();
     for (const fn of this.changeListeners) fn();
   }
 
-  /** Every member's tokens as the ring places them (for allocation by a joining node). */
+  private rebuild(): void {
+    const members = [...this.view.values()];
+    this.currentRing = buildRing(members.filter((m) => inServingRing(m.state)));
+    this.nextRing = buildRing(members.filter((m) => inFutureRing(m.state)));
+    const serving = this.currentRing;
+    const future = this.nextRing;
+    const n = this.opts.replication;
+    this.pendingOwners = sameRing(serving, future) ? noPending : (hash) => pendingOwners(serving, future, hash, n);
+  }
+
+  /** The members a key hash will have once the moves under way end that it does not have now (core/moves.ts). */
+  pendingOwners: PendingOwners = noPending;
+
+  /** Every member's tokens as the future ring places them (for allocation by a joining node). */
   placedTokens(): { position: bigint; nodeId: string }[] {
-    return this.currentRing.tokens.map((t) => ({ position: t.position, nodeId: t.nodeId }));
+    return this.nextRing.tokens.map((t) => ({ position: t.position, nodeId: t.nodeId }));
   }
 
   /** A member's current suspicion, for status output and tests. */
@@ -187,9 +305,9 @@ export class Membership {
     return id === this.opts.self ? 0 : phi(this.arrivals.get(id) ?? emptyWindow, this.clock.monotonicMs(), this.phiSettings);
   }
 
-  members(): { id: string; virtualNodes: number; status: MemberStatus }[] {
+  members(): { id: string; virtualNodes: number; status: MemberStatus; state: MemberState; synced: string }[] {
     return [...this.view.values()]
-      .map((m) => ({ id: m.id, virtualNodes: m.virtualNodes, status: this.isUp(m.id) ? MemberStatus.Up : MemberStatus.Down }))
+      .map((m) => ({ id: m.id, virtualNodes: m.virtualNodes, status: this.isUp(m.id) ? MemberStatus.Up : MemberStatus.Down, state: m.state, synced: m.synced }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -227,6 +345,7 @@ export class Membership {
   private schedule(): void {
     this.timer = this.clock.setTimer(this.opts.intervalMs, () => {
       this.beat(false);
+      this.exchange();
       this.logTransitions();
       this.schedule();
     });
@@ -245,6 +364,9 @@ export class Membership {
       hlc: this.opts.timeNow?.() ?? 0,
       speaks: this.protocolMax,
     };
+    const me = this.view.get(this.opts.self)!;
+    // Protocol-1 members cannot read member states; what they miss, they never needed.
+    if (this.broadcastProtocol() >= 2) Object.assign(hb, { state: me.state, stateVersion: me.stateVersion, synced: me.synced });
     this.apply(hb);
     this.transport.publish(gossipSubject(this.opts.cluster), encode(hb, this.broadcastProtocol()));
   }
@@ -253,6 +375,10 @@ export class Membership {
     let hb: Heartbeat;
     let v: number;
     try {
+      if (isMembers(data)) {
+        this.onRecords(decode(data, Kind.Members).records);
+        return;
+      }
       ({ v, msg: hb } = decodeVersioned(data, Kind.Heartbeat, this.protocolMax));
     } catch (err) {
       this.logs.warn(LogReason.Malformed, { err: (err as Error).message }, 'refused a malformed gossip message');
@@ -346,7 +472,7 @@ export class Membership {
     }
     const known = this.view.get(answer.id);
     // The member's own word on its vnodes and counter, not the heartbeat's.
-    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat, tokens: answer.tokens });
+    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat, tokens: answer.tokens, state: answer.state, stateVersion: answer.stateVersion, synced: answer.synced });
     this.protocols.set(answer.id, claim.speaks);
     if (!this.view.has(answer.id)) return; // the view is full
     if (known) this.logger.info({ member: answer.id, virtualNodes: answer.virtualNodes }, 'member restarted');
@@ -369,7 +495,8 @@ export class Membership {
       msg.respondError(ErrorCode.QuorumNotMet, 'joining: tokens not chosen yet');
       return;
     }
-    const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat };
+    const me = this.view.get(this.opts.self)!;
+    const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, state: me.state, stateVersion: me.stateVersion, synced: me.synced };
     if (tokens !== undefined) reply.tokens = [...tokens];
     msg.respond(encode(reply));
   }
@@ -409,14 +536,88 @@ export class Membership {
     const now = this.clock.monotonicMs();
     const next = applyHeartbeat(this.view, hb, now, limits.membersMax);
     if (next === this.view) return;
-    const changed = ringChanged(this.view, next);
     // A new incarnation is a new process: its gaps start afresh.
     const sameProcess = this.view.get(hb.id)?.incarnation === hb.incarnation;
     this.arrivals.set(hb.id, recordArrival(sameProcess ? (this.arrivals.get(hb.id) ?? emptyWindow) : emptyWindow, now, this.phiSettings));
-    this.view = next;
-    if (changed) {
-      this.currentRing = buildRing([...next.values()]);
-      for (const fn of this.changeListeners) fn();
+    this.update(next);
+  }
+
+  /** The record of a member as this node would gossip it. */
+  private record(id: string): MemberRecord | undefined {
+    const m = this.view.get(id);
+    if (!m || m.incarnation === '') return undefined; // a configured peer not heard yet: nothing to vouch for
+    const r: MemberRecord = { id: m.id, incarnation: m.incarnation, virtualNodes: m.virtualNodes, heartbeat: m.heartbeat, state: m.state, stateVersion: m.stateVersion, synced: m.synced };
+    if (m.tokens !== undefined) r.tokens = [...m.tokens];
+    return r;
+  }
+
+  /**
+   * One round's exchange: a digest of every record to `fanout` random
+   * members heard and up, each answering with the records it holds newer.
+   */
+  private exchange(): void {
+    if (this.protocolMax < 2) return;
+    const others = [...this.view.values()].filter((m) => m.id !== this.opts.self && m.incarnation !== '' && !isGone(m.state) && this.protocolOf(m.id) >= 2 && this.isUp(m.id));
+    const fanout = this.opts.fanout ?? limits.gossipFanoutDefault;
+    const digest = [...this.view.values()].filter((m) => m.incarnation !== '').map((m) => ({ id: m.id, incarnation: m.incarnation, stateVersion: m.stateVersion, heartbeat: m.heartbeat }));
+    const body = encode({ kind: Kind.MemberSync, from: this.opts.self, digest });
+    for (let i = 0; i < fanout && others.length > 0; i++) {
+      const [peer] = others.splice(Math.floor(Math.random() * others.length), 1);
+      void this.transport
+        .request(replicaSubject(this.opts.cluster, peer!.id, ReplicaOp.Members), body, { timeoutMs: probeTimeoutMs })
+        .then((reply) => {
+          if (!this.stopped) this.onRecords(decode(reply.data, Kind.Members).records);
+        })
+        .catch((err: Error) => this.logs.warn(LogReason.Exchange, { member: peer!.id, err: err.message }, 'member record exchange failed'));
+    }
+  }
+
+  /** Answers a digest with the records this node holds newer than it (or that it lacks). */
+  private onSync(msg: InboundMessage): void {
+    let digest: Map<string, { incarnation: string; stateVersion: number }>;
+    try {
+      digest = new Map(decode(msg.data, Kind.MemberSync).digest.map((d) => [d.id, d]));
+    } catch (err) {
+      this.logs.warn(LogReason.BadProbe, { err: (err as Error).message }, 'refused a malformed member digest');
+      msg.respondError(ErrorCode.BadRequest, (err as Error).message);
+      return;
+    }
+    const records: MemberRecord[] = [];
+    for (const m of this.view.values()) {
+      const theirs = digest.get(m.id);
+      if (theirs && theirs.incarnation === m.incarnation && theirs.stateVersion >= m.stateVersion) continue;
+      const r = this.record(m.id);
+      if (r) records.push(r);
+    }
+    msg.respond(encode({ kind: Kind.Members, records }));
+  }
+
+  /**
+   * Records heard from another node: a newer state of an admitted member is
+   * taken (a removal, or the member's own change relayed); this node's own
+   * removal is taken too (it stops owning anything); a record of a member
+   * not admitted, or of another incarnation, only starts a probe.
+   */
+  private onRecords(records: readonly MemberRecord[]): void {
+    for (const r of records) {
+      const known = this.view.get(r.id);
+      const stamp = { state: r.state, stateVersion: r.stateVersion };
+      if (r.id === this.opts.self) {
+        if (isGone(r.state) && stateNewer(stamp, this.ownState())) {
+          this.logger.error({ state: r.state }, `this node was ${r.state} by another member: it owns nothing now; wipe its data directory to join again`);
+          this.opts.persistState?.(stamp);
+          this.update(applyState(this.view, r.id, stamp));
+        }
+        continue;
+      }
+      if (known && (known.incarnation === r.incarnation || isGone(r.state))) {
+        this.update(applyState(this.view, r.id, stamp));
+        continue;
+      }
+      if (isGone(r.state)) continue; // never heard of it, and it is gone: nothing to place
+      if (!known && this.view.size >= limits.membersMax) continue;
+      addClaim(this.pending, { id: r.id, virtualNodes: r.virtualNodes, incarnation: r.incarnation, heartbeat: r.heartbeat, hello: false, protocol: 2, speaks: 2 }, limits.membersMax);
+      this.probeNext();
     }
   }
 
@@ -426,6 +627,15 @@ export class Membership {
       if (before !== undefined && before !== m.status) this.logger.warn({ member: m.id, status: m.status }, `member ${m.status}`);
       this.lastStatus.set(m.id, m.status);
     }
+  }
+}
+
+/** Gossip carries heartbeats and, after a removal, member records: the kind decides which to decode. */
+function isMembers(data: Uint8Array): boolean {
+  try {
+    return decodeKindOnly(data) === Kind.Members;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,442 @@
+/**
+ * Range moves, the shell (issue 9; Cassandra's bootstrap, decommission and
+ * removenode streaming; core/moves.ts is the pure part).
+ *
+ * Each node pulls what it gains: when the future ring differs from its base
+ * (the ring it holds every key of), it waits the ring delay (so every
+ * coordinator already writes to the pending owners), then asks the sources
+ * of each arc it gains for pages in key-hash order (RangeRequest on the
+ * source's `range` subject) and merges them into its store through the
+ * replica (versions merge with what arrived meanwhile). A page's cursor is
+ * kept in the node's metadata, so a restart of either side resumes where
+ * the last page ended. When every arc has arrived the base becomes the
+ * future ring, and heartbeats say so (`synced`).
+ *
+ * The states move on from there, each decided from gossiped facts only:
+ * - a joining node that is synced becomes up (its ranges are whole);
+ * - a leaving node becomes left once every member of the future ring says
+ *   it is synced to it, then it exits (`onLeft`);
+ * - a removing member (dead, removed by an operator) becomes removed the
+ *   same way, decided by any node (the decisions agree: same version);
+ * - once every future member is synced and nothing moves, a node deletes
+ *   the keys of arcs it no longer replicates (deleted only after the new
+ *   owners confirmed them, by saying they are synced).
+ *
+ * Bounded: one page in flight per node, pages at most rangePageBytesMax and
+ * rangeItemsMax, pulled at most at bytesPerSecond.
+ */
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { ErrorCode } from '../../core/errors.js';
+import { newTransfer, TransferKind, TransferState, type Transfer } from '../../core/handoff.js';
+import { limits } from '../../core/limits.js';
+import { inFutureRing, isGone, MemberState } from '../../core/membership.js';
+import { arcName, foreignArcs, pullTasks, ringFingerprint, spansOf, type Arc, type HashSpan, type PullTask } from '../../core/moves.js';
+import { buildRing, keyHash, type Ring } from '../../core/ring.js';
+import { versionsBytes, type Version } from '../../core/version.js';
+import { decode, decodeRecord, encode, Kind, type RangeItem, type RangeReply, type WireCursor } from '../../protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
+import type { HashCursor, StorageEngine } from '../../storage/engine.js';
+import type { MetaStore } from '../../storage/meta.js';
+import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
+import type { Membership } from '../membership/membership.js';
+import { LogLimiter } from '../log_limiter.js';
+
+export interface MovesOptions {
+  self: string;
+  cluster: string;
+  replication: number;
+  bytesPerSecond: number;
+  /** Wait between seeing a new future ring and pulling for it (Cassandra's ring_delay). */
+  ringDelayMs: number;
+  requestTimeoutMs: number;
+  /** Largest reply payload this node sends (NATS max_payload less headers). */
+  replyBytesMax: number;
+}
+
+/** Where pulled versions go: the replica's merge (Replica.put, not fresh). */
+export interface LocalStore {
+  put(key: string, versions: readonly Version[]): Promise<void>;
+}
+
+/** Kept in the node's metadata: the base ring, and how far each (arc, source) pull got. */
+interface Saved {
+  /** Tokens of the base ring by member, 16 hex digits each; null: no base (joining). */
+  base: Record<string, string[]> | null;
+  /** `arc@source` -> 'done', or the cursor after which the next page starts. */
+  progress: Record<string, 'done' | { hash: string; key: string }>;
+}
+
+export const movesMetaName = 'moves';
+
+export class Moves {
+  private base: Ring | undefined;
+  private progress = new Map<string, 'done' | HashCursor>();
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: TimerHandle | undefined;
+  /** Monotonic time the current future ring was first seen (the ring delay counts from it). */
+  private futureSeenAt = new Map<string, number>();
+  private cleanedFor = '';
+  private nextPullAtMs = 0;
+  private readonly logs: LogLimiter;
+  private readonly transfersBySource = new Map<string, Transfer & { rangesDone: number; rangesTotal: number }>();
+  private sub: Subscription | undefined;
+  keysPulled = 0;
+  bytesPulled = 0;
+  keysDeleted = 0;
+  /** Called once this node has left (its ranges are with their next owners). */
+  onLeft: (() => void) | undefined;
+
+  constructor(
+    private readonly opts: MovesOptions,
+    private readonly engine: StorageEngine,
+    private readonly local: LocalStore,
+    private readonly transport: Transport,
+    private readonly membership: Membership,
+    private readonly meta: MetaStore,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.logs = new LogLimiter(logger, () => clock.monotonicMs());
+  }
+
+  /**
+   * Starts serving pages and moving: the base is what the metadata says, or
+   * (a node from before moves were kept) the future ring as it is now, or
+   * nothing for a joining node.
+   */
+  start(): void {
+    const saved = this.load();
+    if (saved) {
+      this.base = saved.base === null ? undefined : ringOf(saved.base);
+      for (const [k, v] of Object.entries(saved.progress)) this.progress.set(k, v === 'done' ? v : { hash: BigInt(`0x${v.hash}`), key: v.key });
+    } else {
+      this.base = this.membership.ownState().state === MemberState.Joining ? undefined : this.membership.futureRing();
+      this.save();
+    }
+    this.sub = this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Range), (m) => void this.serve(m));
+    this.membership.onChange(() => this.kick());
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    await this.running;
+    await this.sub?.drain();
+  }
+
+  /** True when this node holds every key the future ring gives it and no member is moving. */
+  get settled(): boolean {
+    const fp = ringFingerprint(this.membership.futureRing());
+    return this.base !== undefined && ringFingerprint(this.base) === fp && this.everyoneSynced(fp) && !this.anyMoving();
+  }
+
+  /** Pulls under way or last finished, one per source, for `goddb status`. */
+  transfers(): (Transfer & { rangesDone: number; rangesTotal: number })[] {
+    return [...this.transfersBySource.values()].map((t) => ({ ...t }));
+  }
+
+  get active(): number {
+    return [...this.transfersBySource.values()].filter((t) => t.state === TransferState.Running).length;
+  }
+
+  /** Runs a pass now, or once more after the one under way. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.running = this.pass()
+      .catch((err: Error) => this.logs.error('moves-pass', { err: err.message }, 'range move pass failed; it runs again'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private later(ms: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = this.clock.setTimer(ms, () => {
+      this.timer = undefined;
+      this.kick();
+    });
+  }
+
+  /** One step towards the future ring; schedules the next when something is left to do. */
+  private async pass(): Promise<void> {
+    const own = this.membership.ownState().state;
+    if (isGone(own)) return;
+    const future = this.membership.futureRing();
+    const fp = ringFingerprint(future);
+    if (this.base === undefined || ringFingerprint(this.base) !== fp) {
+      const seen = this.futureSeenAt.get(fp) ?? this.clock.monotonicMs();
+      this.futureSeenAt.set(fp, seen);
+      const tasks = pullTasks({ base: this.base, serving: this.membership.ring(), future, n: this.opts.replication, self: this.opts.self, isUp: (id) => this.membership.isUp(id) });
+      const wait = tasks.length === 0 ? 0 : seen + this.opts.ringDelayMs - this.clock.monotonicMs();
+      if (wait > 0) return this.later(wait);
+      const complete = await this.pull(tasks, fp);
+      if (!complete) return this.later(limits.moveRetryMs);
+      if (ringFingerprint(this.membership.futureRing()) !== fp) return this.kick();
+      this.base = future;
+      this.progress.clear();
+      this.futureSeenAt.clear();
+      this.save();
+      if (tasks.length > 0) this.logger.info({ ring: fp, arcs: tasks.length }, 'every range this node gains has arrived');
+    }
+    this.membership.setOwnSynced(fp);
+    this.advanceStates(fp);
+    if (this.anyMoving() || !this.everyoneSynced(fp)) return this.later(limits.moveRetryMs);
+    await this.cleanup(fp);
+  }
+
+  /** Joining -> up, leaving -> left, removing -> removed, once the facts allow. */
+  private advanceStates(fp: string): void {
+    const own = this.membership.ownState().state;
+    if (own === MemberState.Joining) {
+      this.membership.setOwnState(MemberState.Up);
+      return;
+    }
+    if (!this.everyoneSynced(fp)) return;
+    if (own === MemberState.Leaving) {
+      this.membership.setOwnState(MemberState.Left);
+      this.logger.info('this node has left: its ranges are with their next owners');
+      this.onLeft?.();
+      return;
+    }
+    for (const m of this.membership.members()) {
+      if (m.state === MemberState.Removing) this.membership.setMemberState(m.id, MemberState.Removed);
+    }
+  }
+
+  /** Every member of the future ring says it holds every key of it. */
+  private everyoneSynced(fp: string): boolean {
+    return this.membership.members().every((m) => !inFutureRing(m.state) || (m.id === this.opts.self ? ringFingerprint(this.base ?? buildRing([])) === fp : m.synced === fp));
+  }
+
+  private anyMoving(): boolean {
+    return this.membership.members().some((m) => m.state === MemberState.Joining || m.state === MemberState.Leaving || m.state === MemberState.Removing);
+  }
+
+  /** Pulls every (arc, source) not done yet; true when all arrived. */
+  private async pull(tasks: readonly PullTask[], fp: string): Promise<boolean> {
+    let complete = true;
+    const bySource = new Map<string, { total: number; done: number }>();
+    for (const t of tasks) {
+      if (t.sources.length === 0) complete = false;
+      for (const s of t.sources) {
+        const f = bySource.get(s) ?? { total: 0, done: 0 };
+        f.total++;
+        if (this.progress.get(progressKey(t.arc, s)) === 'done') f.done++;
+        bySource.set(s, f);
+      }
+    }
+    for (const [source, f] of bySource) {
+      const t = this.transfersBySource.get(source);
+      if (!t || t.state !== TransferState.Running) this.transfersBySource.set(source, { ...newTransfer(TransferKind.Ownership, source, this.opts.self, this.clock.nowMs()), rangesDone: f.done, rangesTotal: f.total });
+      else Object.assign(t, { rangesDone: f.done, rangesTotal: f.total });
+    }
+    if (tasks.some((t) => t.sources.length === 0)) this.logs.warn('moves-no-source', { arcs: tasks.filter((t) => t.sources.length === 0).length }, 'some ranges this node gains have no live member to come from; waiting');
+    for (const task of tasks) {
+      for (const source of task.sources) {
+        if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) return false;
+        const key = progressKey(task.arc, source);
+        if (this.progress.get(key) === 'done') continue;
+        const ok = await this.pullArc(task.arc, source, key);
+        if (!ok) {
+          complete = false;
+          continue;
+        }
+        const t = this.transfersBySource.get(source);
+        if (t) t.rangesDone++;
+      }
+    }
+    for (const [source, t] of this.transfersBySource) {
+      if (t.state !== TransferState.Running || !bySource.has(source)) continue;
+      if (t.rangesDone >= t.rangesTotal) Object.assign(t, { state: TransferState.Done, finishedMs: this.clock.nowMs(), keysTotal: t.keysSent, bytesTotal: t.bytesSent });
+    }
+    return complete;
+  }
+
+  /** Pulls one arc from one source, span by span and page by page; false when the source failed (the cursor is kept). */
+  private async pullArc(arc: Arc, source: string, key: string): Promise<boolean> {
+    const transfer = this.transfersBySource.get(source)!;
+    for (const span of spansOf(arc)) {
+      const spanKey = `${key}#${span.fromHash.toString(16)}`;
+      const kept = this.progress.get(spanKey);
+      if (kept === 'done') continue;
+      let after: HashCursor | undefined = kept;
+      for (;;) {
+        if (this.stopped) return false;
+        await this.pace();
+        let reply: RangeReply;
+        try {
+          const req = { kind: Kind.RangeRequest, from: this.opts.self, fromHash: span.fromHash, toHash: span.toHash, bytesMax: this.pageBytes(), ...(after ? { after } : {}) } as const;
+          const msg = await this.transport.request(replicaSubject(this.opts.cluster, source, ReplicaOp.Range), encode(req), { timeoutMs: this.opts.requestTimeoutMs });
+          reply = decode(msg.data, Kind.RangeReply);
+        } catch (err) {
+          this.logs.warn('moves-pull', { source, err: (err as Error).message }, 'a range page could not be pulled; it is asked again later');
+          return false;
+        }
+        if (!inSpan(reply, span, after)) {
+          this.logs.warn('moves-bad-page', { source }, 'refused a range page with keys outside what was asked');
+          return false;
+        }
+        await Promise.all(reply.items.map((i) => this.local.put(i.key, i.versions)));
+        const bytes = reply.items.reduce((n, i) => n + itemBytes(i), 0);
+        transfer.keysSent += reply.items.length;
+        transfer.bytesSent += bytes;
+        this.keysPulled += reply.items.length;
+        this.bytesPulled += bytes;
+        this.nextPullAtMs = Math.max(this.nextPullAtMs, this.clock.monotonicMs()) + (bytes * 1000) / this.opts.bytesPerSecond;
+        if (!reply.next) break;
+        after = reply.next;
+        this.progress.set(spanKey, after);
+        this.save();
+      }
+      this.progress.set(spanKey, 'done');
+    }
+    this.progress.set(key, 'done');
+    this.save();
+    return true;
+  }
+
+  private pageBytes(): number {
+    return Math.max(1, Math.min(limits.rangePageBytesMax, Math.floor(this.opts.bytesPerSecond / 10)));
+  }
+
+  private async pace(): Promise<void> {
+    const wait = this.nextPullAtMs - this.clock.monotonicMs();
+    if (wait > 0) await new Promise<void>((r) => this.clock.setTimer(wait, r));
+  }
+
+  /**
+   * Answers a page of what this node holds in a hash span, in hash order:
+   * at most the asked bytes (one item at least) and rangeItemsMax items;
+   * `next` says where the following page starts.
+   */
+  private async serve(msg: InboundMessage): Promise<void> {
+    let req;
+    try {
+      req = decode(msg.data, Kind.RangeRequest);
+    } catch (err) {
+      this.logs.warn('moves-bad-request', { err: (err as Error).message }, 'refused a malformed range request');
+      msg.respondError(ErrorCode.BadRequest, (err as Error).message);
+      return;
+    }
+    const bytesMax = Math.min(req.bytesMax, Math.floor(this.opts.replyBytesMax / 2));
+    const items: RangeItem[] = [];
+    let bytes = 0;
+    let next: WireCursor | undefined;
+    let lastHash = 0n;
+    try {
+      const opts = req.after ? { after: req.after, batchSize: limits.rangeItemsMax } : { batchSize: limits.rangeItemsMax };
+      for await (const entry of this.engine.scanRange({ fromHash: req.fromHash, toHash: req.toHash }, opts)) {
+        let versions: Version[];
+        try {
+          versions = decodeRecord(entry.record);
+        } catch (err) {
+          this.logs.error('moves-undecodable', { key: entry.key, err: (err as Error).message }, 'a range page skipped a stored record it cannot decode');
+          continue;
+        }
+        const item = { key: entry.key, versions };
+        const size = itemBytes(item);
+        if (items.length > 0 && (items.length >= limits.rangeItemsMax || bytes + size > bytesMax)) {
+          const last = items[items.length - 1]!;
+          next = { hash: lastHash, key: last.key };
+          break;
+        }
+        items.push(item);
+        bytes += size;
+        lastHash = entry.hash;
+      }
+    } catch (err) {
+      this.logs.warn('moves-serve', { err: (err as Error).message }, 'a range page failed to read storage');
+      msg.respondError(ErrorCode.StorageUnavailable, `range page: ${(err as Error).message}`);
+      return;
+    }
+    const reply: RangeReply = { kind: Kind.RangeReply, items };
+    if (next) reply.next = next;
+    msg.respond(encode(reply));
+  }
+
+  /** Deletes the keys of arcs this node replicates in neither ring, once per future ring. */
+  private async cleanup(fp: string): Promise<void> {
+    if (this.cleanedFor === fp) return;
+    const arcs = foreignArcs(this.membership.ring(), this.membership.futureRing(), this.opts.replication, this.opts.self);
+    let deleted = 0;
+    for (const arc of arcs) {
+      for (const span of spansOf(arc)) {
+        for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
+          if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) return;
+          await this.engine.delete(entry.key);
+          deleted++;
+        }
+      }
+    }
+    this.cleanedFor = fp;
+    this.keysDeleted += deleted;
+    if (deleted > 0) this.logger.info({ keys: deleted, ring: fp }, 'deleted keys this node no longer replicates (their owners are synced)');
+  }
+
+  private load(): Saved | undefined {
+    const text = this.meta.readText(movesMetaName);
+    if (text === undefined) return undefined;
+    try {
+      const saved = JSON.parse(text) as Saved;
+      if (saved.base !== null) ringOf(saved.base);
+      return saved;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'kept move progress is unreadable; starting from the current ring');
+      return undefined;
+    }
+  }
+
+  private save(): void {
+    const progress: Saved['progress'] = {};
+    for (const [k, v] of this.progress) progress[k] = v === 'done' ? v : { hash: v.hash.toString(16).padStart(16, '0'), key: v.key };
+    const base: Saved['base'] = this.base === undefined ? null : {};
+    if (base) for (const t of this.base!.tokens) (base[t.nodeId] ??= []).push(t.position.toString(16).padStart(16, '0'));
+    this.meta.writeText(movesMetaName, JSON.stringify({ base, progress }));
+  }
+}
+
+/** Every key of a page hashes into the span, in order after the cursor, and `next` is the last one: anything else is a broken or forged reply. */
+function inSpan(reply: RangeReply, span: HashSpan, after: HashCursor | undefined): boolean {
+  let prev = after;
+  for (const item of reply.items) {
+    const at = { hash: keyHash(item.key), key: item.key };
+    if (at.hash < span.fromHash || at.hash > span.toHash) return false;
+    if (prev && compareCursor(at, prev) <= 0) return false;
+    prev = at;
+  }
+  if (!reply.next) return true;
+  return prev !== undefined && reply.items.length > 0 && compareCursor(reply.next, prev) === 0;
+}
+
+/** Hash order, then key bytes (UTF-8) as storage orders them. */
+function compareCursor(a: HashCursor, b: HashCursor): number {
+  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
+  return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
+}
+
+function progressKey(arc: Arc, source: string): string {
+  return `${arcName(arc)}@${source}`;
+}
+
+function itemBytes(i: RangeItem): number {
+  return i.key.length + versionsBytes(i.versions);
+}
+
+function ringOf(base: Record<string, string[]>): Ring {
+  return buildRing(Object.entries(base).map(([id, tokens]) => ({ id, virtualNodes: tokens.length, tokens: tokens.map((t) => BigInt(`0x${t}`)) })));
+}
