@@ -195,6 +195,7 @@ export class Moves {
     }
     this.membership.setOwnSynced(fp);
     this.advanceStates(fp);
+    if (isGone(this.membership.ownState().state)) return; // left: what it held stays on its disk, untouched
     if (this.anyMoving() || !this.everyoneSynced(fp)) return this.later(limits.moveRetryMs);
     await this.cleanup(fp);
   }

@@ -154,7 +154,10 @@ export class Membership {
     // until heard, and their first heartbeat is probed like any other (their vnode count is
     // assumed to be this node's until then).
     const heardAt = opts.enabled ? Number.NEGATIVE_INFINITY : now;
-    for (const id of opts.peers) {
+    // A node not in the list is joining: the list names whom it contacts (seeds), not the ring,
+    // and members are admitted when they answer (a seed that does not exist is never placed).
+    const initial = !opts.enabled || opts.peers.includes(opts.self);
+    for (const id of initial ? opts.peers : []) {
       if (id !== opts.self) view = applyHeartbeat(view, { id, virtualNodes: opts.virtualNodes, incarnation: '', heartbeat: 0, tokens: opts.peerTokens?.get(id) }, heardAt, limits.membersMax);
     }
     this.view = view;
