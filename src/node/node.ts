@@ -10,7 +10,8 @@ import type { Clock } from '../core/clock.js';
 import { limits } from '../core/limits.js';
 import type { NodeConfig } from '../config/types.js';
 import { EngineKind, type StorageEngine } from '../storage/engine.js';
-import { MemberState } from '../core/membership.js';
+import { isGone, MemberState } from '../core/membership.js';
+import { ConfigError } from '../config/load.js';
 import { createEngine } from '../storage/index.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
@@ -105,18 +106,27 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
   const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
   const replicaSubs = replica.listen(transport, config.cluster, id);
+  const kept = loadState(meta);
+  if (kept && isGone(kept.state)) {
+    await engine.close();
+    if (!deps.transport) await transport.close();
+    throw new ConfigError(`node ${id} has ${kept.state} the cluster (its data directory ${config.dataDir} says so): a node that left or was removed does not come back; wipe the data directory (or use another) to join as a new node`);
+  }
   const tokenPlan = planTokens(
     { id, virtualNodes: config.ring.virtualNodes, replication: config.quorum.replication, peers: config.gossip.peers, gossip: config.gossip.enabled, protocolMax, servedBefore },
     meta,
   );
+  // A node that has no tokens yet joins; one that had some comes back in the state it kept (kept
+  // at once: a joiner restarted after choosing its tokens is still joining).
+  const ownState = kept ?? { state: tokenPlan.own === undefined ? MemberState.Joining : MemberState.Up, stateVersion: 0 };
+  if (kept === undefined) saveState(meta, ownState);
   const membership = new Membership(
     {
       self: id,
       cluster: config.cluster,
       virtualNodes: config.ring.virtualNodes,
       replication: config.quorum.replication,
-      // A node that has no tokens yet joins; one that had some comes back in the state it kept.
-      state: loadState(meta) ?? { state: tokenPlan.own === undefined ? MemberState.Joining : MemberState.Up, stateVersion: 0 },
+      state: ownState,
       persistState: (stamp) => saveState(meta, stamp),
       fanout: config.gossip.fanout,
       enabled: config.gossip.enabled,

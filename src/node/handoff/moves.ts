@@ -78,7 +78,8 @@ export class Moves {
   private timer: TimerHandle | undefined;
   /** Monotonic time the current future ring was first seen (the ring delay counts from it). */
   private futureSeenAt = new Map<string, number>();
-  private cleanedFor = '';
+  /** Foreign-key sweeps done for the current future ring (two: see cleanup). */
+  private sweeps = { fp: '', done: 0, lastAtMs: 0 };
   private nextPullAtMs = 0;
   private readonly logs: LogLimiter;
   private readonly transfersBySource = new Map<string, Transfer & { rangesDone: number; rangesTotal: number }>();
@@ -370,9 +371,17 @@ export class Moves {
     msg.respond(encode(reply));
   }
 
-  /** Deletes the keys of arcs this node replicates in neither ring, once per future ring. */
+  /**
+   * Deletes the keys of arcs this node replicates in neither ring: once when
+   * every future owner is synced, and once more a ring delay later (a write
+   * from a coordinator that had not heard of the move yet may land after the
+   * first sweep).
+   */
   private async cleanup(fp: string): Promise<void> {
-    if (this.cleanedFor === fp) return;
+    const sweep = this.sweeps.fp === fp ? this.sweeps : (this.sweeps = { fp, done: 0, lastAtMs: 0 });
+    if (sweep.done >= 2) return;
+    const wait = sweep.done === 0 ? 0 : sweep.lastAtMs + this.opts.ringDelayMs - this.clock.monotonicMs();
+    if (wait > 0) return this.later(wait);
     const arcs = foreignArcs(this.membership.ring(), this.membership.futureRing(), this.opts.replication, this.opts.self);
     let deleted = 0;
     for (const arc of arcs) {
@@ -384,7 +393,9 @@ export class Moves {
         }
       }
     }
-    this.cleanedFor = fp;
+    sweep.done++;
+    sweep.lastAtMs = this.clock.monotonicMs();
+    if (sweep.done < 2) this.later(this.opts.ringDelayMs);
     this.keysDeleted += deleted;
     if (deleted > 0) this.logger.info({ keys: deleted, ring: fp }, 'deleted keys this node no longer replicates (their owners are synced)');
   }

@@ -606,8 +606,9 @@ export class Membership {
       const known = this.view.get(r.id);
       const stamp = { state: r.state, stateVersion: r.stateVersion };
       if (r.id === this.opts.self) {
-        if (isGone(r.state) && stateNewer(stamp, this.ownState())) {
-          this.logger.error({ state: r.state }, `this node was ${r.state} by another member: it owns nothing now; wipe its data directory to join again`);
+        // Only a removal is decided by others (a node partitioned away while an operator removed it).
+        if ((r.state === MemberState.Removing || r.state === MemberState.Removed) && stateNewer(stamp, this.ownState())) {
+          this.logger.error({ state: r.state }, `this node is ${r.state} by an operator: it will own nothing; wipe its data directory to join again`);
           this.opts.persistState?.(stamp);
           this.update(applyState(this.view, r.id, stamp));
         }
