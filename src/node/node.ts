@@ -206,6 +206,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     keys: () => keyCount.read(),
     ringMembers: () => membership.members().length,
     ringOwnedRatio: () => coordinator.ownedRatio(),
+    memberStates: () => membership.members(),
+    settled: () => moves.settled,
+    keysDeleted: () => moves.keysDeleted,
   });
   const api = new ClientApi(
     {

@@ -263,6 +263,13 @@ async function scenario(mode: JoinMode): Promise<void> {
       assert.equal(values.size, 1, `seed ${seed}: the replicas of ${key} agree after an R=N read: ${[...values].join(', ')}`);
       converged.set(key, [...values][0]);
     }
+    // KNOWN FAILURE (overlapping joins, e.g. GODDB_SEED=3): stale reads. A joiner that is synced
+    // turns up (node/handoff/moves.ts advanceStates) while the others still join, so the serving
+    // ring becomes old members + that joiner: a ring nobody synced to. It places the joiner on
+    // arcs the future ring gives to another joiner, which it never pulled (core/moves.ts
+    // pullTasks only pulls arcs of the future ring) and whose writes never reached it (it is no
+    // pending owner there): an R=2 read can meet it and the one old replica that missed the
+    // latest write. Reported to the lead; the assertion stays as it should be.
     const violations = checkHistory(history, converged);
     assert.deepEqual(violations.map((v) => formatViolation(v, seed)), [], `seed ${seed}: the history is consistent\n${events.join('\n')}`);
     for (const id of live) assert.deepEqual(lostWrites(history, perReplica.get(id)!), [], `seed ${seed}: ${id} alone holds the latest acknowledged write of every key it replicates`);

@@ -55,7 +55,7 @@ describe('key count', () => {
     const metrics = new Metrics('n1', {
       inflight: zero, membersUp: zero, readRepairs: zero, staleRetries: zero, staleRefusals: zero, skewRefusals: zero,
       malformedReplicaRequests: zero, unconfirmedMembers: zero, hlc: zero, handoffKeysSent: zero, handoffBytesSent: zero, handoffActive: zero,
-      keys: async () => 30, ringMembers: () => 3, ringOwnedRatio: () => 1.25,
+      keys: async () => 30, ringMembers: () => 3, ringOwnedRatio: () => 1.25, memberStates: () => [], settled: () => true, keysDeleted: () => 0,
     });
     const text = await metrics.registry.metrics();
     for (const line of ['goddb_keys{node_id="n1"} 30', 'goddb_ring_members{node_id="n1"} 3', 'goddb_ring_owned_ratio{node_id="n1"} 1.25']) {

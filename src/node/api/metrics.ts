@@ -31,6 +31,12 @@ export interface MetricSources {
   ringMembers: () => number;
   /** This node's replicated share of the key space, 0..1: the fraction of keys it holds as one of their N replicas. */
   ringOwnedRatio: () => number;
+  /** Every member's membership state and liveness, as this node sees them. */
+  memberStates: () => readonly { state: string; status: string }[];
+  /** 1 when no range is moving (as `goddb status` says settled), else 0. */
+  settled: () => boolean;
+  /** Keys this node deleted because it no longer replicates them (after a move). */
+  keysDeleted: () => number;
 }
 
 export class Metrics {
@@ -63,9 +69,10 @@ export class Metrics {
       ['goddb_malformed_replica_requests', 'Replica requests refused whole as malformed', gauges.malformedReplicaRequests],
       ['goddb_unconfirmed_member_claims', 'Gossip claims refused because the member did not confirm them', gauges.unconfirmedMembers],
       ['goddb_hlc', 'This node\'s hybrid logical clock (ms x 1000 + logical)', gauges.hlc],
-      ['goddb_handoff_keys_sent_total', 'Keys this node sent to members that gained them after a ring change (ownership handoff), acknowledged', gauges.handoffKeysSent],
+      ['goddb_handoff_keys_sent_total', 'Keys this node pulled from their old owners after a ring change (range moves; the name is kept from the first handoff)', gauges.handoffKeysSent],
       ['goddb_handoff_bytes_sent_total', 'Bytes (keys and versions, estimated) of the keys counted in goddb_handoff_keys_sent_total', gauges.handoffBytesSent],
-      ['goddb_handoff_active', 'Ownership transfers from this node under way (one per target of the current fold)', gauges.handoffActive],
+      ['goddb_handoff_active', 'Range pulls of this node under way (one per source)', gauges.handoffActive],
+      ['goddb_handoff_keys_deleted_total', 'Keys this node deleted because it replicates them no more, once their new owners said they hold them', gauges.keysDeleted],
     ];
     for (const [name, help, read] of counts) new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
     new Gauge({
@@ -75,6 +82,17 @@ export class Metrics {
       async collect() {
         const keys = await gauges.keys();
         if (keys !== undefined) this.set(keys);
+      },
+    });
+    new Gauge({ name: 'goddb_ring_settled', help: '1 when no range is moving as this node sees it (goddb status settled), else 0', registers: [this.registry], collect() { this.set(gauges.settled() ? 1 : 0); } });
+    new Gauge({
+      name: 'goddb_members',
+      help: 'Members in this node\'s view by membership state (joining, up, leaving, removing, left, removed) and liveness (up, down)',
+      labelNames: ['state', 'liveness'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const m of gauges.memberStates()) this.inc({ state: m.state, liveness: m.status });
       },
     });
     new Gauge({ name: 'goddb_ring_members', help: 'Members in this node\'s view of the ring, up or down', registers: [this.registry], collect() { this.set(gauges.ringMembers()); } });
