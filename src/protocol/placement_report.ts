@@ -20,7 +20,7 @@ export interface OwnersReport {
   replicas: { node: string; up: boolean }[];
   /** Healthy members beyond the list, each with the down replica it stands in for. */
   fallbacks: { node: string; standsInFor: string }[];
-  /** Members that will own the key once a range move ends (none today: data does not move yet). */
+  /** Members that will own the key once a range move ends (writes reach them meanwhile). */
   pending: string[];
 }
 
@@ -39,7 +39,7 @@ export interface RingMemberReport {
   owns: number;
 }
 
-/** A transfer under way from the reporting node (core/handoff.ts Transfer; null where not known yet). */
+/** A pull under way on the reporting node, from one source (core/handoff.ts Transfer; null where not known yet). */
 export interface TransferReport {
   kind: string;
   source: string;
@@ -64,7 +64,7 @@ export function transferReport(t: Transfer & { rangesDone?: number; rangesTotal?
 
 export interface RingReport {
   replication: number;
-  /** False while the reporting node is handing keys to members that gained them (node/handoff/handoff.ts). */
+  /** False while a range is moving as the reporting node sees it (node/handoff/moves.ts). */
   settled: boolean;
   members: RingMemberReport[];
   /** Transfers under way from the reporting node (absent from a node of an earlier version). */

@@ -21,7 +21,7 @@ export interface MetricSources {
   unconfirmedMembers: () => number;
   /** This node's hybrid logical clock (ms x 1000 + logical). */
   hlc: () => number;
-  /** Keys and bytes this node handed to new owners (node/handoff/handoff.ts), and its transfers under way. */
+  /** Keys and bytes this node pulled from old owners (node/handoff/moves.ts), and its pulls under way. */
   handoffKeysSent: () => number;
   handoffBytesSent: () => number;
   handoffActive: () => number;

@@ -49,9 +49,9 @@ export interface CoordinatorOptions {
   requestBytesMax?: number;
   /** The protocol version a node speaks (rolling upgrades); default the newest. */
   protocolOf?: (node: string) => number;
-  /** False while this node is handing ranges to new owners (node/handoff/handoff.ts); default always settled. */
+  /** False while a range is moving as this node sees it (node/handoff/moves.ts); default always settled. */
   settled?: () => boolean;
-  /** This node's transfers under way (node/handoff/handoff.ts), for `goddb status`. */
+  /** This node's pulls, one per source (node/handoff/moves.ts), for `goddb status`. */
   transfers?: () => readonly Transfer[];
   /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
   inflightRequestsMax?: number;

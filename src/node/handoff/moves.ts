@@ -135,7 +135,7 @@ export class Moves {
     return this.base !== undefined && ringFingerprint(this.base) === fp && this.everyoneSynced(fp) && !this.anyMoving();
   }
 
-  /** Pulls under way or last finished, one per source, for `goddb status`. */
+  /** Pulls under way, and the last finished one of each source, for `goddb status` (which reports those under way). */
   transfers(): (Transfer & { rangesDone: number; rangesTotal: number })[] {
     return [...this.transfersBySource.values()].map((t) => ({ ...t }));
   }
