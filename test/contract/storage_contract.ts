@@ -260,6 +260,7 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         assert.deepEqual(await keysAfter({ hash, key }), [], 'the cursor itself is excluded');
         assert.deepEqual(await keysAfter({ hash, key: `${key}\u0000` }), [], 'a longer key is larger');
         assert.deepEqual(await keysAfter({ hash: hash - 1n, key: '\uffff' }), [key], 'a smaller hash comes first whatever its key');
+        assert.deepEqual(await keysAfter({ hash: 0n, key: '' }), [key], 'a cursor before the range yields the range, not the keys between');
         assert.deepEqual(await keysAfter({ hash: hash + 1n, key: '' }), [], 'a cursor past the range yields nothing');
       });
 
