@@ -81,6 +81,8 @@ export const limits = {
   rangeItemsMax: 512,
   /** Payload bytes a range page asks for: a tenth of a second at the configured rate, at most this. */
   rangePageBytesMax: 256 * 1024,
+  /** Spans a node pulls at once during a move (each one page at a time). */
+  movePullsInflightMax: 4,
   /** Wait before a move that could not finish (a source down or refusing) tries again. */
   moveRetryMs: 1_000,
   /** A node asks this many random members for newer member records each gossip round, by default (the seed's -peers as a number). */

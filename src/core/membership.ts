@@ -69,6 +69,8 @@ export interface Member {
   stateVersion: number;
   /** Fingerprint of the ring the member holds every key of (core/moves.ts); '' when unknown. */
   synced: string;
+  /** Fingerprint of the future ring the member writes for now (its pending owners follow it); '' when unknown. */
+  plans: string;
   virtualNodes: number;
   /** Random per process start; '' for a peer trusted from configuration. */
   incarnation: string;
@@ -91,6 +93,7 @@ export interface Heartbeat {
   state?: MemberState | undefined;
   stateVersion?: number | undefined;
   synced?: string | undefined;
+  plans?: string | undefined;
   /** Only from the member itself (its probe answer); a heartbeat without keeps what is known. */
   tokens?: readonly bigint[] | undefined;
 }
@@ -130,7 +133,7 @@ export function applyHeartbeat(view: MemberView, hb: Heartbeat, nowMs: number, m
   const heard: StateStamp = { state: hb.state ?? MemberState.Up, stateVersion: hb.stateVersion ?? 0 };
   // The state is kept unless the heartbeat's is newer: a removal decided by others outlives the member's old word.
   const stamp = known && !stateNewer(heard, known) ? { state: known.state, stateVersion: known.stateVersion } : heard;
-  const member: Member = { id: hb.id, ...stamp, synced: hb.synced ?? known?.synced ?? '', virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs };
+  const member: Member = { id: hb.id, ...stamp, synced: hb.synced ?? known?.synced ?? '', plans: hb.plans ?? known?.plans ?? '', virtualNodes: hb.virtualNodes, incarnation: hb.incarnation, heartbeat: hb.heartbeat, lastHeardMs: nowMs };
   const tokens = hb.tokens ?? known?.tokens;
   if (tokens !== undefined) member.tokens = tokens;
   next.set(hb.id, member);
@@ -197,7 +200,7 @@ export function ringChanged(a: MemberView, b: MemberView): boolean {
   if (a.size !== b.size) return true;
   for (const [id, m] of a) {
     const o = b.get(id);
-    if (!o || o.virtualNodes !== m.virtualNodes || !sameTokens(o.tokens, m.tokens) || o.state !== m.state || o.synced !== m.synced) return true;
+    if (!o || o.virtualNodes !== m.virtualNodes || !sameTokens(o.tokens, m.tokens) || o.state !== m.state || o.synced !== m.synced || o.plans !== m.plans) return true;
   }
   return false;
 }

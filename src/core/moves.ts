@@ -11,11 +11,20 @@
  * gains, and once every one has arrived its base becomes the future ring
  * (it is synced, and says so in its heartbeats by the ring's fingerprint).
  *
- * Where an arc comes from: from the member it replaces (in the serving list,
- * not in the future one), as Cassandra streams from the node a range leaves,
- * because a write acknowledged by W of the old list is then on W of the new
- * one. When that member is down (a removal), from every surviving replica,
- * merged: a write on W of the old list is on at least one survivor.
+ * Where an arc comes from: when one member alone is moving, from the member
+ * it replaces (in the serving list, not in the future one), as Cassandra
+ * streams from the node a range leaves, because a write acknowledged by W
+ * of the old list is then on W of the new one. When that member is down (a
+ * removal), or when several members join at once, from every other serving
+ * replica, merged: a write acknowledged by W of them is on at least one.
+ *
+ * Joins may overlap: joiners turn up one by one, as each finishes, so the
+ * serving ring passes through rings nobody moved to (the old members and
+ * some of the joiners). Adding members only pushes others out of a
+ * preference list, so a joiner is a replica in such a ring only where it is
+ * one in the serving ring plus itself: each joiner therefore pulls, and
+ * receives writes as a pending owner for, those arcs too (`interim`). Leaves
+ * and removals do not overlap other moves (node/membership/admin.ts).
  *
  * Pure: rings, N, ids and a liveness predicate in; arcs and tasks out.
  */
@@ -80,6 +89,10 @@ export interface MoveInputs {
   base: Ring | undefined;
   serving: Ring;
   future: Ring;
+  /** The serving ring plus this node, when it is joining (see above); undefined otherwise. */
+  interim?: Ring | undefined;
+  /** More than one member is moving: pull from every other serving replica, not only the replaced one. */
+  crowded?: boolean;
   n: number;
   self: string;
   isUp: (id: string) => boolean;
@@ -87,14 +100,15 @@ export interface MoveInputs {
 
 /** The arcs `self` gains from its base to the future ring, with their sources; adjacent arcs with the same sources merged. */
 export function pullTasks(inp: MoveInputs): PullTask[] {
-  const rings = [inp.serving, inp.future, ...(inp.base ? [inp.base] : [])];
+  const rings = [inp.serving, inp.future, ...(inp.base ? [inp.base] : []), ...(inp.interim ? [inp.interim] : [])];
   const tasks: PullTask[] = [];
   for (const arc of arcsOf(rings)) {
     const future = preferenceList(inp.future, arc.end, inp.n);
-    if (!future.includes(inp.self)) continue;
+    const interim = inp.interim ? preferenceList(inp.interim, arc.end, inp.n).includes(inp.self) : false;
+    if (!future.includes(inp.self) && !interim) continue;
     if (inp.base && preferenceList(inp.base, arc.end, inp.n).includes(inp.self)) continue;
     const serving = preferenceList(inp.serving, arc.end, inp.n);
-    const replaced = serving.filter((id) => id !== inp.self && !future.includes(id) && inp.isUp(id));
+    const replaced = inp.crowded || !future.includes(inp.self) ? [] : serving.filter((id) => id !== inp.self && !future.includes(id) && inp.isUp(id));
     const sources = replaced.length > 0 ? replaced : serving.filter((id) => id !== inp.self && inp.isUp(id));
     const last = tasks[tasks.length - 1];
     if (last && last.arc.end === arc.start && sameList(last.sources, sources)) last.arc = { start: last.arc.start, end: arc.end };
@@ -118,10 +132,16 @@ export function foreignArcs(serving: Ring, future: Ring, n: number, self: string
   return out;
 }
 
-/** The members a key hash will have once the moves end that it does not have now (writes reach them too). */
-export function pendingOwners(serving: Ring, future: Ring, hash: bigint, n: number): string[] {
+/**
+ * The members a key hash will have, once the moves end or on the way (the
+ * `interim` rings of overlapping joins), that it does not have now: writes
+ * reach them too.
+ */
+export function pendingOwners(serving: Ring, future: Ring, hash: bigint, n: number, interim: readonly Ring[] = []): string[] {
   const now = preferenceList(serving, hash, n);
-  return preferenceList(future, hash, n).filter((id) => !now.includes(id));
+  const out: string[] = [];
+  for (const ring of [future, ...interim]) for (const id of preferenceList(ring, hash, n)) if (!now.includes(id) && !out.includes(id)) out.push(id);
+  return out;
 }
 
 /** A short name for a ring's placement: two rings place every key alike exactly when their fingerprints match. */

@@ -45,6 +45,8 @@ export interface NodeDeps {
   meta?: MetaStore;
   /** The newest protocol version this node speaks (default the newest; simulations of a rolling upgrade use 1). */
   protocolVersion?: number;
+  /** Random choices (gossip peers); default Math.random, simulations pass a seeded one. */
+  random?: () => number;
   /** Serve /health and /metrics (default true). */
   http?: boolean;
 }
@@ -129,6 +131,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       state: ownState,
       persistState: (stamp) => saveState(meta, stamp),
       fanout: config.gossip.fanout,
+      random: deps.random,
       enabled: config.gossip.enabled,
       intervalMs: config.gossip.intervalMs,
       failureTimeoutMs: config.gossip.failureTimeoutMs,
@@ -233,6 +236,15 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   membership.start();
   await waitForPeers(membership, config.gossip.enabled ? config.gossip.peers : [], config.gossip.startupWaitMs, clock, logger);
   if (tokenPlan.own === undefined) {
+    // A join does not overlap a leave or a removal (node/membership/admin.ts): wait for it to end.
+    const leaving = () => membership.members().filter((m) => m.state === MemberState.Leaving || m.state === MemberState.Removing).map((m) => m.id);
+    while (leaving().length > 0) {
+      gossipLogs.warn('join-waits', { leaving: leaving() }, 'waiting for a leave or a removal to end before joining');
+      await new Promise<void>((r) => clock.setTimer(config.gossip.intervalMs, r));
+    }
+    // The seeds are not every member: hear the ring whole (no claim waiting for its probe, no new
+    // member for a gossip interval) before choosing tokens against it and pulling from it.
+    await waitForWholeView(membership, config.gossip.intervalMs, config.gossip.startupWaitMs, clock);
     // Joining: balance against the tokens the members announced (core/tokens.ts).
     const capacities = new Map(membership.members().map((m) => [m.id, m.virtualNodes]));
     const own = joinTokens(id, config.ring.virtualNodes, config.quorum.replication, membership.placedTokens(), capacities, meta);
@@ -356,6 +368,20 @@ async function waitForPeers(membership: Membership, peers: readonly string[], wa
   }
   const heard = await waitUntil(() => peers.every((p) => membership.heard(p)), waitMs, clock);
   if (!heard) logger.warn({ missing: peers.filter((p) => !membership.heard(p)) }, `peers not heard within ${waitMs}ms; serving anyway`);
+}
+
+/** Waits until no claim waits for its probe and no member was added for `quietMs` (at most `waitMs`). */
+async function waitForWholeView(membership: Membership, quietMs: number, waitMs: number, clock: Clock): Promise<void> {
+  let count = membership.members().length;
+  let changedAt = clock.monotonicMs();
+  await waitUntil(() => {
+    const now = membership.members().length;
+    if (now !== count || membership.pendingIds().length > 0) {
+      count = now;
+      changedAt = clock.monotonicMs();
+    }
+    return clock.monotonicMs() - changedAt >= quietMs;
+  }, waitMs, clock);
 }
 
 /** Polls `done` on the clock until it holds or `waitMs` passes; says which. */

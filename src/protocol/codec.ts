@@ -132,6 +132,8 @@ export interface StateClaim {
   stateVersion?: number;
   /** Fingerprint of the ring it holds every key of (core/moves.ts ringFingerprint); '' when none yet. */
   synced?: string;
+  /** Fingerprint of the future ring it writes for now; a puller waits until every member plans the same. */
+  plans?: string;
 }
 
 /** A position in key-hash order: after it come larger hashes, and the same hash with larger keys. */
@@ -505,6 +507,11 @@ function stateClaim(o: Obj): StateClaim {
     const synced = str(o, 'synced');
     if (!/^[0-9a-f]{0,16}$/.test(synced)) fail('synced is not a ring fingerprint');
     out.synced = synced;
+  }
+  if (o['plans'] !== undefined) {
+    const plans = str(o, 'plans');
+    if (!/^[0-9a-f]{0,16}$/.test(plans)) fail('plans is not a ring fingerprint');
+    out.plans = plans;
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
 import { startNode, type GodDbNode } from '../../src/node/node.js';
 import { clientRequest, Header, type ClientOp } from '../../src/protocol/subjects.js';
-import { SimBus, type SimOptions, type SimTransport } from '../../src/transport/sim.js';
+import { seededRandom, SimBus, type SimOptions, type SimTransport } from '../../src/transport/sim.js';
 import { replyError, type InboundMessage, type Reply } from '../../src/transport/transport.js';
 import { GodDbError } from '../../src/core/errors.js';
 import { FakeClock } from './fake_clock.js';
@@ -118,6 +118,8 @@ export class SimCluster {
   readonly nodes = new Map<string, SimNode>();
   private readonly client: SimClient;
   private readonly offsets = new Map<string, number>();
+  /** Node processes started so far (each gets its own seeded random). */
+  private starts = 0;
   /** The newest protocol version a node speaks when it next starts (absent: the newest); 1 simulates a node not yet upgraded. */
   readonly protocols = new Map<string, number>();
 
@@ -175,7 +177,9 @@ export class SimCluster {
   async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore()): Promise<SimNode> {
     const clock = new NodeClock(this.clock, this.offsetOf(id));
     const transport = this.bus.connect(id, clock);
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, clock, http: false, meta, protocolVersion: this.protocols.get(id) });
+    // Seeded per node and per start, so a seed replays the gossip exchanges too.
+    const random = seededRandom((this.seed ^ hashId(id)) + this.starts++);
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
     const sim: SimNode = { id, node, engine, meta, clock, transport, up: true };
     // A process that crashed while starting stays dead.
     if (transport.alive) this.nodes.set(id, sim);
@@ -239,4 +243,11 @@ export class SimCluster {
     const running = [...this.nodes.values()].filter((n) => n.up);
     await this.clock.run(Promise.all(running.map((n) => n.node.stop())));
   }
+}
+
+/** A small number from a node id, to seed each node's random apart. */
+function hashId(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
 }

@@ -33,20 +33,6 @@ const clientTimeoutMs = 5_000;
 const prefillKeys = Array.from({ length: 300 }, (_, i) => `p.${i}`);
 const hotKeys = Array.from({ length: 40 }, (_, i) => `w.${i}`);
 
-/**
- * The gossip exchange picks its peers with Math.random
- * (src/node/membership/membership.ts exchange()), which a seed does not
- * replay: seeded here for the length of a test until the node takes its
- * randomness as a parameter.
- */
-function seedMathRandom(seed: number): () => void {
-  const original = Math.random;
-  Math.random = seededRandom(seed ^ 0x6a09e667);
-  return () => {
-    Math.random = original;
-  };
-}
-
 /** Runs the clock until `done()` holds, checking every 50 ms; fails past `maxMs` of simulated time. */
 async function until(c: SimCluster, what: string, done: () => boolean, maxMs = 60_000): Promise<number> {
   const start = c.clock.monotonicMs();
@@ -138,7 +124,6 @@ type JoinMode = 'one at a time' | 'overlapping';
 
 async function scenario(mode: JoinMode): Promise<void> {
   const seed = simSeed();
-  const restoreRandom = seedMathRandom(seed);
   const pick = seededRandom(seed ^ 0x9e3779b9);
   const c = new SimCluster(seed, originals, { quorum: { replication: N, readQuorum: 2, writeQuorum: 2 }, handoff: { bytesPerSecond, ringDelayMs: 1_000 } }, { bus: { minDelayMs: 1, maxDelayMs: 20 } });
   const startMs = c.clock.nowMs();
@@ -182,7 +167,9 @@ async function scenario(mode: JoinMode): Promise<void> {
         live = [...live, j];
         await c.clock.advance(700 + Math.floor(pick() * 1_500));
       }
-      await until(c, 'n4, n5, n6 join', () => allSettled(c, live) && joiners.every((j) => live.every((id) => c.node(id).node.membership.stateOf(j) === 'up')));
+      // Overlapping joiners pull each arc from every serving replica (core/moves.ts crowded), so three
+      // times the bytes at the slow test rate, and lost pages cost a request timeout each.
+      await until(c, 'n4, n5, n6 join', () => allSettled(c, live) && joiners.every((j) => live.every((id) => c.node(id).node.membership.stateOf(j) === 'up')), 180_000);
     }
     const joinMs = c.clock.monotonicMs() - joinStarted;
     log(`six members settled after ${joinMs} ms`);
@@ -263,28 +250,27 @@ async function scenario(mode: JoinMode): Promise<void> {
       assert.equal(values.size, 1, `seed ${seed}: the replicas of ${key} agree after an R=N read: ${[...values].join(', ')}`);
       converged.set(key, [...values][0]);
     }
-    // KNOWN FAILURE (overlapping joins, e.g. GODDB_SEED=3): stale reads. A joiner that is synced
-    // turns up (node/handoff/moves.ts advanceStates) while the others still join, so the serving
-    // ring becomes old members + that joiner: a ring nobody synced to. It places the joiner on
-    // arcs the future ring gives to another joiner, which it never pulled (core/moves.ts
-    // pullTasks only pulls arcs of the future ring) and whose writes never reached it (it is no
-    // pending owner there): an R=2 read can meet it and the one old replica that missed the
-    // latest write. Reported to the lead; the assertion stays as it should be.
+    // Overlapping joins pass through serving rings nobody moved to (old members and some joiners):
+    // each joiner pulls, and takes writes for, its arcs there too (core/moves.ts interim); GODDB_SEED=3
+    // read stale values before that.
     const violations = checkHistory(history, converged);
     assert.deepEqual(violations.map((v) => formatViolation(v, seed)), [], `seed ${seed}: the history is consistent\n${events.join('\n')}`);
     for (const id of live) assert.deepEqual(lostWrites(history, perReplica.get(id)!), [], `seed ${seed}: ${id} alone holds the latest acknowledged write of every key it replicates`);
 
     // 3. No live node holds a key it does not replicate.
     const foreign: string[] = [];
-    let stored = 0;
+    const copies = new Map<string, number>();
     for (const id of live) {
       for await (const e of c.node(id).engine.scan()) {
-        stored++;
+        copies.set(e.key, (copies.get(e.key) ?? 0) + 1);
         if (!replicasOf(e.key).includes(id)) foreign.push(`${id}:${e.key}`);
       }
     }
     assert.deepEqual(foreign.slice(0, 20), [], `seed ${seed}: ${foreign.length} stored keys on nodes that do not replicate them`);
-    assert.equal(stored, keys.length * N, `seed ${seed}: every key is stored N times`);
+    // A key whose only write timed out before any replica stored it is stored nowhere; every other on all N.
+    const partial = keys.filter((k) => (copies.get(k) ?? 0) !== 0 && copies.get(k) !== N);
+    assert.deepEqual(partial, [], `seed ${seed}: every key is stored N times (or, never written, not at all)`);
+    assert.ok(keys.filter((k) => copies.get(k) === N).length >= prefillKeys.length, `seed ${seed}: the prefilled keys at least are stored`);
 
     const acked = history.filter((o) => o.op !== OpKind.Get && o.outcome === Outcome.Ok).length;
     const pulled = [...c.nodes.values()].reduce((n, s) => n + s.node.moves.keysPulled, 0);
@@ -293,7 +279,6 @@ async function scenario(mode: JoinMode): Promise<void> {
     await c.stop();
   } finally {
     process.off('unhandledRejection', onFatal);
-    restoreRandom();
   }
 }
 

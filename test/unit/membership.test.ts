@@ -33,7 +33,7 @@ function viewOf(...ms: Member[]): MemberView {
 }
 
 function member(id: string, heartbeat: number, lastHeardMs: number, virtualNodes = 8, incarnation = 'i1'): Member {
-  return { id, state: 'up', stateVersion: 0, synced: '', virtualNodes, incarnation, heartbeat, lastHeardMs };
+  return { id, state: 'up', stateVersion: 0, synced: '', plans: '', virtualNodes, incarnation, heartbeat, lastHeardMs };
 }
 
 describe('membership - applyHeartbeat', () => {

@@ -31,7 +31,7 @@ import { ErrorCode } from '../../core/errors.js';
 import { newTransfer, TransferKind, TransferState, type Transfer } from '../../core/handoff.js';
 import { limits } from '../../core/limits.js';
 import { inFutureRing, isGone, MemberState } from '../../core/membership.js';
-import { arcName, foreignArcs, pullTasks, ringFingerprint, spansOf, type Arc, type HashSpan, type PullTask } from '../../core/moves.js';
+import { foreignArcs, pullTasks, ringFingerprint, spansOf, type HashSpan, type PullTask } from '../../core/moves.js';
 import { buildRing, keyHash, type Ring } from '../../core/ring.js';
 import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeRecord, encode, Kind, type RangeItem, type RangeReply, type WireCursor } from '../../protocol/codec.js';
@@ -63,8 +63,11 @@ export interface LocalStore {
 interface Saved {
   /** Tokens of the base ring by member, 16 hex digits each; null: no base (joining). */
   base: Record<string, string[]> | null;
-  /** `arc@source` -> 'done', or the cursor after which the next page starts. */
+  /** `from-to@source` -> 'done', or the cursor after which the next page starts. */
   progress: Record<string, 'done' | { hash: string; key: string }>;
+  /** Hash intervals that have arrived, `from-to` in hex, for the future ring `doneFor` (fingerprint). */
+  done?: string[];
+  doneFor?: string;
 }
 
 export const movesMetaName = 'moves';
@@ -72,6 +75,9 @@ export const movesMetaName = 'moves';
 export class Moves {
   private base: Ring | undefined;
   private progress = new Map<string, 'done' | HashCursor>();
+  /** Hash intervals that have arrived for the move under way (sorted, merged), for the future ring `doneFor`. */
+  private done: HashSpan[] = [];
+  private doneFor = '';
   private stopped = false;
   private running: Promise<void> | undefined;
   private again = false;
@@ -113,6 +119,11 @@ export class Moves {
     if (saved) {
       this.base = saved.base === null ? undefined : ringOf(saved.base);
       for (const [k, v] of Object.entries(saved.progress)) this.progress.set(k, v === 'done' ? v : { hash: BigInt(`0x${v.hash}`), key: v.key });
+      this.doneFor = saved.doneFor ?? '';
+      this.done = (saved.done ?? []).map((d) => {
+        const [from, to] = d.split('-');
+        return { fromHash: BigInt(`0x${from}`), toHash: BigInt(`0x${to}`) };
+      });
     } else {
       this.base = this.membership.ownState().state === MemberState.Joining ? undefined : this.membership.futureRing();
       this.save();
@@ -180,9 +191,29 @@ export class Moves {
     const future = this.membership.futureRing();
     const fp = ringFingerprint(future);
     if (this.base === undefined || ringFingerprint(this.base) !== fp) {
+      if (this.doneFor !== fp) {
+        // What arrived was pulled for another future ring, perhaps from members that no longer
+        // held it (a view that had not heard every member yet): only a change of the serving
+        // ring (a joiner turning up) keeps it.
+        this.doneFor = fp;
+        this.done = [];
+        this.progress.clear();
+      }
+      // Pull only once every live member writes for this future ring (its heartbeats say it plans
+      // it), and a ring delay after that, for the writes already on their way to the old owners.
+      if (!this.everyonePlans(fp)) return this.later(limits.moveRetryMs);
       const seen = this.futureSeenAt.get(fp) ?? this.clock.monotonicMs();
       this.futureSeenAt.set(fp, seen);
-      const tasks = pullTasks({ base: this.base, serving: this.membership.ring(), future, n: this.opts.replication, self: this.opts.self, isUp: (id) => this.membership.isUp(id) });
+      const tasks = pullTasks({
+        base: this.base,
+        serving: this.membership.ring(),
+        future,
+        interim: this.membership.interimRing(this.opts.self),
+        crowded: this.membership.moving() > 1,
+        n: this.opts.replication,
+        self: this.opts.self,
+        isUp: (id) => this.membership.isUp(id),
+      });
       const wait = tasks.length === 0 ? 0 : seen + this.opts.ringDelayMs - this.clock.monotonicMs();
       if (wait > 0) return this.later(wait);
       const complete = await this.pull(tasks, fp);
@@ -190,6 +221,13 @@ export class Moves {
       if (ringFingerprint(this.membership.futureRing()) !== fp) return this.kick();
       this.base = future;
       this.progress.clear();
+      this.done = [];
+      // A pull left unfinished (its source went down, or the ring changed under it) is superseded.
+      for (const t of this.transfersBySource.values()) {
+        if (t.state !== TransferState.Running) continue;
+        const state = t.rangesDone >= t.rangesTotal ? TransferState.Done : TransferState.Superseded;
+        Object.assign(t, { state, finishedMs: this.clock.nowMs(), keysTotal: t.keysSent, bytesTotal: t.bytesSent });
+      }
       this.futureSeenAt.clear();
       this.save();
       if (tasks.length > 0) this.logger.info({ ring: fp, arcs: tasks.length }, 'every range this node gains has arrived');
@@ -225,20 +263,35 @@ export class Moves {
     return this.membership.members().every((m) => !inFutureRing(m.state) || (m.id === this.opts.self ? ringFingerprint(this.base ?? buildRing([])) === fp : m.synced === fp));
   }
 
+  /** Every live member writes for the future ring `fp` (a member of an earlier version says nothing: not waited for). */
+  private everyonePlans(fp: string): boolean {
+    return this.membership.members().every((m) => m.id === this.opts.self || isGone(m.state) || m.status !== 'up' || m.plans === '' || m.plans === fp);
+  }
+
   private anyMoving(): boolean {
     return this.membership.members().some((m) => m.state === MemberState.Joining || m.state === MemberState.Leaving || m.state === MemberState.Removing);
   }
 
-  /** Pulls every (arc, source) not done yet; true when all arrived. */
+  /**
+   * Pulls every span of the tasks that has not arrived yet, from each of its
+   * sources; true when all arrived. What arrived is kept as hash intervals,
+   * not per arc: a ring change that cuts the arcs differently (a joiner
+   * turning up while others still join) keeps what was pulled (this node
+   * has been a pending owner of it since, so later writes reached it).
+   */
   private async pull(tasks: readonly PullTask[], fp: string): Promise<boolean> {
     let complete = true;
-    const bySource = new Map<string, { total: number; done: number }>();
+    const units: { span: HashSpan; sources: readonly string[] }[] = [];
     for (const t of tasks) {
       if (t.sources.length === 0) complete = false;
-      for (const s of t.sources) {
+      for (const span of spansOf(t.arc)) for (const rest of subtractSpans(span, this.done)) units.push({ span: rest, sources: t.sources });
+    }
+    const bySource = new Map<string, { total: number; done: number }>();
+    for (const u of units) {
+      for (const s of u.sources) {
         const f = bySource.get(s) ?? { total: 0, done: 0 };
         f.total++;
-        if (this.progress.get(progressKey(t.arc, s)) === 'done') f.done++;
+        if (this.progress.get(unitKey(u.span, s)) === 'done') f.done++;
         bySource.set(s, f);
       }
     }
@@ -248,20 +301,36 @@ export class Moves {
       else Object.assign(t, { rangesDone: f.done, rangesTotal: f.total });
     }
     if (tasks.some((t) => t.sources.length === 0)) this.logs.warn('moves-no-source', { arcs: tasks.filter((t) => t.sources.length === 0).length }, 'some ranges this node gains have no live member to come from; waiting');
-    for (const task of tasks) {
-      for (const source of task.sources) {
-        if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) return false;
-        const key = progressKey(task.arc, source);
-        if (this.progress.get(key) === 'done') continue;
-        const ok = await this.pullArc(task.arc, source, key);
-        if (!ok) {
-          complete = false;
-          continue;
+    // A few spans at once: a lost page costs a request timeout, which must not hold up the rest.
+    let next = 0;
+    let superseded = false;
+    const worker = async (): Promise<void> => {
+      while (next < units.length) {
+        const unit = units[next++]!;
+        let arrived = unit.sources.length > 0;
+        for (const source of unit.sources) {
+          if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) {
+            superseded = true;
+            return;
+          }
+          const key = unitKey(unit.span, source);
+          if (this.progress.get(key) === 'done') continue;
+          if (!(await this.pullSpan(unit.span, source, key))) {
+            arrived = false;
+            complete = false;
+            continue;
+          }
+          const t = this.transfersBySource.get(source);
+          if (t) t.rangesDone++;
         }
-        const t = this.transfersBySource.get(source);
-        if (t) t.rangesDone++;
+        if (!arrived) continue;
+        this.done = addSpan(this.done, unit.span);
+        for (const source of unit.sources) this.progress.delete(unitKey(unit.span, source));
+        this.save();
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(limits.movePullsInflightMax, units.length) }, worker));
+    if (superseded) return false;
     for (const [source, t] of this.transfersBySource) {
       if (t.state !== TransferState.Running || !bySource.has(source)) continue;
       if (t.rangesDone >= t.rangesTotal) Object.assign(t, { state: TransferState.Done, finishedMs: this.clock.nowMs(), keysTotal: t.keysSent, bytesTotal: t.bytesSent });
@@ -269,46 +338,40 @@ export class Moves {
     return complete;
   }
 
-  /** Pulls one arc from one source, span by span and page by page; false when the source failed (the cursor is kept). */
-  private async pullArc(arc: Arc, source: string, key: string): Promise<boolean> {
+  /** Pulls one span from one source, page by page; false when the source failed (the cursor is kept). */
+  private async pullSpan(span: HashSpan, source: string, key: string): Promise<boolean> {
     const transfer = this.transfersBySource.get(source)!;
-    for (const span of spansOf(arc)) {
-      const spanKey = `${key}#${span.fromHash.toString(16)}`;
-      const kept = this.progress.get(spanKey);
-      if (kept === 'done') continue;
-      let after: HashCursor | undefined = kept;
-      for (;;) {
-        if (this.stopped) return false;
-        await this.pace();
-        let reply: RangeReply;
-        try {
-          const req = { kind: Kind.RangeRequest, from: this.opts.self, fromHash: span.fromHash, toHash: span.toHash, bytesMax: this.pageBytes(), ...(after ? { after } : {}) } as const;
-          const msg = await this.transport.request(replicaSubject(this.opts.cluster, source, ReplicaOp.Range), encode(req), { timeoutMs: this.opts.requestTimeoutMs });
-          reply = decode(msg.data, Kind.RangeReply);
-        } catch (err) {
-          this.logs.warn('moves-pull', { source, err: (err as Error).message }, 'a range page could not be pulled; it is asked again later');
-          return false;
-        }
-        if (!inSpan(reply, span, after)) {
-          this.logs.warn('moves-bad-page', { source }, 'refused a range page with keys outside what was asked');
-          return false;
-        }
-        await Promise.all(reply.items.map((i) => this.local.put(i.key, i.versions)));
-        const bytes = reply.items.reduce((n, i) => n + itemBytes(i), 0);
-        transfer.keysSent += reply.items.length;
-        transfer.bytesSent += bytes;
-        this.keysPulled += reply.items.length;
-        this.bytesPulled += bytes;
-        this.nextPullAtMs = Math.max(this.nextPullAtMs, this.clock.monotonicMs()) + (bytes * 1000) / this.opts.bytesPerSecond;
-        if (!reply.next) break;
-        after = reply.next;
-        this.progress.set(spanKey, after);
-        this.save();
+    const kept = this.progress.get(key);
+    let after: HashCursor | undefined = kept === 'done' ? undefined : kept;
+    for (;;) {
+      if (this.stopped) return false;
+      await this.pace();
+      let reply: RangeReply;
+      try {
+        const req = { kind: Kind.RangeRequest, from: this.opts.self, fromHash: span.fromHash, toHash: span.toHash, bytesMax: this.pageBytes(), ...(after ? { after } : {}) } as const;
+        const msg = await this.transport.request(replicaSubject(this.opts.cluster, source, ReplicaOp.Range), encode(req), { timeoutMs: this.opts.requestTimeoutMs });
+        reply = decode(msg.data, Kind.RangeReply);
+      } catch (err) {
+        this.logs.warn('moves-pull', { source, err: (err as Error).message }, 'a range page could not be pulled; it is asked again later');
+        return false;
       }
-      this.progress.set(spanKey, 'done');
+      if (!inSpan(reply, span, after)) {
+        this.logs.warn('moves-bad-page', { source }, 'refused a range page with keys outside what was asked');
+        return false;
+      }
+      await Promise.all(reply.items.map((i) => this.local.put(i.key, i.versions)));
+      const bytes = reply.items.reduce((n, i) => n + itemBytes(i), 0);
+      transfer.keysSent += reply.items.length;
+      transfer.bytesSent += bytes;
+      this.keysPulled += reply.items.length;
+      this.bytesPulled += bytes;
+      this.nextPullAtMs = Math.max(this.nextPullAtMs, this.clock.monotonicMs()) + (bytes * 1000) / this.opts.bytesPerSecond;
+      if (!reply.next) break;
+      after = reply.next;
+      this.progress.set(key, after);
+      this.save();
     }
     this.progress.set(key, 'done');
-    this.save();
     return true;
   }
 
@@ -418,7 +481,8 @@ export class Moves {
     for (const [k, v] of this.progress) progress[k] = v === 'done' ? v : { hash: v.hash.toString(16).padStart(16, '0'), key: v.key };
     const base: Saved['base'] = this.base === undefined ? null : {};
     if (base) for (const t of this.base!.tokens) (base[t.nodeId] ??= []).push(t.position.toString(16).padStart(16, '0'));
-    this.meta.writeText(movesMetaName, JSON.stringify({ base, progress }));
+    const done = this.done.map((d) => `${hex(d.fromHash)}-${hex(d.toHash)}`);
+    this.meta.writeText(movesMetaName, JSON.stringify({ base, progress, done, doneFor: this.doneFor }));
   }
 }
 
@@ -441,8 +505,38 @@ function compareCursor(a: HashCursor, b: HashCursor): number {
   return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
 }
 
-function progressKey(arc: Arc, source: string): string {
-  return `${arcName(arc)}@${source}`;
+function unitKey(span: HashSpan, source: string): string {
+  return `${hex(span.fromHash)}-${hex(span.toHash)}@${source}`;
+}
+
+function hex(x: bigint): string {
+  return x.toString(16).padStart(16, '0');
+}
+
+/** The parts of `span` not covered by `done` (sorted, disjoint). */
+export function subtractSpans(span: HashSpan, done: readonly HashSpan[]): HashSpan[] {
+  const out: HashSpan[] = [];
+  let from = span.fromHash;
+  for (const d of done) {
+    if (d.toHash < from || d.fromHash > span.toHash) continue;
+    if (d.fromHash > from) out.push({ fromHash: from, toHash: d.fromHash - 1n });
+    if (d.toHash >= span.toHash) return out;
+    from = d.toHash + 1n;
+  }
+  out.push({ fromHash: from, toHash: span.toHash });
+  return out;
+}
+
+/** `done` with `span` added, kept sorted and merged. */
+export function addSpan(done: readonly HashSpan[], span: HashSpan): HashSpan[] {
+  const all = [...done, span].sort((a, b) => (a.fromHash < b.fromHash ? -1 : a.fromHash > b.fromHash ? 1 : 0));
+  const out: HashSpan[] = [];
+  for (const s of all) {
+    const last = out[out.length - 1];
+    if (last && s.fromHash <= last.toHash + 1n) last.toHash = s.toHash > last.toHash ? s.toHash : last.toHash;
+    else out.push({ ...s });
+  }
+  return out;
 }
 
 function itemBytes(i: RangeItem): number {

@@ -10,7 +10,9 @@
  *   removed (node/handoff/moves.ts).
  * Refused with a reason: an unknown member (404), a move that would leave
  * fewer members than N, a remove of a live member or of this node, a leave
- * of a member that is down or still joining (409).
+ * of a member that is down or still joining, a leave or a removal while
+ * another member is moving (409: as Cassandra's consistent range movement,
+ * a leave does not overlap other moves; joins may overlap each other).
  */
 import type { Logger } from 'pino';
 import { ConflictError, ErrorCode, NotFoundError, UnavailableError } from '../../core/errors.js';
@@ -58,6 +60,7 @@ export class MemberAdmin implements AdminHooks {
     if (state === undefined) throw new NotFoundError(`${nodeId} is not a member of cluster ${this.opts.cluster}`);
     if (isGone(state) || state === MemberState.Removing) return { node: nodeId, state };
     if (this.membership.isUp(nodeId)) throw new ConflictError(`${nodeId} is up: only a down member can be removed; use goddb leave ${nodeId} to take a live one out`);
+    if (state !== MemberState.Joining) this.checkNothingElseMoving(nodeId);
     if (state === MemberState.Joining) {
       // It never held a range: nothing to stream.
       this.membership.setMemberState(nodeId, MemberState.Removed);
@@ -74,9 +77,18 @@ export class MemberAdmin implements AdminHooks {
     if (state === MemberState.Leaving || isGone(state)) return state;
     if (state === MemberState.Joining) throw new ConflictError(`${this.opts.self} is still joining: let it finish, then ask it to leave`);
     if (state === MemberState.Removing) throw new ConflictError(`${this.opts.self} is being removed`);
+    this.checkNothingElseMoving(this.opts.self);
     this.checkEnoughLeft(this.opts.self);
     this.membership.setOwnState(MemberState.Leaving);
     return MemberState.Leaving;
+  }
+
+  /** A leave or a removal waits until no other member joins, leaves or is removed. */
+  private checkNothingElseMoving(going: string): void {
+    const others = this.membership.members().filter((m) => m.id !== going && (m.state === MemberState.Joining || m.state === MemberState.Leaving || m.state === MemberState.Removing));
+    if (others.length > 0) {
+      throw new ConflictError(`${going} cannot go while ${others.map((m) => `${m.id} is ${m.state}`).join(', ')}: one leave or removal at a time, and not during a join; try again once goddb status says settled`);
+    }
   }
 
   /** A move that would leave fewer members than N would leave keys with fewer than N replicas. */

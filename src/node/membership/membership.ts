@@ -53,7 +53,7 @@ import {
 import { emptyWindow, phi, recordArrival, type ArrivalWindow, type PhiSettings } from '../../core/phi.js';
 import { buildRing, type Ring } from '../../core/ring.js';
 import { sameRing } from '../../core/handoff.js';
-import { pendingOwners } from '../../core/moves.js';
+import { pendingOwners, ringFingerprint } from '../../core/moves.js';
 import { noPending, type PendingOwners } from '../../core/placement.js';
 import { decode, decodeKindOnly, decodeVersioned, encode, Kind, protocolVersion, type Heartbeat, type MemberRecord, type Members, type ProbeReply } from '../../protocol/codec.js';
 import { gossipSubject, replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
@@ -92,6 +92,8 @@ export interface GossipOptions {
   fanout?: number;
   /** Called when this node's own state changes (to keep it in the data dir before it is announced). */
   persistState?: (stamp: StateStamp) => void;
+  /** Picks the peers of each round's record exchange (default Math.random; simulations pass a seeded one). */
+  random?: () => number;
 }
 
 /**
@@ -164,6 +166,8 @@ export class Membership {
     this.currentRing = buildRing([]);
     this.nextRing = this.currentRing;
     this.rebuild();
+    const me = this.view.get(opts.self)!;
+    this.view = new Map(this.view).set(opts.self, { ...me, plans: ringFingerprint(this.nextRing) });
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
     this.protocolMax = opts.protocolMax ?? protocolVersion;
     this.phiSettings = { windowSize: limits.heartbeatGapsMax, intervalMs: opts.intervalMs, minStdDevMs: limits.heartbeatGapStdDevMinMs };
@@ -282,17 +286,41 @@ export class Membership {
     this.view = next;
     if (!changed) return;
     this.rebuild();
+    // This node writes for its new future ring from now on: its heartbeats say so (`plans`).
+    const me = this.view.get(this.opts.self)!;
+    const plans = ringFingerprint(this.nextRing);
+    if (me.plans !== plans) this.view = new Map(this.view).set(this.opts.self, { ...me, plans });
     for (const fn of this.changeListeners) fn();
   }
 
   private rebuild(): void {
     const members = [...this.view.values()];
-    this.currentRing = buildRing(members.filter((m) => inServingRing(m.state)));
+    const serving = members.filter((m) => inServingRing(m.state));
+    this.currentRing = buildRing(serving);
     this.nextRing = buildRing(members.filter((m) => inFutureRing(m.state)));
-    const serving = this.currentRing;
+    // Joiners turn up one by one: each may serve in the serving ring plus itself on the way (core/moves.ts).
+    const joiners = members.filter((m) => m.state === MemberState.Joining && m.tokens !== undefined);
+    this.interimRings = new Map(joiners.length > 1 ? joiners.map((j) => [j.id, buildRing([...serving, j])]) : []);
+    const current = this.currentRing;
     const future = this.nextRing;
+    const interim = [...this.interimRings.values()];
     const n = this.opts.replication;
-    this.pendingOwners = sameRing(serving, future) ? noPending : (hash) => pendingOwners(serving, future, hash, n);
+    this.pendingOwners = sameRing(current, future) ? noPending : (hash) => pendingOwners(current, future, hash, n, interim);
+  }
+
+  /** The serving ring plus each joining member, when more than one joins at once (core/moves.ts). */
+  private interimRings = new Map<string, Ring>();
+
+  /** The serving ring plus `id`, when it is one of several members joining at once. */
+  interimRing(id: string): Ring | undefined {
+    return this.interimRings.get(id);
+  }
+
+  /** How many members are joining, leaving or being removed. */
+  moving(): number {
+    let count = 0;
+    for (const m of this.view.values()) if (m.state === MemberState.Joining || m.state === MemberState.Leaving || m.state === MemberState.Removing) count++;
+    return count;
   }
 
   /** The members a key hash will have once the moves under way end that it does not have now (core/moves.ts). */
@@ -308,9 +336,9 @@ export class Membership {
     return id === this.opts.self ? 0 : phi(this.arrivals.get(id) ?? emptyWindow, this.clock.monotonicMs(), this.phiSettings);
   }
 
-  members(): { id: string; virtualNodes: number; status: MemberStatus; state: MemberState; synced: string }[] {
+  members(): { id: string; virtualNodes: number; status: MemberStatus; state: MemberState; synced: string; plans: string }[] {
     return [...this.view.values()]
-      .map((m) => ({ id: m.id, virtualNodes: m.virtualNodes, status: this.isUp(m.id) ? MemberStatus.Up : MemberStatus.Down, state: m.state, synced: m.synced }))
+      .map((m) => ({ id: m.id, virtualNodes: m.virtualNodes, status: this.isUp(m.id) ? MemberStatus.Up : MemberStatus.Down, state: m.state, synced: m.synced, plans: m.plans }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -369,7 +397,7 @@ export class Membership {
     };
     const me = this.view.get(this.opts.self)!;
     // Protocol-1 members cannot read member states; what they miss, they never needed.
-    if (this.broadcastProtocol() >= 2) Object.assign(hb, { state: me.state, stateVersion: me.stateVersion, synced: me.synced });
+    if (this.broadcastProtocol() >= 2) Object.assign(hb, { state: me.state, stateVersion: me.stateVersion, synced: me.synced, plans: me.plans });
     this.apply(hb);
     this.transport.publish(gossipSubject(this.opts.cluster), encode(hb, this.broadcastProtocol()));
   }
@@ -475,7 +503,7 @@ export class Membership {
     }
     const known = this.view.get(answer.id);
     // The member's own word on its vnodes and counter, not the heartbeat's.
-    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat, tokens: answer.tokens, state: answer.state, stateVersion: answer.stateVersion, synced: answer.synced });
+    this.apply({ id: answer.id, virtualNodes: answer.virtualNodes, incarnation: answer.incarnation, heartbeat: answer.heartbeat, tokens: answer.tokens, state: answer.state, stateVersion: answer.stateVersion, synced: answer.synced, plans: answer.plans });
     this.protocols.set(answer.id, claim.speaks);
     if (!this.view.has(answer.id)) return; // the view is full
     if (known) this.logger.info({ member: answer.id, virtualNodes: answer.virtualNodes }, 'member restarted');
@@ -499,7 +527,7 @@ export class Membership {
       return;
     }
     const me = this.view.get(this.opts.self)!;
-    const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, state: me.state, stateVersion: me.stateVersion, synced: me.synced };
+    const reply: ProbeReply = { kind: Kind.ProbeReply, id: this.opts.self, incarnation: this.incarnation, virtualNodes: this.opts.virtualNodes, heartbeat: this.heartbeat, state: me.state, stateVersion: me.stateVersion, synced: me.synced, plans: me.plans };
     if (tokens !== undefined) reply.tokens = [...tokens];
     msg.respond(encode(reply));
   }
@@ -565,7 +593,7 @@ export class Membership {
     const digest = [...this.view.values()].filter((m) => m.incarnation !== '').map((m) => ({ id: m.id, incarnation: m.incarnation, stateVersion: m.stateVersion, heartbeat: m.heartbeat }));
     const body = encode({ kind: Kind.MemberSync, from: this.opts.self, digest });
     for (let i = 0; i < fanout && others.length > 0; i++) {
-      const [peer] = others.splice(Math.floor(Math.random() * others.length), 1);
+      const [peer] = others.splice(Math.floor((this.opts.random ?? Math.random)() * others.length), 1);
       void this.transport
         .request(replicaSubject(this.opts.cluster, peer!.id, ReplicaOp.Members), body, { timeoutMs: probeTimeoutMs })
         .then((reply) => {
