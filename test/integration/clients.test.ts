@@ -97,7 +97,7 @@ describe('clients: SDK and CLI', () => {
     const run = await goddb(['status', '--servers', nats.url]);
     assert.equal(run.code, 0, run.stderr);
     const lines = run.stdout.trim().split('\n');
-    assert.match(lines[0]!, /^node\s+cluster\s+version/);
+    assert.match(lines[0]!, /^id\s+cluster\s+version/);
     assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/)[0]), ids);
   });
 
