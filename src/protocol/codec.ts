@@ -87,6 +87,13 @@ export interface ReplicaPutItem {
   versions: Version[];
   /** A coordinator's new version (one), refused when it would not take effect (core/version.ts staleFloor). */
   fresh?: boolean;
+  /**
+   * A hinted write (sloppy quorum, issue 10): the receiver is a fallback
+   * standing in for this member, which is down; it keeps the versions as a
+   * hint for it instead of storing them as its own. Optional: a node without
+   * hinted handoff refuses the item (503).
+   */
+  hintFor?: string;
 }
 
 export interface ReplicaPut {
@@ -379,6 +386,7 @@ function decodePutItem(x: unknown, v: number): ReplicaPutItem {
     if (item.versions.length !== 1) fail('a fresh item carries exactly one version');
     item.fresh = true;
   }
+  if (x['hintFor'] !== undefined) item.hintFor = nodeId(str(x, 'hintFor'), 'hintFor');
   return item;
 }
 

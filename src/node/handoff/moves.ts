@@ -54,9 +54,10 @@ export interface MovesOptions {
   replyBytesMax: number;
 }
 
-/** Where pulled versions go: the replica's merge (Replica.put, not fresh). */
+/** Where pulled versions go: the replica's merge (Replica.put, not fresh); foreign keys leave through it too. */
 export interface LocalStore {
   put(key: string, versions: readonly Version[]): Promise<void>;
+  remove(key: string, expected?: readonly Version[]): Promise<boolean>;
 }
 
 /** Kept in the node's metadata: the base ring, and how far each (arc, source) pull got. */
@@ -451,8 +452,8 @@ export class Moves {
       for (const span of spansOf(arc)) {
         for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
           if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) return;
-          await this.engine.delete(entry.key);
-          deleted++;
+          // Through the replica (its lock; its listeners hear of it), and only if unchanged since the scan.
+          if (await this.local.remove(entry.key, decodeRecordOrEmpty(entry.record))) deleted++;
         }
       }
     }
@@ -537,6 +538,14 @@ export function addSpan(done: readonly HashSpan[], span: HashSpan): HashSpan[] {
     else out.push({ ...s });
   }
   return out;
+}
+
+function decodeRecordOrEmpty(record: Uint8Array): Version[] | undefined {
+  try {
+    return decodeRecord(record);
+  } catch {
+    return undefined; // undecodable: deleted whatever it is
+  }
 }
 
 function itemBytes(i: RangeItem): number {

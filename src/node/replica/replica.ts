@@ -15,7 +15,7 @@
  * bounded so that alone it always fits.
  */
 import type { Logger } from 'pino';
-import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError } from '../../core/errors.js';
+import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
 import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../../core/version.js';
@@ -38,8 +38,19 @@ export interface ReplicaOptions {
 }
 
 
+/** Told of every change to what this replica stores (anti-entropy keeps its hash trees with it). */
+export type StoreListener = (key: string, before: readonly Version[], after: readonly Version[]) => void;
+
+/** Where hinted writes go (a fallback keeps them for the member they stand in for: node/hints). */
+export interface HintSink {
+  store(owner: string, key: string, versions: readonly Version[]): Promise<void>;
+}
+
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
+  private readonly listeners: StoreListener[] = [];
+  /** Set by the node when hinted handoff runs; hinted items are refused (503) without it. */
+  hints: HintSink | undefined;
   private readonly logs: LogLimiter;
   /** Versions refused because they were too far ahead of this node's clock. */
   skewRefusals = 0;
@@ -81,8 +92,41 @@ export class Replica {
       const merged = mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
       if (isUpToDate(held, merged)) return;
       await this.engine.put(key, encodeRecord(merged));
+      this.changed(key, held, merged);
     });
     for (const v of incoming) this.hlc.advanceTo(v.hlc); // so this node's later writes order after them
+  }
+
+  /**
+   * Deletes the key's record when it is still exactly `expected` (a purge of
+   * what is no longer needed: a foreign key after a move, an old tombstone),
+   * under the key's lock; true when deleted. Without `expected`, deletes
+   * whatever is there.
+   */
+  async remove(key: string, expected?: readonly Version[]): Promise<boolean> {
+    return this.locks.run(key, async () => {
+      const held = await this.get(key);
+      if (held.length === 0) return false;
+      if (expected !== undefined && !(isUpToDate(expected, held) && isUpToDate(held, expected))) return false;
+      await this.engine.delete(key);
+      this.changed(key, held, []);
+      return true;
+    });
+  }
+
+  /** Calls `fn` after every change of a stored record (under the key's lock, in the order of the changes). */
+  onStored(fn: StoreListener): void {
+    this.listeners.push(fn);
+  }
+
+  private changed(key: string, before: readonly Version[], after: readonly Version[]): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(key, before, after);
+      } catch (err) {
+        this.logs.error('store-listener', { err }, 'a store listener failed');
+      }
+    }
   }
 
   /** Subscribes to this node's replica subjects. */
@@ -116,9 +160,17 @@ export class Replica {
       return this.refuse(msg, err);
     }
     const results = await Promise.all(
-      items.map((item) => this.put(item.key, item.versions, item.fresh === true).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
+      items.map((item) => this.putItem(item).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
     );
     this.send(msg, encode({ kind: Kind.ReplicaPutReply, results }, v));
+  }
+
+  /** A replica put item: stored here, or kept as a hint for the member it names. */
+  private async putItem(item: ReplicaPutItem): Promise<void> {
+    if (item.hintFor === undefined) return this.put(item.key, item.versions, item.fresh === true);
+    if (this.hints === undefined) throw new UnavailableError(`this node keeps no hints: the write for ${item.hintFor} is refused`);
+    this.checkSkew(item.versions);
+    await this.hints.store(item.hintFor, item.key, item.versions);
   }
 
   /**
