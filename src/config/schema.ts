@@ -197,6 +197,29 @@ export const configSchema: convict.Schema<NodeConfig> = {
       arg: 'ring-delay',
     },
   },
+  hints: {
+    sloppyQuorum: {
+      doc: 'Sloppy quorum: a write whose replica is down goes to the next healthy member as a hint for it, and counts toward W (Dynamo 4.6); false answers 503 instead when too few replicas are up (strict quorum). A request may override it with KV-Sloppy.',
+      format: 'goddb-boolean',
+      default: true,
+      env: 'GODDB_SLOPPY_QUORUM',
+      arg: 'sloppy-quorum',
+    },
+    windowMs: {
+      doc: 'Hints older than this are dropped, and a member down longer gets no new ones (Cassandra\'s max_hint_window); must stay far below the tombstone grace period; ms or like 3h.',
+      format: durationFormat(1, 7 * 24 * 3_600_000),
+      default: limits.hintWindowMsDefault,
+      env: 'GODDB_HINT_WINDOW_MS',
+      arg: 'hint-window',
+    },
+    bytesMax: {
+      doc: 'Most bytes of hints a node keeps for members that are down; new hints are refused past it (507); bytes or like 256MiB.',
+      format: sizeFormat(1, Number.MAX_SAFE_INTEGER),
+      default: limits.hintsBytesMaxDefault,
+      env: 'GODDB_HINTS_BYTES_MAX',
+      arg: 'hints-bytes-max',
+    },
+  },
   requestTimeoutMs: {
     doc: 'How long a coordinator waits for replicas before answering 504.',
     format: durationFormat(1, 600_000),

@@ -39,6 +39,8 @@ export interface NodeConfig {
   };
   /** Range moves after a ring change (src/node/handoff/moves.ts): pulled at most at bytesPerSecond, ringDelayMs after the change. */
   handoff: { bytesPerSecond: number; ringDelayMs: number };
+  /** Sloppy quorum and hinted handoff (src/node/hints): strict quorum when sloppyQuorum is false; hints kept windowMs, bytesMax in all. */
+  hints: { sloppyQuorum: boolean; windowMs: number; bytesMax: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;

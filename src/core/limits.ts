@@ -81,6 +81,8 @@ export const limits = {
   rangeItemsMax: 512,
   /** Payload bytes a range page asks for: a tenth of a second at the configured rate, at most this. */
   rangePageBytesMax: 256 * 1024,
+  /** Replica requests to one member that time out in a row before a coordinator routes around it for two request timeouts (gray failures). */
+  replicaTimeoutsToShun: 2,
   /** Spans a node pulls at once during a move (each one page at a time). */
   movePullsInflightMax: 4,
   /** Wait before a move that could not finish (a source down or refusing) tries again. */
@@ -91,6 +93,18 @@ export const limits = {
   ringDelayMsDefault: 3_000,
   /** A node asks its engine how many keys it holds at most this often; status and /metrics read the cached count. */
   keyCountRefreshMs: 1_000,
+  // Hinted handoff (issue 10: node/hints). The window is Cassandra's max_hint_window (3 h); it must
+  // stay far below the tombstone grace period (10 days), so a hint never outlives a purged tombstone.
+  /** Default age past which a hint is dropped, and past which a down owner gets no new hints. */
+  hintWindowMsDefault: 3 * 3600 * 1000,
+  /** Default bytes of hints one node keeps in all; new hints are refused past it. */
+  hintsBytesMaxDefault: 256 * 1024 * 1024,
+  /** How often a node tries to deliver its hints to owners that are up again. */
+  hintReplayIntervalMs: 1_000,
+  /** Hints read from the hint store per scan batch while replaying. */
+  hintScanBatchSize: 128,
+  /** Distinct owners whose hint counts a node tracks (members bound them too). */
+  hintOwnersMax: 1024,
 } as const;
 
 export interface QuorumSettings {

@@ -212,6 +212,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     memberStates: () => membership.members(),
     settled: () => moves.settled,
     keysDeleted: () => moves.keysDeleted,
+    routedAround: () => coordinator.responsiveness.shunned().length,
+    routedAroundTotal: () => coordinator.responsiveness.shuns,
   });
   const api = new ClientApi(
     {

@@ -3,12 +3,22 @@
  * riak_core vnode callbacks). An engine is a durable map from key to an
  * opaque record: the replica encodes its sibling set into the record and
  * does the read-merge-write under its own per-key lock, so engines need no
- * knowledge of versions and no transactions.
+ * knowledge of versions. The one multi-key write is `putMany`, for batches
+ * that arrive together (a page of a range move): one transaction or round
+ * trip instead of one per key.
  *
  * Semantics every engine must keep (the contract suite checks them):
  * - `open()` before anything else; calls after `close()` reject with StorageError.
  * - `get` of an absent key resolves undefined; of a present one, the exact bytes last put.
  * - `put` replaces the record; once it resolves, `get` returns it (read your writes).
+ * - `putMany` puts every entry of a batch in one transaction (lmdb: one write
+ *   transaction, one sync) or round trip (redis: one MULTI of SET and ZADD per
+ *   entry); once it resolves, `get` returns each record. An empty batch is
+ *   fine; a key given twice ends with its later record. A failure rejects with
+ *   StorageError and writes nothing: lmdb and redis (MULTI/EXEC) are
+ *   all-or-nothing, and memory checks its state before the first entry. (A
+ *   Redis that dies during EXEC may still have applied it; the caller learns of
+ *   the failure, as for a put.)
  * - `delete` of an absent key is not an error.
  * - Keys are any non-empty UTF-8 string up to limits.keyBytesMax bytes
  *   (dots, spaces, slashes, unicode); records are any bytes, including empty.
@@ -66,6 +76,8 @@ export interface StorageEngine {
   open(): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   put(key: string, record: Uint8Array): Promise<void>;
+  /** Every entry in one transaction or round trip; all-or-nothing (see the contract above). */
+  putMany(entries: readonly StorageEntry[]): Promise<void>;
   delete(key: string): Promise<void>;
   scan(batchSize?: number): AsyncIterable<StorageEntry>;
   /**

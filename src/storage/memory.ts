@@ -46,6 +46,15 @@ export class MemoryEngine implements StorageEngine {
     if (!this.hashes.has(key)) this.hashes.set(key, keyHash(key));
   }
 
+  /** A loop after one check: a failing or closed engine writes none of the batch. */
+  async putMany(entries: readonly StorageEntry[]): Promise<void> {
+    this.checkUsable();
+    for (const { key, record } of entries) {
+      this.records.set(key, new Uint8Array(record));
+      if (!this.hashes.has(key)) this.hashes.set(key, keyHash(key));
+    }
+  }
+
   async delete(key: string): Promise<void> {
     this.checkUsable();
     this.records.delete(key);

@@ -110,6 +110,18 @@ export class RedisEngine implements StorageEngine {
     await this.call('put', () => exec(client.multi().set(this.options.keyPrefix + key, value).zadd(this.options.hashIndexKey, 0, member)));
   }
 
+  /** One MULTI of SET and ZADD per entry: one round trip, applied whole by EXEC. */
+  async putMany(entries: readonly StorageEntry[]): Promise<void> {
+    const client = this.ready();
+    if (entries.length === 0) return;
+    const multi = client.multi();
+    for (const { key, record } of entries) {
+      multi.set(this.options.keyPrefix + key, Buffer.from(record.buffer, record.byteOffset, record.byteLength));
+      multi.zadd(this.options.hashIndexKey, 0, hashIndexMember(key));
+    }
+    await this.call('put', () => exec(multi));
+  }
+
   async delete(key: string): Promise<void> {
     const client = this.ready();
     const member = hashIndexMember(key);

@@ -133,6 +133,7 @@ export class SimBus {
   private readonly subs: SimSub[] = [];
   private readonly endpoints: SimTransport[] = [];
   private readonly cut = new Set<string>();
+  private readonly stalled = new Map<string, { stalls: (subject: string) => boolean; held: (() => void)[] }>();
   private readonly minDelayMs: number;
   private readonly maxDelayMs: number;
   readonly maxPayloadBytes: number;
@@ -193,6 +194,23 @@ export class SimBus {
 
   heal(): void {
     this.cut.clear();
+  }
+
+  /**
+   * A gray failure: deliveries to `conn` on subjects that `stalls` matches
+   * are held, not handled, as by a process whose disk or event loop is stuck
+   * while its other work (heartbeats) goes on; `unstall` hands them over in
+   * order, as the process does when it recovers. Pausing the whole process
+   * (SIGSTOP) is stalling every subject and halting its clock.
+   */
+  stall(conn: string, stalls: (subject: string) => boolean): void {
+    this.stalled.set(conn, { stalls, held: this.stalled.get(conn)?.held ?? [] });
+  }
+
+  unstall(conn: string): void {
+    const s = this.stalled.get(conn);
+    this.stalled.delete(conn);
+    for (const deliver of s?.held ?? []) deliver();
   }
 
   addSub(sub: SimSub): void {
@@ -272,10 +290,15 @@ export class SimBus {
     const targets = this.targets(subject);
     for (const t of targets) {
       const copy = data.slice();
-      const copies = this.transmit(from, t.ep, () => {
+      const handle = (): void => {
         if (!t.active) return;
         const respond = reply && ((r: SimReply) => this.transmit(t.ep, from, () => reply(r)));
         t.handler(new SimInbound(t.ep, subject, copy, headers, respond));
+      };
+      const copies = this.transmit(from, t.ep, () => {
+        const stall = this.stalled.get(t.ep.conn);
+        if (stall && stall.stalls(subject)) stall.held.push(handle);
+        else handle();
       });
       if (copies === 2) from.duplicatesSent++;
     }

@@ -38,6 +38,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     quorum: { replication: 3, readQuorum: 2, writeQuorum: 2 },
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers, fanout: 3, startupWaitMs: 5000 },
     handoff: { bytesPerSecond: 50 * 1024 * 1024, ringDelayMs: 1000 },
+    hints: { sloppyQuorum: true, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 },
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
     maxClockSkewMs: 60_000,

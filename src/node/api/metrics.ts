@@ -37,6 +37,9 @@ export interface MetricSources {
   settled: () => boolean;
   /** Keys this node deleted because it no longer replicates them (after a move). */
   keysDeleted: () => number;
+  /** Members this coordinator routes around now because their replica requests time out, and how often it began to. */
+  routedAround?: () => number;
+  routedAroundTotal?: () => number;
 }
 
 export class Metrics {
@@ -84,6 +87,8 @@ export class Metrics {
         if (keys !== undefined) this.set(keys);
       },
     });
+    if (gauges.routedAround) new Gauge({ name: 'goddb_replicas_routed_around', help: 'Members this coordinator routes around now: up for the failure detector, but their replica requests timed out twice in a row (gray failures)', registers: [this.registry], collect() { this.set(gauges.routedAround!()); } });
+    if (gauges.routedAroundTotal) new Gauge({ name: 'goddb_replicas_routed_around_total', help: 'Times this coordinator began to route around a member whose replica requests time out', registers: [this.registry], collect() { this.set(gauges.routedAroundTotal!()); } });
     new Gauge({ name: 'goddb_ring_settled', help: '1 when no range is moving as this node sees it (goddb status settled), else 0', registers: [this.registry], collect() { this.set(gauges.settled() ? 1 : 0); } });
     new Gauge({
       name: 'goddb_members',

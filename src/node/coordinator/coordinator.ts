@@ -30,6 +30,8 @@ import type { Membership } from '../membership/membership.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import type { Replica } from '../replica/replica.js';
 import { ReplicaClient } from './replica_client.js';
+import { Responsiveness } from './responsiveness.js';
+import { RequestTimeoutError } from '../../transport/transport.js';
 
 export interface CoordinatorOptions {
   self: string;
@@ -85,6 +87,8 @@ export class Coordinator {
   repairsSkipped = 0;
   /** Writes sent again with a later clock after a replica refused them as stale. */
   staleRetries = 0;
+  /** Members whose replica requests time out are routed around for a while (gray failures). */
+  readonly responsiveness: Responsiveness;
 
   constructor(
     private readonly opts: CoordinatorOptions,
@@ -95,6 +99,7 @@ export class Coordinator {
     private readonly hlc: HybridClock,
     private readonly logger: Logger,
   ) {
+    this.responsiveness = new Responsiveness(clock, { timeoutsToShun: limits.replicaTimeoutsToShun, shunMs: 2 * opts.requestTimeoutMs, membersMax: limits.membersMax });
     this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs, { requestBytesMax: opts.requestBytesMax, protocolOf: opts.protocolOf });
   }
 
@@ -191,7 +196,12 @@ export class Coordinator {
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
   placementOf(key: string): Placement {
-    return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.membership.isUp(id), this.membership.pendingOwners);
+    return placement(this.membership.ring(), keyHash(key), this.opts.replication, (id) => this.reachable(id), this.membership.pendingOwners);
+  }
+
+  /** Up for the failure detector, and not routed around for timing out (responsiveness.ts); this node always. */
+  reachable(id: string): boolean {
+    return id === this.opts.self || (this.membership.isUp(id) && this.responsiveness.usable(id));
   }
 
   /**
@@ -225,7 +235,7 @@ export class Coordinator {
   private writeTargets(key: string, w: number): { targets: string[]; needed: number } {
     const p = this.placementOf(key);
     const needed = w + p.pending.length;
-    const up = [...p.replicas.filter((r) => r.up).map((r) => r.node), ...p.pending.filter((id) => this.membership.isUp(id))];
+    const up = [...p.replicas.filter((r) => r.up).map((r) => r.node), ...p.pending.filter((id) => this.reachable(id))];
     return { targets: this.upFirst(up, needed, 'W', p.pending.length), needed };
   }
 
@@ -280,8 +290,14 @@ export class Coordinator {
   /** Names the replica in its failure, local or remote, keeping the code. */
   private async blame<T>(node: string, p: Promise<T>): Promise<T> {
     try {
-      return await p;
+      const value = await p;
+      if (node !== this.opts.self) this.responsiveness.answered(node);
+      return value;
     } catch (err) {
+      if (node !== this.opts.self) {
+        if (err instanceof RequestTimeoutError) this.responsiveness.timedOut(node);
+        else this.responsiveness.answered(node); // it answered, with an error
+      }
       const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
       throw new GodDbError(code, `replica ${node}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }

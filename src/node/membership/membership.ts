@@ -138,6 +138,8 @@ export class Membership {
   private readonly protocolMax: number;
   /** Set when another process heartbeats with this node's id. */
   duplicateOf: string | undefined;
+  /** When this process started (monotonic ms): downSinceMs of a member not heard since. */
+  private readonly startedMs: number;
 
   constructor(
     private readonly opts: GossipOptions,
@@ -147,6 +149,7 @@ export class Membership {
   ) {
     let view: MemberView = new Map();
     const now = clock.monotonicMs();
+    this.startedMs = now;
     const own = opts.state ?? { state: MemberState.Up, stateVersion: 0 };
     view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0, tokens: opts.tokens, ...own, synced: '' }, now, limits.membersMax);
     // The configured peers are the initial cluster: in the ring from the start, so a node that
@@ -269,6 +272,18 @@ export class Membership {
     const now = this.clock.monotonicMs();
     if (statusOf(m, this.opts.self, now, this.opts.failureTimeoutMs) === MemberStatus.Down) return false;
     return phi(this.arrivals.get(id) ?? emptyWindow, now, this.phiSettings) <= this.opts.phiConvictThreshold;
+  }
+
+  /**
+   * Since when (monotonic ms) a member has been down, as this node can tell:
+   * its last heartbeat, or this process's start when heard of none since;
+   * undefined while it is up or unknown. Hinted handoff gives no new hints
+   * for a member down longer than the hint window.
+   */
+  downSinceMs(id: string): number | undefined {
+    const m = this.view.get(id);
+    if (!m || this.isUp(id)) return undefined;
+    return Math.max(m.lastHeardMs, this.startedMs);
   }
 
   /** Places this node's tokens (a joining node chooses them once it has heard the ring). */
