@@ -5,6 +5,7 @@
  */
 import { clusterStatus, summarizeRequests, type GodDbClient, type NodeInfo, type OwnersReport } from '../client/index.js';
 import { movingCell, stateCell, statusCell } from '../client/ring_status.js';
+import type { AaeReport } from '../protocol/placement_report.js';
 import { ErrorCode } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
@@ -122,7 +123,7 @@ export function runStatus(flags: ClientFlags & { wait: string; json?: boolean })
   });
 }
 
-export const statusColumns = ['id', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx', 'state', 'liveness', 'vnodes', 'owns', 'keys', 'moving'] as const;
+export const statusColumns = ['id', 'cluster', 'version', 'started', 'gets', 'puts', 'dels', 'not-found-404', 'refused-4xx', 'errors-5xx', 'state', 'liveness', 'vnodes', 'owns', 'keys', 'moving', 'hints', 'aae'] as const;
 
 export function statusTable(nodes: readonly NodeInfo[]): string {
   const rows: string[][] = [[...statusColumns]];
@@ -131,10 +132,17 @@ export function statusTable(nodes: readonly NodeInfo[]): string {
     const n = answered.get(m.cluster + '\0' + m.id);
     const s = n === undefined ? undefined : summarizeRequests(n.requests);
     const counts = s === undefined ? Array(6).fill('-') : [s.byOp['get'] ?? 0, s.byOp['put'] ?? 0, s.byOp['del'] ?? 0, s.notFound, s.refused, s.errors].map(String);
-    const ring = [stateCell(m), statusCell(m), m.virtualNodes === null ? '-' : String(m.virtualNodes), m.owns === null ? '-' : `${m.owns.toFixed(1)}%`, m.keys === null ? '-' : String(m.keys), movingCell(m.moving)];
+    const ring = [stateCell(m), statusCell(m), m.virtualNodes === null ? '-' : String(m.virtualNodes), m.owns === null ? '-' : `${m.owns.toFixed(1)}%`, m.keys === null ? '-' : String(m.keys), movingCell(m.moving), m.hints === null ? '-' : String(m.hints), aaeCell(m.aae)];
     rows.push([m.id, m.cluster, n?.version ?? '-', n?.started ?? '-', ...counts, ...ring]);
   }
   return table(rows);
+}
+
+/** Anti-entropy for a table cell: keys repaired, with the trees built so far while some are not ('12(5/30)'); 'off' when disabled. */
+function aaeCell(a: AaeReport | null): string {
+  if (a === null) return '-';
+  if (!a.enabled) return 'off';
+  return a.treesReady < a.treesTotal ? `${a.keysRepaired}(${a.treesReady}/${a.treesTotal})` : String(a.keysRepaired);
 }
 
 /** Columns padded to their widest cell, two spaces apart. */

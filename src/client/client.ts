@@ -45,6 +45,8 @@ export interface WriteOptions {
   w?: number;
   /** The context of an earlier read (KV-Context). */
   context?: string;
+  /** Sloppy quorum for this write (KV-Sloppy): false answers 503 rather than counting hints on fallbacks. */
+  sloppy?: boolean;
 }
 
 export interface PutOptions extends WriteOptions {
@@ -239,6 +241,7 @@ function quorumHeader(name: string, n: number | undefined): Record<string, strin
 function writeHeaders(opts: WriteOptions): Record<string, string> {
   const headers = quorumHeader(Header.W, opts.w);
   if (opts.context !== undefined && opts.context !== '') headers[Header.Context] = opts.context;
+  if (opts.sloppy !== undefined) headers[Header.Sloppy] = opts.sloppy ? '1' : '0';
   return headers;
 }
 

@@ -7,7 +7,7 @@
  * version reports no ring, no keys or no state: what only it could say is
  * null (the table prints '-'). Pure: NodeInfo in, plain data out.
  */
-import type { TransferReport } from '../protocol/placement_report.js';
+import type { AaeReport, TransferReport } from '../protocol/placement_report.js';
 import type { NodeInfo } from './nodes.js';
 
 /** Ranges and bytes of the transfers under way to or from a member (or of any set of transfers). */
@@ -44,6 +44,14 @@ export interface MemberStatusView {
   moving: MovingFigures | null;
   /** The member answered this status request itself. */
   answered: boolean;
+  /**
+   * Writes waiting for this member as hints (sloppy quorum): the hints every
+   * answering node keeps for it, summed; null when no node reports hints
+   * (nodes of an earlier version).
+   */
+  hints: number | null;
+  /** Anti-entropy on the member, as it reports it itself: trees compared, keys repaired (null when it did not answer, or is of an earlier version). */
+  aae: AaeReport | null;
 }
 
 export interface ClusterStatus {
@@ -60,13 +68,14 @@ export function clusterStatus(nodes: readonly NodeInfo[]): ClusterStatus {
   const byId = new Map<string, MemberStatusView>();
   const entry = (id: string, cluster: string): MemberStatusView => {
     let m = byId.get(id);
-    if (!m) byId.set(id, (m = { id, cluster, status: null, seenBy: {}, state: null, stateSeenBy: {}, virtualNodes: null, owns: null, keys: null, moving: null, answered: false }));
+    if (!m) byId.set(id, (m = { id, cluster, status: null, seenBy: {}, state: null, stateSeenBy: {}, virtualNodes: null, owns: null, keys: null, moving: null, answered: false, hints: null, aae: null }));
     return m;
   };
   for (const n of nodes) {
     const m = entry(n.nodeId, n.cluster);
     m.answered = true;
     m.keys = n.ring?.keys ?? null;
+    m.aae = n.ring?.aae ?? null;
   }
   const reporters = nodes.filter((n) => n.ring !== undefined).sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   for (const n of reporters) {
@@ -76,6 +85,14 @@ export function clusterStatus(nodes: readonly NodeInfo[]): ClusterStatus {
       if (r.state !== undefined) m.stateSeenBy[n.nodeId] = r.state;
       m.virtualNodes ??= r.virtualNodes;
       m.owns ??= r.owns;
+    }
+  }
+  for (const n of reporters) {
+    if (n.ring!.hints === undefined) continue;
+    for (const m of byId.values()) if (m.cluster === n.cluster) m.hints ??= 0;
+    for (const [id, count] of Object.entries(n.ring!.hints)) {
+      const m = entry(id, n.cluster);
+      m.hints = (m.hints ?? 0) + count;
     }
   }
   const transfers = transfersUnderWay(nodes);

@@ -199,9 +199,9 @@ export const configSchema: convict.Schema<NodeConfig> = {
   },
   hints: {
     sloppyQuorum: {
-      doc: 'Sloppy quorum: a write whose replica is down goes to the next healthy member as a hint for it, and counts toward W (Dynamo 4.6); false answers 503 instead when too few replicas are up (strict quorum). A request may override it with KV-Sloppy.',
+      doc: 'Sloppy quorum: the hint a write leaves on the next healthy member for a replica that is down counts toward W (Dynamo 4.6). Off by default (strict quorum: hints are written but not counted, 503 when too few replicas are up), because a write acknowledged through hints can lose to an older one stamped by a faster clock. A request may override it with KV-Sloppy.',
       format: 'goddb-boolean',
-      default: true,
+      default: false,
       env: 'GODDB_SLOPPY_QUORUM',
       arg: 'sloppy-quorum',
     },
@@ -218,6 +218,59 @@ export const configSchema: convict.Schema<NodeConfig> = {
       default: limits.hintsBytesMaxDefault,
       env: 'GODDB_HINTS_BYTES_MAX',
       arg: 'hints-bytes-max',
+    },
+  },
+  gc: {
+    graceSeconds: {
+      doc: 'Tombstone grace period in seconds (Cassandra\'s gc_grace_seconds): a delete, or a TTL value past its expiry, is purged only this long after it and once every replica holds it alike; repair must reach every replica within it. Must exceed hints.windowMs. Default 10 days; as low as 1 for tests.',
+      format: intFormat(1, limits.ttlSecondsMax),
+      default: 864_000,
+      env: 'GODDB_GC_GRACE_SECONDS',
+      arg: 'gc-grace-seconds',
+    },
+    intervalMs: {
+      doc: 'Time between purge sweeps of a node\'s store (each resumes where the last stopped); ms or like 1m.',
+      format: durationFormat(1, 24 * 3_600_000),
+      default: 60_000,
+      env: 'GODDB_GC_INTERVAL_MS',
+      arg: 'gc-interval',
+    },
+    keysPerSecond: {
+      doc: 'Purge sweep budget: keys scanned per second of interval (a sweep scans at most keysPerSecond x intervalMs / 1000 keys).',
+      format: intFormat(1, 1_000_000),
+      default: 1000,
+      env: 'GODDB_GC_KEYS_PER_SECOND',
+      arg: 'gc-keys-per-second',
+    },
+  },
+  antiEntropy: {
+    enabled: {
+      doc: 'Active anti-entropy: each node keeps a tictac hash tree per range it replicates and compares it with the other replicas on a schedule, repairing the keys that differ (false: only read repair and hinted handoff).',
+      format: 'goddb-boolean',
+      default: true,
+      env: 'GODDB_ANTI_ENTROPY_ENABLED',
+      arg: 'anti-entropy-enabled',
+    },
+    intervalMs: {
+      doc: 'Wait between two anti-entropy rounds; each round compares every range the node replicates with one other replica (rotating); ms or like 5s.',
+      format: durationFormat(10, 3_600_000),
+      default: limits.aaeIntervalMsDefault,
+      env: 'GODDB_ANTI_ENTROPY_INTERVAL_MS',
+      arg: 'anti-entropy-interval',
+    },
+    keysPerSecond: {
+      doc: 'Most keys per second a node repairs by anti-entropy (each key: versions exchanged both ways with one replica).',
+      format: intFormat(1, 10_000_000),
+      default: limits.aaeKeysPerSecondDefault,
+      env: 'GODDB_ANTI_ENTROPY_KEYS_PER_SECOND',
+      arg: 'anti-entropy-keys-per-second',
+    },
+    bytesPerSecond: {
+      doc: 'Most bytes per second a node repairs by anti-entropy; bytes or like 16MiB.',
+      format: sizeFormat(1, Number.MAX_SAFE_INTEGER),
+      default: limits.aaeBytesPerSecondDefault,
+      env: 'GODDB_ANTI_ENTROPY_BYTES_PER_SECOND',
+      arg: 'anti-entropy-bytes-per-second',
     },
   },
   requestTimeoutMs: {

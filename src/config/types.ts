@@ -41,6 +41,10 @@ export interface NodeConfig {
   handoff: { bytesPerSecond: number; ringDelayMs: number };
   /** Sloppy quorum and hinted handoff (src/node/hints): strict quorum when sloppyQuorum is false; hints kept windowMs, bytesMax in all. */
   hints: { sloppyQuorum: boolean; windowMs: number; bytesMax: number };
+  /** Tombstone and TTL purge (src/node/gc): dead versions kept graceSeconds; a sweep every intervalMs scans keysPerSecond x interval keys. */
+  gc: { graceSeconds: number; intervalMs: number; keysPerSecond: number };
+  /** Active anti-entropy (src/node/aae): every intervalMs each arc's tictac tree is compared with a replica's; repairs paced to keysPerSecond and bytesPerSecond. */
+  antiEntropy: { enabled: boolean; intervalMs: number; keysPerSecond: number; bytesPerSecond: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;

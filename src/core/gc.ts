@@ -3,12 +3,17 @@
  * gc_grace_seconds). The node's sweep (node/gc/sweeper.ts) asks this which
  * stored keys may go, then checks with every replica before purging.
  *
- * The rule. A key is a purge candidate when every version it holds is dead
- * for longer than the grace period, judged on the HLC:
- * - a tombstone is dead from its own timestamp (`hlc`);
- * - a value with a time to live is dead from its expiry (`expiresHlc`).
- * A key holding any live version (a value without TTL, or one not expired
- * grace ago) stays, so a key rewritten after its delete is never purged.
+ * The rule. A key is a purge candidate when what it reads as has been dead
+ * for longer than the grace period, judged on the HLC. What it reads as is
+ * its last-writer-wins winner (core/version.ts visibleValue); the siblings
+ * that winner outranks are shadowed (a delete sent without a context is a
+ * sibling of the value it deletes, and wins by its later timestamp):
+ * - a tombstone winner is dead from its own timestamp (`hlc`);
+ * - a value winner with a time to live is dead from its expiry (`expiresHlc`);
+ * - a value winner without one is live: the key stays. So a key rewritten
+ *   after its delete (a later value, with or without the delete's context)
+ *   is never purged.
+ * (Under a siblings policy every sibling would have to be dead; only lww exists.)
  *
  * Why the grace period, and why counted from the expiry for TTL values: a
  * purge removes the version that shadows older ones. What may still hold an
@@ -24,7 +29,7 @@
  * may go, as it would for a delete.
  */
 import { logicalPerMs } from './hlc.js';
-import type { Version } from './version.js';
+import { lwwCompare, type Version } from './version.js';
 
 export const PurgeKind = { Tombstone: 'tombstone', Expired: 'expired' } as const;
 export type PurgeKind = (typeof PurgeKind)[keyof typeof PurgeKind];
@@ -42,17 +47,16 @@ export function deadSince(v: Version): number | undefined {
 
 /**
  * Whether a key holding `versions` may be purged at `nowHlc` (see the rule
- * above): 'tombstone' when every version is a tombstone, 'expired' when some
- * are expired values; undefined when it must stay.
+ * above): 'tombstone' when its winner is a tombstone, 'expired' when it is
+ * an expired value; undefined when the key must stay.
  */
 export function purgeCandidate(versions: readonly Version[], nowHlc: number, graceSeconds: number): PurgeKind | undefined {
-  if (versions.length === 0) return undefined;
-  const grace = graceHlc(graceSeconds);
-  for (const v of versions) {
-    const dead = deadSince(v);
-    if (dead === undefined || dead + grace > nowHlc) return undefined;
-  }
-  return versions.every((v) => v.tombstone) ? PurgeKind.Tombstone : PurgeKind.Expired;
+  let winner: Version | undefined;
+  for (const v of versions) if (!winner || lwwCompare(v, winner) > 0) winner = v;
+  if (winner === undefined) return undefined;
+  const dead = deadSince(winner);
+  if (dead === undefined || dead + graceHlc(graceSeconds) > nowHlc) return undefined;
+  return winner.tombstone ? PurgeKind.Tombstone : PurgeKind.Expired;
 }
 
 /** Why a sweep left a candidate in place this time (goddb_gc_skipped_total{reason}). */
@@ -67,5 +71,7 @@ export const SkipReason = {
   Unreachable: 'unreachable',
   /** A replica holds other versions (repair brings it the same first). */
   Differs: 'differs',
+  /** A replica speaks a protocol older than purges (a rolling upgrade under way). */
+  OldProtocol: 'old_protocol',
 } as const;
 export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];

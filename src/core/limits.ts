@@ -105,6 +105,24 @@ export const limits = {
   hintScanBatchSize: 128,
   /** Distinct owners whose hint counts a node tracks (members bound them too). */
   hintOwnersMax: 1024,
+  // Anti-entropy (issue 10: node/aae, core/tictac.ts). The defaults compare every arc every 5 s
+  // and repair 10,000 keys a second, so 100k keys per node converge well within the 30 s promise.
+  /** Default wait between two anti-entropy rounds (each compares every arc this node replicates once). */
+  aaeIntervalMsDefault: 5_000,
+  /** Default keys a node repairs per second by anti-entropy (each key: versions both ways). */
+  aaeKeysPerSecondDefault: 10_000,
+  /** Default bytes a node repairs per second by anti-entropy. */
+  aaeBytesPerSecondDefault: 16 * 1024 * 1024,
+  /** (key, digest) pairs in one page of an anti-entropy key list (an AaeKeysReply). */
+  aaeKeysPageItemsMax: 1024,
+  /** Stored entries one key-list page scans at most (the segments asked may be sparse in the arc). */
+  aaeScanEntriesPerPageMax: 8192,
+  /** Keys compared in one exchange of one arc (each side's list); the rest wait for the next round. */
+  aaeKeysPerExchangeMax: 16_384,
+  /** Differing keys repaired at once (one replica get and put batch each way). */
+  aaeRepairBatchKeys: 128,
+  /** Keys a node reads per second while building its trees (local scans only). */
+  aaeBuildKeysPerSecond: 200_000,
 } as const;
 
 export interface QuorumSettings {

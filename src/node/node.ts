@@ -13,6 +13,7 @@ import { EngineKind, type StorageEngine } from '../storage/engine.js';
 import { isGone, MemberState } from '../core/membership.js';
 import { ConfigError } from '../config/load.js';
 import { createEngine } from '../storage/index.js';
+import { MemoryEngine } from '../storage/memory.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
 import { generateNodeId } from '../protocol/node_id.js';
@@ -28,18 +29,27 @@ import { loadState, saveState } from './membership/state_store.js';
 import { loadOrCreateIdentity, lockDataDir } from './membership/identity.js';
 import { Membership } from './membership/membership.js';
 import { HybridClock } from './clock/hybrid_clock.js';
-import { joinTokens, planTokens } from './membership/placement_tokens.js';
+import { joinTokens, planTokens, tokensMetaName, writeTokens } from './membership/placement_tokens.js';
+import { recallSelf } from './membership/recall.js';
 import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
 import { KeyCount } from './api/key_count.js';
 import { Metrics } from './api/metrics.js';
 import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
+import { HintStore } from './hints/hint_store.js';
+import { HintedHandoff } from './hints/hinted_handoff.js';
+import { createHintEngine } from './hints/hint_engine.js';
+import { Gc } from './gc/sweeper.js';
+import { ReplicaClient } from './coordinator/replica_client.js';
+import { AntiEntropy } from './aae/anti_entropy.js';
 
 export interface NodeDeps {
   logger: Logger;
   transport?: Transport;
   engine?: StorageEngine;
+  /** The hint store's engine (default: its own namespace of the configured engine; memory when `engine` is given). */
+  hintEngine?: StorageEngine;
   clock?: Clock;
   /** Where the clock's high-water mark survives restarts (default: `<dataDir>/meta` for durable engines). */
   meta?: MetaStore;
@@ -59,6 +69,12 @@ export interface GodDbNode {
   readonly replica: Replica;
   readonly hlc: HybridClock;
   readonly moves: Moves;
+  /** Hints kept for members that are down, and their delivery (node/hints). */
+  readonly hints: HintStore;
+  /** Tombstone and TTL purge (node/gc). */
+  readonly gc: Gc;
+  /** Active anti-entropy: tictac trees per arc, compared with the other replicas (node/aae). */
+  readonly aae: AntiEntropy;
   /** Resolves once this node has left the cluster (`goddb leave`): the worker then exits 0. */
   readonly left: Promise<void>;
   /** The client API this node serves (tests drive one node's API directly). */
@@ -107,7 +123,25 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   const protocolMax = deps.protocolVersion ?? protocolVersion;
   const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
   const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
+  // Hints are a namespace of their own, open before the replica listens (it keeps hinted writes in it).
+  const hintStore = new HintStore(deps.hintEngine ?? (deps.engine ? new MemoryEngine() : createHintEngine(config)), { windowMs: config.hints.windowMs, bytesMax: config.hints.bytesMax, recordBytesMax: sizes.recordBytesMax }, clock, logger.child({ part: 'hints' }));
+  await hintStore.open().catch(async (err) => {
+    await engine.close();
+    if (!deps.transport) await transport.close();
+    throw err;
+  });
+  replica.hints = hintStore;
   const replicaSubs = replica.listen(transport, config.cluster, id);
+  // A node with nothing kept asks its peers first whether they know it (a wiped disk): it then
+  // comes back with the tokens and the state it had, not as a new member (node/membership/recall.ts).
+  const recalled = loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && config.gossip.enabled && protocolMax >= 2
+    ? await recallSelf(transport, config.cluster, id, config.gossip.peers, clock)
+    : undefined;
+  if (recalled) {
+    writeTokens(meta, recalled.tokens);
+    saveState(meta, recalled.stamp);
+    logger.warn({ state: recalled.stamp.state, tokens: recalled.tokens.length }, 'the cluster knows this node but its disk is empty: back with the tokens it had');
+  }
   const kept = loadState(meta);
   if (kept && isGone(kept.state)) {
     await engine.close();
@@ -183,6 +217,13 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       protocolOf: (node) => membership.protocolOf(node),
       settled: () => moves.settled,
       transfers: () => moves.transfers(),
+      sloppyQuorum: config.hints.sloppyQuorum,
+      hintWindowMs: config.hints.windowMs,
+      hintsPending: () => hintStore.pending(),
+      aae: () => {
+        const { enabled, treesReady, treesTotal, treesCompared, keysRepaired, segmentsDiffering } = aae.progress();
+        return { enabled, treesReady, treesTotal, treesCompared, keysRepaired, segmentsDiffering };
+      },
     },
     transport,
     membership,
@@ -192,6 +233,52 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     logger,
   );
   const admin = new MemberAdmin({ self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs }, membership, transport, logger);
+  const gc = new Gc(
+    {
+      self: id,
+      cluster: config.cluster,
+      replication: config.quorum.replication,
+      graceSeconds: config.gc.graceSeconds,
+      intervalMs: config.gc.intervalMs,
+      keysPerSecond: config.gc.keysPerSecond,
+      requestTimeoutMs: config.requestTimeoutMs,
+      protocolMax,
+    },
+    engine,
+    replica,
+    new ReplicaClient(transport, config.cluster, config.requestTimeoutMs, { requestBytesMax: sizes.messageBytesMax, protocolOf: (node) => membership.protocolOf(node) }),
+    transport,
+    membership,
+    () => moves.settled,
+    clock,
+    hlc,
+    logger.child({ part: 'gc' }),
+  );
+  const hintedHandoff = new HintedHandoff(
+    { self: id, bytesPerSecond: config.handoff.bytesPerSecond, windowMs: config.hints.windowMs },
+    hintStore,
+    new ReplicaClient(transport, config.cluster, config.requestTimeoutMs, { requestBytesMax: sizes.messageBytesMax, protocolOf: (node) => membership.protocolOf(node) }),
+    membership,
+    clock,
+    logger.child({ part: 'hinted-handoff' }),
+  );
+  const aae = new AntiEntropy(
+    {
+      self: id,
+      cluster: config.cluster,
+      replication: config.quorum.replication,
+      ...config.antiEntropy,
+      requestTimeoutMs: config.requestTimeoutMs,
+      replyBytesMax: sizes.messageBytesMax,
+    },
+    engine,
+    replica,
+    new ReplicaClient(transport, config.cluster, config.requestTimeoutMs, { requestBytesMax: sizes.messageBytesMax, protocolOf: (node) => membership.protocolOf(node) }),
+    transport,
+    membership,
+    clock,
+    logger.child({ part: 'aae' }),
+  );
   const keyCount = new KeyCount(engine, clock, limits.keyCountRefreshMs, logger);
   const metrics = new Metrics(id, {
     inflight: () => coordinator.inflightRequests,
@@ -212,8 +299,15 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     memberStates: () => membership.members(),
     settled: () => moves.settled,
     keysDeleted: () => moves.keysDeleted,
+    hintsPending: () => hintStore.pending(),
+    hintsStored: () => hintStore.storedTotal,
+    hintsDelivered: () => hintStore.deliveredTotal,
+    hintsDropped: () => hintStore.dropped,
     routedAround: () => coordinator.responsiveness.shunned().length,
     routedAroundTotal: () => coordinator.responsiveness.shuns,
+    gcPurged: () => gc.purged,
+    gcSkipped: () => gc.skipped,
+    aae: () => aae.progress(),
   });
   const api = new ClientApi(
     {
@@ -253,7 +347,18 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     membership.setOwnTokens(own);
     logger.info({ tokens: own.length, members: capacities.size }, 'chose tokens to join the ring');
   }
-  moves.start();
+  // Back on an empty disk (no move record, no data) while the cluster knows this id: pull every
+  // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
+  const wiped = recalled !== undefined && (await engine.count()) === 0;
+  if (wiped) {
+    replica.bootstrapping = true;
+    moves.onBootstrapped = () => (replica.bootstrapping = false);
+    logger.warn('this node is back on an empty disk: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
+  }
+  moves.start({ wiped });
+  gc.start();
+  hintedHandoff.start();
+  aae.start();
   replicaSubs.push(admin.listen());
   moves.onLeft = () => {
     // A few more heartbeats carry `left` to every member before the node goes.
@@ -281,17 +386,21 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       service = undefined;
       await coordinator.drain();
       await moves.stop();
+      await hintedHandoff.stop();
+      await gc.stop();
+      await aae.stop();
       membership.stop();
       await Promise.all(replicaSubs.map((s) => s.drain()));
       if (!deps.transport) await transport.close();
       await engine.close();
+      await hintStore.close();
       await http?.close();
       logger.info('node stopped');
     })();
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, moves, api, left, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, moves, hints: hintStore, gc, aae, api, left, stop };
 }
 
 /**

@@ -32,6 +32,7 @@ import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
 import { isValidToken } from './subjects.js';
 import { memberStates, type MemberState } from '../core/membership.js';
+import { branchCount as tictacBranchCount, segmentCount as tictacSegmentCount } from '../core/tictac.js';
 
 export const protocolVersion = 2;
 /** The oldest protocol version this node still reads and speaks. */
@@ -53,6 +54,14 @@ export const Kind = {
   RangeReply: 10,
   MemberSync: 11,
   Members: 12,
+  /** Tombstone and TTL purge (node/gc): delete these keys if they still hold exactly these versions. */
+  ReplicaPurge: 13,
+  ReplicaPurgeReply: 14,
+  /** Anti-entropy (node/aae, issue 10): a tree's branch or segment hashes, and the (key, digest) pairs of segments. */
+  AaeTreeRequest: 15,
+  AaeTreeReply: 16,
+  AaeKeysRequest: 17,
+  AaeKeysReply: 18,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -219,7 +228,67 @@ export interface StoredRecord {
   versions: Version[];
 }
 
-export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members;
+/**
+ * A purge (node/gc, issue 10 part 3): each key is deleted by its receiver only
+ * when it still holds exactly `versions` and they are purgeable by its own clock.
+ */
+export interface ReplicaPurge {
+  kind: typeof Kind.ReplicaPurge;
+  items: RangeItem[];
+}
+
+/** One result per item, in order: whether the receiver deleted the key. */
+export interface ReplicaPurgeReply {
+  kind: typeof Kind.ReplicaPurgeReply;
+  results: ItemResult<{ removed: boolean }>[];
+}
+
+export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members | ReplicaPurge | ReplicaPurgeReply | AaeMessage;
+
+/**
+ * Anti-entropy (node/aae, issue 10): "your tree of this arc (start, end]":
+ * its branch hashes, or with `branches` the segment hashes of those branches
+ * (core/tictac.ts). The arc names a tree only when both sides serve the same ring.
+ */
+export interface AaeTreeRequest {
+  kind: typeof Kind.AaeTreeRequest;
+  from: string;
+  arcStart: bigint;
+  arcEnd: bigint;
+  branches?: number[];
+}
+
+/** `ready` false: no tree of that arc here yet (building, or another ring): nothing to compare. */
+export interface AaeTreeReply {
+  kind: typeof Kind.AaeTreeReply;
+  ready: boolean;
+  hashes: bigint[];
+}
+
+/** "The (key, digest) pairs you hold in these segments of this arc", a page in key-hash order after `after`. */
+export interface AaeKeysRequest {
+  kind: typeof Kind.AaeKeysRequest;
+  from: string;
+  arcStart: bigint;
+  arcEnd: bigint;
+  segments: number[];
+  after?: WireCursor;
+  bytesMax: number;
+}
+
+export interface AaeKeyDigest {
+  key: string;
+  digest: bigint;
+}
+
+/** A page; `next` is where the following one starts, absent when the arc is done. */
+export interface AaeKeysReply {
+  kind: typeof Kind.AaeKeysReply;
+  items: AaeKeyDigest[];
+  next?: WireCursor;
+}
+
+export type AaeMessage = AaeTreeRequest | AaeTreeReply | AaeKeysRequest | AaeKeysReply;
 
 export class ProtocolError extends GodDbError {
   constructor(reason: string) {
@@ -249,6 +318,11 @@ function toWire(msg: Message): object {
       const { next, ...rest } = msg;
       return next ? { ...rest, next: { hash: hex16(next.hash), key: next.key } } : rest;
     }
+    case Kind.AaeTreeRequest:
+    case Kind.AaeTreeReply:
+    case Kind.AaeKeysRequest:
+    case Kind.AaeKeysReply:
+      return aaeToWire(msg);
     case Kind.Members:
       return { ...msg, records: msg.records.map((r) => (r.tokens === undefined ? r : { ...r, tokens: tokensToWire(r.tokens) })) };
     default:
@@ -490,6 +564,81 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
           return record;
         }),
       };
+    case Kind.ReplicaPurge:
+      return {
+        kind,
+        items: array(o, 'items', limits.replicaBatchItemsMax).map((x) => {
+          if (!isObj(x)) fail('item is not a map');
+          return { key: key(x['key']), versions: decodeVersions(x['versions'], v) };
+        }),
+      };
+    case Kind.ReplicaPurgeReply:
+      return { kind, results: array(o, 'results', limits.replicaBatchItemsMax).map((r) => decodeItem(r, (x) => ({ removed: bool(x, 'removed') }))) };
+    case Kind.AaeTreeRequest:
+    case Kind.AaeTreeReply:
+    case Kind.AaeKeysRequest:
+    case Kind.AaeKeysReply:
+      return decodeAae(o, kind);
+  }
+}
+
+// Anti-entropy messages (node/aae), kept together.
+
+function aaeToWire(msg: AaeMessage): object {
+  switch (msg.kind) {
+    case Kind.AaeTreeRequest:
+    case Kind.AaeKeysRequest: {
+      const { after, ...rest } = msg as AaeKeysRequest;
+      return { ...rest, arcStart: hex16(msg.arcStart), arcEnd: hex16(msg.arcEnd), ...(after ? { after: { hash: hex16(after.hash), key: after.key } } : {}) };
+    }
+    case Kind.AaeTreeReply:
+      return { ...msg, hashes: msg.hashes.map(hex16) };
+    case Kind.AaeKeysReply: {
+      const { next, ...rest } = msg;
+      return { ...rest, items: msg.items.map((i) => ({ key: i.key, digest: hex16(i.digest) })), ...(next ? { next: { hash: hex16(next.hash), key: next.key } } : {}) };
+    }
+  }
+}
+
+/** A list of distinct indices below `count` (branches or segments of core/tictac.ts). */
+function indices(o: Obj, field: string, count: number): number[] {
+  const out = array(o, field, count).map((x) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < count ? x : fail(`${field} holds ${String(x).slice(0, 20)}, not an index below ${count}`)));
+  if (new Set(out).size !== out.length) fail(`${field} repeats`);
+  return out;
+}
+
+function decodeAae(o: Obj, kind: AaeMessage['kind']): AaeMessage {
+  switch (kind) {
+    case Kind.AaeTreeRequest: {
+      const req: AaeTreeRequest = { kind, from: nodeId(str(o, 'from'), 'from'), arcStart: hash(o['arcStart'], 'arcStart'), arcEnd: hash(o['arcEnd'], 'arcEnd') };
+      if (o['branches'] !== undefined) req.branches = indices(o, 'branches', tictacBranchCount);
+      return req;
+    }
+    case Kind.AaeTreeReply:
+      return { kind, ready: bool(o, 'ready'), hashes: array(o, 'hashes', tictacSegmentCount).map((x) => hash(x, 'hash')) };
+    case Kind.AaeKeysRequest: {
+      const req: AaeKeysRequest = {
+        kind,
+        from: nodeId(str(o, 'from'), 'from'),
+        arcStart: hash(o['arcStart'], 'arcStart'),
+        arcEnd: hash(o['arcEnd'], 'arcEnd'),
+        segments: indices(o, 'segments', tictacSegmentCount),
+        bytesMax: int(o, 'bytesMax'),
+      };
+      if (o['after'] !== undefined) req.after = cursor(o['after']);
+      return req;
+    }
+    case Kind.AaeKeysReply: {
+      const reply: AaeKeysReply = {
+        kind,
+        items: array(o, 'items', limits.aaeKeysPageItemsMax).map((x) => {
+          if (!isObj(x)) fail('item is not a map');
+          return { key: key(x['key']), digest: hash(x['digest'], 'digest') };
+        }),
+      };
+      if (o['next'] !== undefined) reply.next = cursor(o['next']);
+      return reply;
+    }
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import type { Transfer } from '../core/handoff.js';
 import type { Placement } from '../core/placement.js';
+import { limits } from '../core/limits.js';
 
 export interface OwnersReport {
   key: string;
@@ -71,6 +72,20 @@ export interface RingReport {
   transfers?: TransferReport[];
   /** Keys the reporting node holds (its engine's count, cached); absent from a node of an earlier version or before the first count. */
   keys?: number;
+  /** Hints the reporting node keeps, per member they are for (sloppy quorum, node/hints); absent from a node of an earlier version. */
+  hints?: Record<string, number>;
+  /** Anti-entropy on the reporting node (node/aae); absent from a node of an earlier version. */
+  aae?: AaeReport;
+}
+
+/** Anti-entropy progress of one node: its trees (ready of all), comparisons, keys repaired, segments differing in the last round. */
+export interface AaeReport {
+  enabled: boolean;
+  treesReady: number;
+  treesTotal: number;
+  treesCompared: number;
+  keysRepaired: number;
+  segmentsDiffering: number;
 }
 
 export function hashHex(hash: bigint): string {
@@ -140,10 +155,32 @@ export function parseRingReport(raw: unknown): RingReport | undefined {
   const transfers = objects(raw['transfers']);
   if (transfers) report.transfers = transfers.filter(isTransferReport).map(transferOf);
   if (count(raw['keys'])) report.keys = raw['keys'] as number;
+  const hints = hintCounts(raw['hints']);
+  if (hints !== undefined) report.hints = hints;
+  const aae = aaeReportOf(raw['aae']);
+  if (aae !== undefined) report.aae = aae;
   return report;
 }
 
+/** An anti-entropy report when every field is there and a count; undefined otherwise. */
+function aaeReportOf(v: unknown): AaeReport | undefined {
+  if (!isObject(v) || typeof v['enabled'] !== 'boolean') return undefined;
+  const fields = ['treesReady', 'treesTotal', 'treesCompared', 'keysRepaired', 'segmentsDiffering'] as const;
+  if (!fields.every((f) => count(v[f]))) return undefined;
+  const out = { enabled: v['enabled'] } as AaeReport;
+  for (const f of fields) out[f] = v[f] as number;
+  return out;
+}
+
 const count = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** Hint counts per member id: the entries that are counts, at most membersMax of them; undefined when not a map. */
+function hintCounts(v: unknown): Record<string, number> | undefined {
+  if (!isObject(v)) return undefined;
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const [id, n] of Object.entries(v).slice(0, limits.membersMax)) if (count(n)) out[id] = n as number;
+  return { ...out };
+}
 
 function isTransferReport(t: Json): t is Json & TransferReport {
   if (![t['kind'], t['source'], t['target'], t['state']].every(str)) return false;

@@ -40,6 +40,9 @@
  *   god.<cluster>.node.<id>.put       replica write  (request: ReplicaPut, reply: ReplicaPutReply)
  *   god.<cluster>.node.<id>.probe     "who are you": a member is admitted only when it answers here
  *                                     itself (request: Probe, reply: ProbeReply)
+ *   god.<cluster>.node.<id>.purge     tombstone and TTL purge (request: ReplicaPurge, reply: ReplicaPurgeReply)
+ *   god.<cluster>.node.<id>.aae       anti-entropy (request: AaeTreeRequest, reply: AaeTreeReply;
+ *                                     request: AaeKeysRequest, reply: AaeKeysReply)
  */
 import { limits } from '../core/limits.js';
 
@@ -86,6 +89,10 @@ export const ReplicaOp = {
   Members: 'members',
   /** "Leave the cluster": `goddb leave` forwarded to the member itself. */
   Leave: 'leave',
+  /** Delete keys still holding exactly the given dead versions (node/gc: tombstone and TTL purge). */
+  Purge: 'purge',
+  /** Anti-entropy (node/aae): tree hashes of an arc (AaeTreeRequest) and key digests of its segments (AaeKeysRequest). */
+  Aae: 'aae',
 } as const;
 export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 
@@ -99,6 +106,8 @@ export const Header = {
   Ttl: 'KV-TTL',
   Siblings: 'KV-Siblings',
   Acks: 'KV-Acks',
+  /** Per-request sloppy quorum: 1/true or 0/false (strict: 503 rather than hints on fallbacks). */
+  Sloppy: 'KV-Sloppy',
 } as const;
 
 /** True when `key` can travel as the tail of a subject (tokens non-empty, no wildcards or spaces). */

@@ -72,6 +72,44 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       for (const [i, key] of keys.entries()) assertBytes(await engine.get(key), pattern(100, i), key);
     });
 
+    it('putMany puts every entry: once it resolves, get returns each record, scanRange and count see every new key', async () => {
+      await engine.put('batch/0', pattern(16, 40));
+      const before = await engine.count();
+      const entries: StorageEntry[] = [
+        ...Array.from({ length: 300 }, (_, i) => ({ key: `batch/${i}`, record: pattern(50 + (i % 7), 41 + i) })),
+        ...oddKeys().map((key, i) => ({ key: `batch/${key}`, record: pattern(i, 500 + i) })),
+        { key: 'batch/empty', record: new Uint8Array(0) },
+      ];
+      await engine.putMany(entries);
+      for (const { key, record } of entries) assertBytes(await engine.get(key), record, key);
+      assert.equal(await engine.count(), before + entries.length - 1, 'batch/0 was overwritten, the rest are new');
+      const ranged = await collect(engine.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize: 64 }));
+      const seen = new Set(ranged.map((entry) => entry.key));
+      for (const { key } of entries) assert.ok(seen.has(key), `scanRange missed ${JSON.stringify(key)}`);
+    });
+
+    it('putMany of an empty batch resolves and changes nothing', async () => {
+      const before = await engine.count();
+      await engine.putMany([]);
+      assert.equal(await engine.count(), before);
+    });
+
+    it('putMany of a key given twice ends with its later record', async () => {
+      await engine.putMany([
+        { key: 'batch-twice', record: pattern(40, 60) },
+        { key: 'batch-twice', record: pattern(8, 61) },
+      ]);
+      assertBytes(await engine.get('batch-twice'), pattern(8, 61), 'batch-twice');
+    });
+
+    it('bytes given to putMany are not aliased to the store', async () => {
+      const record = pattern(64, 62);
+      const put = engine.putMany([{ key: 'alias/putMany', record }]);
+      record.fill(0);
+      await put;
+      assertBytes(await engine.get('alias/putMany'), pattern(64, 62), 'after mutating the given record');
+    });
+
     it('delete removes the key', async () => {
       await engine.put('doomed', pattern(8, 4));
       await engine.delete('doomed');
@@ -168,6 +206,8 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         await other.engine.close();
         await assert.rejects(other.engine.get('k'), StorageError);
         await assert.rejects(other.engine.put('k', pattern(4, 9)), StorageError);
+        await assert.rejects(other.engine.putMany([{ key: 'k', record: pattern(4, 9) }]), StorageError);
+        await assert.rejects(other.engine.putMany([]), StorageError);
         await assert.rejects(other.engine.delete('k'), StorageError);
         await assert.rejects(collect(other.engine.scan(16)), StorageError);
         await assert.rejects(other.engine.count(), StorageError);

@@ -38,7 +38,10 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     quorum: { replication: 3, readQuorum: 2, writeQuorum: 2 },
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers, fanout: 3, startupWaitMs: 5000 },
     handoff: { bytesPerSecond: 50 * 1024 * 1024, ringDelayMs: 1000 },
-    hints: { sloppyQuorum: true, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 },
+    hints: { sloppyQuorum: false, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 },
+    gc: { graceSeconds: 864_000, intervalMs: 60_000, keysPerSecond: 1000 },
+    // Off unless a test turns it on: other simulations look at replicas before repair (read repair, handoff).
+    antiEntropy: { enabled: false, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 },
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
     maxClockSkewMs: 60_000,
@@ -54,6 +57,8 @@ export interface SimNode {
   id: string;
   node: GodDbNode;
   engine: MemoryEngine;
+  /** The hint store's engine (node/hints), kept across restarts like `engine`. */
+  hintEngine: MemoryEngine;
   meta: MemoryMetaStore;
   clock: NodeClock;
   transport: SimTransport;
@@ -149,7 +154,7 @@ export class SimCluster {
 
   /** Restarts a crashed node on the storage it had. */
   async revive(id: string): Promise<SimNode> {
-    return this.clock.run(this.startOne(id, this.node(id).engine, this.node(id).meta));
+    return this.clock.run(this.startOne(id, this.node(id).engine, this.node(id).meta, this.node(id).hintEngine));
   }
 
   /**
@@ -161,7 +166,7 @@ export class SimCluster {
     const n = this.node(id);
     if (n.up) void this.crash(id);
     if (opts.clockOffsetMs !== undefined) this.offsets.set(id, opts.clockOffsetMs);
-    return opts.wipe ? this.startOne(id) : this.startOne(id, n.engine, n.meta);
+    return opts.wipe ? this.startOne(id) : this.startOne(id, n.engine, n.meta, n.hintEngine);
   }
 
   /** Sets a node's clock offset now: a skew, or a jump when it changes. */
@@ -175,13 +180,13 @@ export class SimCluster {
     return this.offsets.get(id) ?? 0;
   }
 
-  async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore()): Promise<SimNode> {
+  async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore(), hintEngine = new MemoryEngine()): Promise<SimNode> {
     const clock = new NodeClock(this.clock, this.offsetOf(id));
     const transport = this.bus.connect(id, clock);
     // Seeded per node and per start, so a seed replays the gossip exchanges too.
     const random = seededRandom((this.seed ^ hashId(id)) + this.starts++);
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
-    const sim: SimNode = { id, node, engine, meta, clock, transport, up: true };
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
+    const sim: SimNode = { id, node, engine, hintEngine, meta, clock, transport, up: true };
     // A process that crashed while starting stays dead.
     if (transport.alive) this.nodes.set(id, sim);
     return sim;

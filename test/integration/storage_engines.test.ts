@@ -73,11 +73,13 @@ describe('memory engine', () => {
     engine.setFailing(true);
     await assert.rejects(engine.get('k'), StorageError);
     await assert.rejects(engine.put('k', Uint8Array.of(4)), StorageError);
+    await assert.rejects(engine.putMany([{ key: 'k', record: Uint8Array.of(4) }, { key: 'other', record: Uint8Array.of(5) }]), StorageError);
     await assert.rejects(engine.delete('k'), StorageError);
     await assert.rejects(drain(engine.scan()), StorageError);
     await assert.rejects(drain(engine.scanRange({ fromHash: 0n, toHash: hashMax })), StorageError);
     engine.setFailing(false);
     assert.deepEqual(await engine.get('k'), Uint8Array.of(1, 2, 3));
+    assert.equal(await engine.get('other'), undefined, 'a failed putMany wrote none of its batch');
     await engine.close();
   });
 
@@ -106,6 +108,11 @@ describe('lmdb engine', () => {
       assert.match(error.message, /1048576/, 'the message names the configured size');
       assert.equal(error.code, 507);
       assert.deepEqual(await engine.get('small'), Buffer.of(1));
+      const batch = [{ key: 'small', record: Uint8Array.of(9) }, ...Array.from({ length: 4 }, (_, i) => ({ key: `big/${i}`, record: new Uint8Array(512 * 1024) }))];
+      const batchError = await rejection(engine.putMany(batch));
+      assert.ok(batchError instanceof StorageError && /full/.test(batchError.message), `expected a full map, got ${String(batchError)}`);
+      assert.deepEqual(await engine.get('small'), Buffer.of(1), 'a refused putMany wrote none of its batch');
+      assert.equal(await engine.get('big/0'), undefined);
       await engine.put('after', Uint8Array.of(2));
       assert.deepEqual(await engine.get('after'), Buffer.of(2));
     } finally {

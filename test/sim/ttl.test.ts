@@ -2,7 +2,8 @@
  * Issue 12, item 1 (TTL, first slice): a put with KV-TTL reads as 404 from
  * the moment it expires, through every node, judged by the reading
  * coordinator's HLC; a node whose wall clock is behind agrees because
- * heartbeats carry its peers' clocks. Replicas keep the data (no purge yet).
+ * heartbeats carry its peers' clocks. Replicas keep the data for the grace
+ * period after its expiry (test/sim/gc.test.ts covers the purge).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -35,7 +36,7 @@ describe('sim - ttl', () => {
     assert.ok(fromWallMs(c.node('n3').clock.nowMs()) < held.expiresHlc, "n3's wall clock alone would still call the key live");
     assert.deepEqual(await codesThroughEveryNode(c, 'session.1'), everywhere(404));
     assert.equal((await c.request(ClientOp.Get, 'session.1')).code, 404, 'through the queue group too');
-    assert.equal((await c.converged('session.1')).length, 1, 'replicas keep the expired version (no purge yet)');
+    assert.equal((await c.converged('session.1')).length, 1, 'replicas keep the expired version (for the grace period: gc.graceSeconds)');
 
     const again = await c.requestVia('n3', ClientOp.Put, 'session.1', 'back');
     assert.equal(again.code, 200, again.message);

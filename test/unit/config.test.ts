@@ -43,6 +43,8 @@ describe('config - defaults', () => {
     assert.equal(cfg.storage.lmdb.mapSizeBytes, 1024 ** 3);
     assert.equal(cfg.ring.virtualNodes, 10);
     assert.deepEqual(cfg.quorum, { replication: 3, readQuorum: 2, writeQuorum: 2 });
+    assert.deepEqual(cfg.hints, { sloppyQuorum: false, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 });
+    assert.deepEqual(cfg.antiEntropy, { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 });
     assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [], fanout: 3, startupWaitMs: 5000 });
     assert.equal(cfg.requestTimeoutMs, 2000);
     assert.equal(cfg.conflictPolicy, 'lww');
@@ -330,5 +332,26 @@ describe('config - units', () => {
     assert.equal(parseSizeBytes('1GiB'), 1024 ** 3);
     assert.equal(parseSizeBytes('1.5MiB'), 1.5 * 1024 * 1024);
     for (const bad of ['', 'GiB', '1GB', '1 lots']) assert.equal(parseSizeBytes(bad), undefined, bad);
+  });
+});
+
+describe('config - gc', () => {
+  it('config - gc defaults to a 10-day grace period, a sweep a minute, 1000 keys a second', () => {
+    assert.deepEqual(loadConfig({ env: {} }).gc, { graceSeconds: 864_000, intervalMs: 60_000, keysPerSecond: 1000 });
+  });
+
+  it('config - the hint window must be below the tombstone grace period', () => {
+    assert.equal(fromArgs(['--gc-grace-seconds', '5', '--hint-window', '4s']).gc.graceSeconds, 5);
+    assert.throws(() => fromArgs(['--gc-grace-seconds', '5', '--hint-window', '5s']), (err: Error) => err instanceof ConfigError && /hints\.windowMs \(5000\) must be below the tombstone grace period gc\.graceSeconds/.test(err.message));
+    assert.throws(() => fromArgs(['--gc-grace-seconds', '0', '--hint-window', '1']), ConfigError);
+  });
+});
+
+describe('config - anti-entropy', () => {
+  it('config - antiEntropy takes flags and environment, and refuses a zero budget', () => {
+    const cfg = fromArgs(['--anti-entropy-enabled', 'false', '--anti-entropy-interval', '2s', '--anti-entropy-keys-per-second', '50', '--anti-entropy-bytes-per-second', '1MiB']);
+    assert.deepEqual(cfg.antiEntropy, { enabled: false, intervalMs: 2000, keysPerSecond: 50, bytesPerSecond: 1024 * 1024 });
+    assert.equal(fromArgs([], { GODDB_ANTI_ENTROPY_INTERVAL_MS: '750' }).antiEntropy.intervalMs, 750);
+    assert.throws(() => fromArgs(['--anti-entropy-keys-per-second', '0']), ConfigError);
   });
 });

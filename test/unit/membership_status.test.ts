@@ -65,10 +65,10 @@ describe('goddb status - membership state and moving ranges', () => {
     const nodes = [node('n1', { n1: 'up', n2: 'leaving' }, [transfer('n2', 'n1', { rangesDone: 2, rangesTotal: 5 })], false), node('n2', { n1: 'up', n2: 'leaving' })];
     const lines = statusTable(nodes).trim().split('\n');
     assert.deepEqual(lines[0]!.split(/\s+/), [...statusColumns]);
-    assert.deepEqual(statusColumns.slice(10), ['state', 'liveness', 'vnodes', 'owns', 'keys', 'moving']);
+    assert.deepEqual(statusColumns.slice(10), ['state', 'liveness', 'vnodes', 'owns', 'keys', 'moving', 'hints', 'aae']);
     assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/).slice(10)), [
-      ['up', 'up', '8', '75.0%', '1', '2/5', 'ranges', '1.0', 'MiB'],
-      ['leaving', 'up', '8', '75.0%', '1', '2/5', 'ranges', '1.0', 'MiB'],
+      ['up', 'up', '8', '75.0%', '1', '2/5', 'ranges', '1.0', 'MiB', '-', '-'],
+      ['leaving', 'up', '8', '75.0%', '1', '2/5', 'ranges', '1.0', 'MiB', '-', '-'],
     ]);
   });
 

@@ -63,10 +63,21 @@ interface RequestHeaders {
   context: VClock;
   /** KV-TTL in seconds, when sent. */
   ttlSeconds?: number;
+  /** KV-Sloppy, when sent. */
+  sloppy?: boolean;
 }
 
 function quoted(raw: string): string {
   return JSON.stringify(raw.length > quotedCharsMax ? `${raw.slice(0, quotedCharsMax)}...` : raw);
+}
+
+/** KV-Sloppy: 1 or true (sloppy quorum), 0 or false (strict), case-insensitive; undefined when absent; 400 otherwise. */
+export function parseSloppyHeader(raw: string | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  const v = raw.trim().toLowerCase();
+  if (v === '1' || v === 'true') return true;
+  if (v === '0' || v === 'false') return false;
+  throw new BadRequestError(`${Header.Sloppy} must be 1, 0, true or false, got ${quoted(raw)}`);
 }
 
 export class ClientApi {
@@ -138,6 +149,8 @@ export class ClientApi {
     };
     const ttl = this.ttlHeader(msg);
     if (ttl !== undefined) headers.ttlSeconds = ttl;
+    const sloppy = parseSloppyHeader(msg.header(Header.Sloppy));
+    if (sloppy !== undefined) headers.sloppy = sloppy;
     return headers;
   }
 
@@ -161,7 +174,7 @@ export class ClientApi {
         if (op === ClientOp.Del && msg.data.length > 0) throw new BadRequestError('a delete takes an empty payload');
         if (op === ClientOp.Del && headers.ttlSeconds !== undefined) throw new BadRequestError(`${Header.Ttl} is for puts: a delete takes none`);
         const ttl = op === ClientOp.Put ? (headers.ttlSeconds ?? (this.opts.defaultTtlSeconds > 0 ? this.opts.defaultTtlSeconds : undefined)) : undefined;
-        const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context, ttl);
+        const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context, ttl, headers.sloppy === undefined ? {} : { sloppy: headers.sloppy });
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
       }
       case ClientOp.Owners: {

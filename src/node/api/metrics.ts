@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { limits } from '../../core/limits.js';
 import type { RequestCounts } from '../../protocol/request_counts.js';
+import type { AaeProgress } from '../aae/anti_entropy.js';
 
 /** Counts kept by the node's parts, read at scrape time. */
 export interface MetricSources {
@@ -40,6 +41,16 @@ export interface MetricSources {
   /** Members this coordinator routes around now because their replica requests time out, and how often it began to. */
   routedAround?: () => number;
   routedAroundTotal?: () => number;
+  /** Keys purged from this node's store by kind (tombstone, expired), and candidates its sweeps left by reason (node/gc). */
+  gcPurged?: () => Readonly<Record<string, number>>;
+  gcSkipped?: () => Readonly<Record<string, number>>;
+  /** Hints this node keeps per member they are for, kept in all, delivered, and dropped by reason (node/hints). */
+  hintsPending?: () => ReadonlyMap<string, number>;
+  hintsStored?: () => number;
+  hintsDelivered?: () => number;
+  hintsDropped?: () => Readonly<Record<string, number>>;
+  /** Anti-entropy progress: trees ready, trees compared, keys repaired, segments differing (node/aae). */
+  aae?: () => AaeProgress;
 }
 
 export class Metrics {
@@ -89,6 +100,19 @@ export class Metrics {
     });
     if (gauges.routedAround) new Gauge({ name: 'goddb_replicas_routed_around', help: 'Members this coordinator routes around now: up for the failure detector, but their replica requests timed out twice in a row (gray failures)', registers: [this.registry], collect() { this.set(gauges.routedAround!()); } });
     if (gauges.routedAroundTotal) new Gauge({ name: 'goddb_replicas_routed_around_total', help: 'Times this coordinator began to route around a member whose replica requests time out', registers: [this.registry], collect() { this.set(gauges.routedAroundTotal!()); } });
+    const gcPurged = gauges.gcPurged;
+    if (gcPurged) new Gauge({ name: 'goddb_gc_purged_total', help: 'Keys purged from this node\'s store past the tombstone grace period, by kind (tombstone: deleted; expired: TTL past its expiry)', labelNames: ['kind'], registers: [this.registry], collect() { for (const [kind, n] of Object.entries(gcPurged())) this.set({ kind }, n); } });
+    const gcSkipped = gauges.gcSkipped;
+    const aae = gauges.aae;
+    if (aae) {
+      new Gauge({ name: 'goddb_aae_trees_compared_total', help: 'Anti-entropy comparisons of one range\'s tree with another replica\'s (node/aae)', registers: [this.registry], collect() { this.set(aae().treesCompared); } });
+      new Gauge({ name: 'goddb_aae_keys_repaired_total', help: 'Keys anti-entropy found differing and exchanged both ways with another replica', registers: [this.registry], collect() { this.set(aae().keysRepaired); } });
+      new Gauge({ name: 'goddb_aae_segments_differing', help: 'Tree segments that differed in the last comparison of each range, summed (0 once the replicas agree)', registers: [this.registry], collect() { this.set(aae().segmentsDiffering); } });
+      new Gauge({ name: 'goddb_aae_trees_ready', help: 'Ranges whose anti-entropy tree is built (of goddb_aae_trees)', registers: [this.registry], collect() { this.set(aae().treesReady); } });
+      new Gauge({ name: 'goddb_aae_trees', help: 'Ranges this node replicates, one anti-entropy tree each', registers: [this.registry], collect() { this.set(aae().treesTotal); } });
+      new Gauge({ name: 'goddb_aae_exchanges_failed_total', help: 'Anti-entropy exchanges that failed (a peer timed out or refused); the next round tries again', registers: [this.registry], collect() { this.set(aae().exchangesFailed); } });
+    }
+    if (gcSkipped) new Gauge({ name: 'goddb_gc_skipped_total', help: 'Purge candidates this node\'s sweeps left in place, by reason (moving, not_replica, down, unreachable, differs, old_protocol); the next sweep tries again', labelNames: ['reason'], registers: [this.registry], collect() { for (const [reason, n] of Object.entries(gcSkipped())) this.set({ reason }, n); } });
     new Gauge({ name: 'goddb_ring_settled', help: '1 when no range is moving as this node sees it (goddb status settled), else 0', registers: [this.registry], collect() { this.set(gauges.settled() ? 1 : 0); } });
     new Gauge({
       name: 'goddb_members',
@@ -102,6 +126,32 @@ export class Metrics {
     });
     new Gauge({ name: 'goddb_ring_members', help: 'Members in this node\'s view of the ring, up or down', registers: [this.registry], collect() { this.set(gauges.ringMembers()); } });
     new Gauge({ name: 'goddb_ring_owned_ratio', help: 'This node\'s replicated share of the key space, 0..1 (the keys it holds as one of their N replicas; all members sum to min(N, members))', registers: [this.registry], collect() { this.set(gauges.ringOwnedRatio()); } });
+    this.hintMetrics(gauges);
+  }
+
+  /** Sloppy quorum and hinted handoff (node/hints): what waits for members that are down. */
+  private hintMetrics(gauges: MetricSources): void {
+    const { hintsPending, hintsStored, hintsDelivered, hintsDropped } = gauges;
+    if (hintsPending) {
+      new Gauge({
+        name: 'goddb_hints_pending',
+        help: 'Hints this node keeps for members that were down, by the member they are for (owner="": all of them)',
+        labelNames: ['owner'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          let total = 0;
+          for (const [owner, n] of hintsPending()) {
+            this.set({ owner }, n);
+            total += n;
+          }
+          this.set({ owner: '' }, total);
+        },
+      });
+    }
+    if (hintsStored) new Gauge({ name: 'goddb_hints_stored_total', help: 'Hinted writes this node kept for a member that was down (new or merged into a hint it held)', registers: [this.registry], collect() { this.set(hintsStored()); } });
+    if (hintsDelivered) new Gauge({ name: 'goddb_hints_delivered_total', help: 'Hints this node delivered to their member once it was up again, then deleted', registers: [this.registry], collect() { this.set(hintsDelivered()); } });
+    if (hintsDropped) new Gauge({ name: 'goddb_hints_dropped_total', help: 'Hints dropped undelivered, by reason (window: older than hints.windowMs; full: refused past hints.bytesMax; owner_gone: the member left or was removed; corrupt)', labelNames: ['reason'], registers: [this.registry], collect() { for (const [reason, n] of Object.entries(hintsDropped())) this.set({ reason }, n); } });
   }
 
   observe(op: string, code: number, elapsedMs: number): void {

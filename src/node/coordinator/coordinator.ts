@@ -15,14 +15,14 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
-import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError } from '../../core/errors.js';
+import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
 import { ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
 import { advance, counterOf, emptyClock, type VClock } from '../../core/vclock.js';
 import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../../core/version.js';
-import { transferReport, type RingReport } from '../../protocol/placement_report.js';
+import { transferReport, type AaeReport, type RingReport } from '../../protocol/placement_report.js';
 import { TransferState, type Transfer } from '../../core/handoff.js';
 import type { Transport } from '../../transport/transport.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from './fan_out.js';
@@ -31,6 +31,7 @@ import type { HybridClock } from '../clock/hybrid_clock.js';
 import type { Replica } from '../replica/replica.js';
 import { ReplicaClient } from './replica_client.js';
 import { Responsiveness } from './responsiveness.js';
+import { LogLimiter } from '../log_limiter.js';
 import { RequestTimeoutError } from '../../transport/transport.js';
 
 export interface CoordinatorOptions {
@@ -55,9 +56,27 @@ export interface CoordinatorOptions {
   settled?: () => boolean;
   /** This node's pulls, one per source (node/handoff/moves.ts), for `goddb status`. */
   transfers?: () => readonly Transfer[];
+  /**
+   * Sloppy quorum (Dynamo 4.6): a write whose replica is down also goes to
+   * that replica's fallback as a hint, and the fallback's acknowledgement
+   * counts toward W. Default false (strict: 503 when too few replicas are up).
+   */
+  sloppyQuorum?: boolean;
+  /** No new hints for a replica down longer than this (the hint window); default limits.hintWindowMsDefault. */
+  hintWindowMs?: number;
+  /** This node's hints per owner, for `goddb status`. */
+  hintsPending?: () => ReadonlyMap<string, number>;
+  /** This node's anti-entropy progress (node/aae), for `goddb status`. */
+  aae?: () => AaeReport;
   /** Override limits.inflightRequestsMax and limits.inflightBytesMax (tests). */
   inflightRequestsMax?: number;
   inflightBytesMax?: number;
+}
+
+/** Per-request write options (client headers). */
+export interface WriteOptions {
+  /** KV-Sloppy: overrides CoordinatorOptions.sloppyQuorum for this write. */
+  sloppy?: boolean;
 }
 
 export interface WriteResult {
@@ -87,8 +106,11 @@ export class Coordinator {
   repairsSkipped = 0;
   /** Writes sent again with a later clock after a replica refused them as stale. */
   staleRetries = 0;
+  /** Hinted copies sent to fallbacks for replicas that were down. */
+  hintsSent = 0;
   /** Members whose replica requests time out are routed around for a while (gray failures). */
   readonly responsiveness: Responsiveness;
+  private readonly hintLogs: LogLimiter;
 
   constructor(
     private readonly opts: CoordinatorOptions,
@@ -99,6 +121,7 @@ export class Coordinator {
     private readonly hlc: HybridClock,
     private readonly logger: Logger,
   ) {
+    this.hintLogs = new LogLimiter(logger, () => clock.monotonicMs());
     this.responsiveness = new Responsiveness(clock, { timeoutsToShun: limits.replicaTimeoutsToShun, shunMs: 2 * opts.requestTimeoutMs, membersMax: limits.membersMax });
     this.remote = new ReplicaClient(transport, opts.cluster, opts.requestTimeoutMs, { requestBytesMax: opts.requestBytesMax, protocolOf: opts.protocolOf });
   }
@@ -109,7 +132,7 @@ export class Coordinator {
    * (ClockSkewError, 400): it would drag this node's counters into the future.
    * A value with `ttlSeconds` expires that long after its timestamp.
    */
-  async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock, ttlSeconds?: number): Promise<WriteResult> {
+  async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock, ttlSeconds?: number, options: WriteOptions = {}): Promise<WriteResult> {
     if (ttlSeconds !== undefined && (value === null || !Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)) {
       throw new Error('assertion: a time to live is a positive number of seconds on a value');
     }
@@ -117,15 +140,24 @@ export class Coordinator {
       this.observeContext(context);
       // While a range moves, its pending owners get every write too, and each one raises the
       // quorum (Cassandra's blockFor + pending): a write then reaches W of the owners after the move.
-      const { targets, needed } = this.writeTargets(key, w);
+      const sloppy = options.sloppy ?? this.opts.sloppyQuorum ?? false;
+      const { targets, needed, hintFor } = this.writeTargets(key, w, sloppy);
       for (let attempt = 1; ; attempt++) {
         const version = this.newVersion(value, context, ttlSeconds);
-        const { quorum } = fanOut(targets, { needed, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, this.replicaPut(node, key, [version], true)));
+        const send = (node: string): Promise<void> => {
+          const owner = hintFor.get(node);
+          return owner === undefined ? this.replicaPut(node, key, [version], true) : this.hintPut(node, owner, key, [version]);
+        };
+        // Without sloppy quorum the hints still go (every down replica gets the write once it is
+        // back), but they count toward no quorum: only the key's own replicas do.
+        const counted = sloppy ? targets : targets.filter((node) => !hintFor.has(node));
+        if (!sloppy) for (const node of hintFor.keys()) this.track(send(node).catch((err: Error) => this.hintLogs.warn('hint-failed', { node, err: err.message }, 'a hint was not stored')));
+        const { quorum } = fanOut(counted, { needed, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, send(node)));
         const r = await quorum;
         const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
         if (floor === undefined || attempt >= limits.staleWriteAttemptsMax) {
           this.check(r, needed, 'W');
-          return { acks: r.tally.succeeded, asked: targets.length };
+          return { acks: r.tally.succeeded, asked: counted.length };
         }
         this.staleRetries++;
         this.passFloor(floor);
@@ -214,6 +246,10 @@ export class Coordinator {
     const transfers = (this.opts.transfers?.() ?? []).filter((t) => t.state === TransferState.Running).map(transferReport);
     const report: RingReport = { replication: this.opts.replication, settled: this.opts.settled?.() ?? true, members, transfers };
     if (keys !== undefined) report.keys = keys;
+    const hints = this.opts.hintsPending?.();
+    if (hints !== undefined) report.hints = Object.fromEntries(hints);
+    const aae = this.opts.aae?.();
+    if (aae !== undefined) report.aae = aae;
     return report;
   }
 
@@ -225,18 +261,49 @@ export class Coordinator {
   /**
    * The key's preference list less the members marked down, this node first
    * when it is a replica (a local read costs no message); refuses when too
-   * few are left. Fallbacks are not written to yet (no sloppy quorum).
+   * few are left. Reads never ask fallbacks: they hold hints, not the key.
    */
   private targets(key: string, needed: number, label: 'R' | 'W'): string[] {
     return this.upFirst(this.placementOf(key).replicas.filter((r) => r.up).map((r) => r.node), needed, label, 0);
   }
 
-  /** The replicas and the pending owners that are up, and the acknowledgements needed: W plus one per pending owner. */
-  private writeTargets(key: string, w: number): { targets: string[]; needed: number } {
+  /**
+   * The replicas and the pending owners that are up, and the acknowledgements
+   * needed: W plus one per pending owner; and the fallback of every down
+   * replica (`hintFor`: fallback -> the replica it stands in for), always,
+   * even when W is met without them, so that N copies exist (a replica down
+   * longer than the hint window gets none). With sloppy quorum the fallbacks
+   * count toward W (Dynamo, Riak); without it (the default) they do not
+   * (Cassandra): see `write`.
+   */
+  private writeTargets(key: string, w: number, sloppy: boolean): { targets: string[]; needed: number; hintFor: Map<string, string> } {
     const p = this.placementOf(key);
     const needed = w + p.pending.length;
     const up = [...p.replicas.filter((r) => r.up).map((r) => r.node), ...p.pending.filter((id) => this.reachable(id))];
-    return { targets: this.upFirst(up, needed, 'W', p.pending.length), needed };
+    const hintFor = new Map<string, string>();
+    for (const f of p.fallbacks) {
+      if (up.includes(f.node) || hintFor.has(f.node) || !this.hintable(f.standsInFor)) continue;
+      if (f.node !== this.opts.self && (this.opts.protocolOf?.(f.node) ?? 2) < 2) continue; // protocol 1 would store it as its own
+      hintFor.set(f.node, f.standsInFor);
+    }
+    const counted = sloppy ? [...up, ...hintFor.keys()] : up;
+    this.upFirst(counted, needed, 'W', p.pending.length);
+    const targets = this.upFirst([...up, ...hintFor.keys()], 0, 'W', p.pending.length);
+    return { targets, needed, hintFor };
+  }
+
+  /** True while `owner` has been down no longer than the hint window (past it, its hints would only be dropped). */
+  private hintable(owner: string): boolean {
+    const since = this.membership.downSinceMs(owner);
+    return since === undefined || this.clock.monotonicMs() - since <= (this.opts.hintWindowMs ?? limits.hintWindowMsDefault);
+  }
+
+  /** A hinted copy for `owner` on its fallback `node` (this node's hint store when it is the fallback). */
+  private async hintPut(node: string, owner: string, key: string, versions: Version[]): Promise<void> {
+    this.hintsSent++;
+    if (node !== this.opts.self) return this.remote.put(node, key, versions, false, owner);
+    if (this.local.hints === undefined) throw new UnavailableError(`this node keeps no hints: the write for ${owner} is refused`);
+    await this.local.hints.store(owner, key, versions);
   }
 
   /** This node first when it is among them (a local call costs no message); refuses when too few are up. */
@@ -263,11 +330,11 @@ export class Coordinator {
   }
 
   private replicaGet(node: string, key: string): Promise<Version[]> {
-    return node === this.opts.self ? this.local.get(key) : this.remote.get(node, key);
+    return node === this.opts.self ? this.local.serveGet(key) : this.remote.get(node, key);
   }
 
   private replicaPut(node: string, key: string, versions: Version[], fresh = false): Promise<void> {
-    return node === this.opts.self ? this.local.put(key, versions, fresh) : this.remote.put(node, key, versions, fresh);
+    return node === this.opts.self ? this.local.servePut(key, versions, fresh) : this.remote.put(node, key, versions, fresh);
   }
 
   /** Every counter of a client's context must be one this cluster could have issued (within the clock skew). */

@@ -63,10 +63,15 @@ export class ReplicaClient {
     return this.enqueue(this.gets, node, key, key.length + itemOverheadBytes, this.sendGets);
   }
 
-  /** `fresh` marks a coordinator's new version: the replica refuses it when stale (StaleWriteError). */
-  put(node: string, key: string, versions: Version[], fresh = false): Promise<void> {
+  /**
+   * `fresh` marks a coordinator's new version: the replica refuses it when
+   * stale (StaleWriteError). `hintFor` makes it a hint the replica keeps for
+   * that member (sloppy quorum), not its own copy.
+   */
+  put(node: string, key: string, versions: Version[], fresh = false, hintFor?: string): Promise<void> {
     const bytes = key.length + itemOverheadBytes + versionsBytes(versions);
     const item: ReplicaPutItem = fresh ? { key, versions, fresh } : { key, versions };
+    if (hintFor !== undefined) item.hintFor = hintFor;
     return this.enqueue(this.puts, node, item, bytes, this.sendPuts);
   }
 

@@ -54,9 +54,9 @@ export interface MovesOptions {
   replyBytesMax: number;
 }
 
-/** Where pulled versions go: the replica's merge (Replica.put, not fresh); foreign keys leave through it too. */
+/** Where pulled versions go: the replica's merge (Replica.putMany, a page at a time); foreign keys leave through it too. */
 export interface LocalStore {
-  put(key: string, versions: readonly Version[]): Promise<void>;
+  putMany(items: readonly { key: string; versions: readonly Version[] }[]): Promise<void>;
   remove(key: string, expected?: readonly Version[]): Promise<boolean>;
 }
 
@@ -96,6 +96,10 @@ export class Moves {
   keysDeleted = 0;
   /** Called once this node has left (its ranges are with their next owners). */
   onLeft: (() => void) | undefined;
+  /** A wiped node pulling its ranges back (start({ wiped: true })) until they have arrived. */
+  bootstrapping = false;
+  /** Called once a wiped node holds its ranges again. */
+  onBootstrapped: (() => void) | undefined;
 
   constructor(
     private readonly opts: MovesOptions,
@@ -115,9 +119,16 @@ export class Moves {
    * (a node from before moves were kept) the future ring as it is now, or
    * nothing for a joining node.
    */
-  start(): void {
+  start(opts: { wiped?: boolean } = {}): void {
     const saved = this.load();
-    if (saved) {
+    if (opts.wiped) {
+      // Back on an empty disk while the cluster still places this node: it holds nothing the ring
+      // gives it, so it pulls every arc it replicates from the other replicas (merged), as a
+      // joiner does, and counts toward no quorum until then (Replica.bootstrapping).
+      this.base = undefined;
+      this.bootstrapping = true;
+      this.save();
+    } else if (saved) {
       this.base = saved.base === null ? undefined : ringOf(saved.base);
       for (const [k, v] of Object.entries(saved.progress)) this.progress.set(k, v === 'done' ? v : { hash: BigInt(`0x${v.hash}`), key: v.key });
       this.doneFor = saved.doneFor ?? '';
@@ -202,8 +213,9 @@ export class Moves {
       }
       // Pull only once every live member writes for this future ring (its heartbeats say it plans
       // it), and a ring delay after that, for the writes already on their way to the old owners.
-      if (!this.everyonePlans(fp)) return this.later(limits.moveRetryMs);
-      const seen = this.futureSeenAt.get(fp) ?? this.clock.monotonicMs();
+      // A wiped node need not wait: the ring did not change, every write already reaches it.
+      if (!this.bootstrapping && !this.everyonePlans(fp)) return this.later(limits.moveRetryMs);
+      const seen = this.futureSeenAt.get(fp) ?? this.clock.monotonicMs() - (this.bootstrapping ? this.opts.ringDelayMs : 0);
       this.futureSeenAt.set(fp, seen);
       const tasks = pullTasks({
         base: this.base,
@@ -232,6 +244,11 @@ export class Moves {
       this.futureSeenAt.clear();
       this.save();
       if (tasks.length > 0) this.logger.info({ ring: fp, arcs: tasks.length }, 'every range this node gains has arrived');
+      if (this.bootstrapping) {
+        this.bootstrapping = false;
+        this.logger.info('back on an empty disk, this node holds its ranges again: it counts toward quorums');
+        this.onBootstrapped?.();
+      }
     }
     this.membership.setOwnSynced(fp);
     this.advanceStates(fp);
@@ -360,7 +377,7 @@ export class Moves {
         this.logs.warn('moves-bad-page', { source }, 'refused a range page with keys outside what was asked');
         return false;
       }
-      await Promise.all(reply.items.map((i) => this.local.put(i.key, i.versions)));
+      await this.local.putMany(reply.items);
       const bytes = reply.items.reduce((n, i) => n + itemBytes(i), 0);
       transfer.keysSent += reply.items.length;
       transfer.bytesSent += bytes;

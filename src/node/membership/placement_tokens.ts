@@ -74,6 +74,6 @@ function readTokens(meta: MetaStore, virtualNodes: number): bigint[] | undefined
   return parts.map((p) => BigInt(`0x${p}`));
 }
 
-function writeTokens(meta: MetaStore, tokens: readonly bigint[]): void {
+export function writeTokens(meta: MetaStore, tokens: readonly bigint[]): void {
   meta.writeText(tokensMetaName, tokens.map((t) => t.toString(16).padStart(16, '0')).join('\n'));
 }

@@ -14,6 +14,18 @@ export class KeyLock {
     return this.tails.size;
   }
 
+  /**
+   * Runs `fn` holding the locks of all `keys` (duplicates count once). They
+   * are taken one by one in sorted order, so two batches that share keys, or
+   * a batch and single runs, never wait for each other in a cycle. Each key
+   * counts against `max` as in `run`; a refusal releases those already held.
+   */
+  async runAll<T>(keys: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const holding = (i: number): Promise<T> => (i === sorted.length ? fn() : this.run(sorted[i]!, () => holding(i + 1)));
+    return holding(0);
+  }
+
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key);
     if (!previous && this.tails.size >= this.max) {

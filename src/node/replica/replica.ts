@@ -51,6 +51,13 @@ export class Replica {
   private readonly listeners: StoreListener[] = [];
   /** Set by the node when hinted handoff runs; hinted items are refused (503) without it. */
   hints: HintSink | undefined;
+  /**
+   * Set while the node, back on an empty disk, pulls its ranges again
+   * (node/handoff/moves.ts): it answers no replica read (503) and stores
+   * writes without acknowledging them (503), so it counts toward no quorum
+   * before it holds what it had.
+   */
+  bootstrapping = false;
   private readonly logs: LogLimiter;
   /** Versions refused because they were too far ahead of this node's clock. */
   skewRefusals = 0;
@@ -95,6 +102,37 @@ export class Replica {
       this.changed(key, held, merged);
     });
     for (const v of incoming) this.hlc.advanceTo(v.hlc); // so this node's later writes order after them
+  }
+
+  /**
+   * `put` (not fresh) of a batch: each item merged with what is stored as put
+   * merges it, items of one key in turn, and every changed record written by
+   * one engine.putMany (one transaction, one sync, instead of one per key).
+   * Holds the locks of all the batch's keys for the read-merge-write; rejects
+   * whole, storing nothing, when any item is too far ahead or the store fails.
+   */
+  async putMany(items: readonly { key: string; versions: readonly Version[] }[]): Promise<void> {
+    for (const { versions } of items) this.checkSkew(versions);
+    const incomingByKey = new Map<string, (readonly Version[])[]>();
+    for (const { key, versions } of items) incomingByKey.set(key, [...(incomingByKey.get(key) ?? []), versions]);
+    await this.locks.runAll(incomingByKey.keys(), async () => {
+      const merges = await Promise.all(
+        [...incomingByKey].map(async ([key, incomings]) => {
+          const held = await this.get(key);
+          let merged = held;
+          for (const incoming of incomings) {
+            const next = mergeSiblings(merged, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+            if (!isUpToDate(merged, next)) merged = next; // as put: an item that adds nothing is not written
+          }
+          return { key, held, merged };
+        }),
+      );
+      const changes = merges.filter(({ held, merged }) => merged !== held);
+      if (changes.length === 0) return;
+      await this.engine.putMany(changes.map(({ key, merged }) => ({ key, record: encodeRecord(merged) })));
+      for (const { key, held, merged } of changes) this.changed(key, held, merged);
+    });
+    for (const { versions } of items) for (const v of versions) this.hlc.advanceTo(v.hlc);
   }
 
   /**
@@ -146,7 +184,7 @@ export class Replica {
       return this.refuse(msg, err);
     }
     const results = await Promise.all(
-      keys.map((key) => this.get(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
+      keys.map((key) => this.serveGet(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
     );
     this.send(msg, this.fitted(results, v));
   }
@@ -159,15 +197,58 @@ export class Replica {
     } catch (err) {
       return this.refuse(msg, err);
     }
-    const results = await Promise.all(
-      items.map((item) => this.putItem(item).then((): ItemResult<object> => ({ ok: true }), (err) => this.failure(err, 'put'))),
-    );
-    this.send(msg, encode({ kind: Kind.ReplicaPutReply, results }, v));
+    this.send(msg, encode({ kind: Kind.ReplicaPutReply, results: await this.putItems(items) }, v));
+  }
+
+  /**
+   * One result per item, in order. Items that are neither fresh nor hinted
+   * (read repair, a replayed hint) are stored by one putMany after each has
+   * passed its own skew check, so a store failure fails them together; fresh
+   * items keep their own put and stale check, hinted ones go to the hints.
+   */
+  private async putItems(items: readonly ReplicaPutItem[]): Promise<ItemResult<object>[]> {
+    const results: ItemResult<object>[] = [];
+    const alone: Promise<void>[] = [];
+    const batched: number[] = [];
+    for (const [i, item] of items.entries()) {
+      results.push({ ok: true });
+      // While bootstrapping every stored item is answered 503 (servePut): those go alone too.
+      if (item.fresh === true || item.hintFor !== undefined || this.bootstrapping) {
+        alone.push(this.putItem(item).catch((err) => void (results[i] = this.failure(err, 'put'))));
+        continue;
+      }
+      try {
+        this.checkSkew(item.versions);
+        batched.push(i);
+      } catch (err) {
+        results[i] = this.failure(err, 'put');
+      }
+    }
+    const batch = batched.length === 0 ? Promise.resolve() : this.putMany(batched.map((i) => items[i]!));
+    const failed = batch.catch((err) => {
+      const failure = this.failure(err, 'put');
+      for (const i of batched) results[i] = failure;
+    });
+    await Promise.all([...alone, failed]);
+    return results;
+  }
+
+  /** A coordinator's read of this replica (remote or local): refused while bootstrapping. */
+  async serveGet(key: string): Promise<Version[]> {
+    if (this.bootstrapping) throw new UnavailableError(bootstrappingMessage);
+    return this.get(key);
+  }
+
+  /** A coordinator's write to this replica: stored, but not acknowledged while bootstrapping. */
+  async servePut(key: string, versions: readonly Version[], fresh: boolean): Promise<void> {
+    if (!this.bootstrapping) return this.put(key, versions, fresh);
+    await this.put(key, versions, false);
+    throw new UnavailableError(`${bootstrappingMessage}; the write was stored, not counted`);
   }
 
   /** A replica put item: stored here, or kept as a hint for the member it names. */
   private async putItem(item: ReplicaPutItem): Promise<void> {
-    if (item.hintFor === undefined) return this.put(item.key, item.versions, item.fresh === true);
+    if (item.hintFor === undefined) return this.servePut(item.key, item.versions, item.fresh === true);
     if (this.hints === undefined) throw new UnavailableError(`this node keeps no hints: the write for ${item.hintFor} is refused`);
     this.checkSkew(item.versions);
     await this.hints.store(item.hintFor, item.key, item.versions);
@@ -243,6 +324,8 @@ export class Replica {
     return out;
   }
 }
+
+const bootstrappingMessage = 'back on an empty disk, this replica is pulling its ranges again and counts toward no quorum yet';
 
 /** The largest timestamp a version carries: its own and its clock's counters. */
 function highest(v: Version): number {

@@ -1,0 +1,134 @@
+/**
+ * Tictac hash trees for anti-entropy (issue 10; Riak's tictac AAE,
+ * martinsumner/leveled `leveled_tictac.erl`).
+ *
+ * A tree covers one key range. Each key falls into one segment (the low bits
+ * of its ring hash, so keys spread evenly over the segments whatever the
+ * range); a segment holds the XOR of the digests of its keys, a branch the
+ * XOR of its segments, the root the XOR of the branches. Because XOR is its
+ * own inverse, a write updates the tree in constant time (XOR the old
+ * digest out, the new one in) and nothing is ever rescanned; unlike a
+ * Merkle tree of sorted hashes (Cassandra's MerkleTree, rebuilt per
+ * repair), two trees over the same keys are equal exactly when every
+ * segment is, whatever order the writes came in.
+ *
+ * Two replicas compare roots, then branches, then the segments of the
+ * differing branches, and exchange only the keys of differing segments.
+ *
+ * Pure: no I/O, no clocks; md5 from node:crypto is a pure function.
+ */
+import { createHash } from 'node:crypto';
+import type { Version } from './version.js';
+
+/** Segments per branch and branches per tree: 32 x 32 = 1024 segments (Riak's "small" tree). */
+export const segmentsPerBranch = 32;
+export const branchCount = 32;
+export const segmentCount = segmentsPerBranch * branchCount;
+
+/** The segment of a key, from its ring hash (core/ring.ts keyHash). */
+export function segmentOf(hash: bigint): number {
+  return Number(hash & BigInt(segmentCount - 1));
+}
+
+export function branchOf(segment: number): number {
+  return Math.floor(segment / segmentsPerBranch);
+}
+
+/**
+ * A 64-bit digest of a key's stored version set, the same on every replica
+ * that holds the same set whatever order it arrived in: versions sorted by
+ * (hlc, writer, value), each with its clock entries sorted, tombstone,
+ * expiry and value. 0n for no versions (an absent key adds nothing).
+ * The key is part of it, so two keys with equal versions do not cancel out.
+ */
+export function versionsDigest(key: string, versions: readonly Version[]): bigint {
+  if (versions.length === 0) return 0n;
+  const sorted = [...versions].sort(canonicalOrder);
+  const h = createHash('md5');
+  field(h, Buffer.from(key, 'utf8'));
+  for (const v of sorted) {
+    field(h, Buffer.from(`${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`, 'utf8'));
+    const clock = Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(',');
+    field(h, Buffer.from(clock, 'utf8'));
+    field(h, v.value);
+  }
+  const d = h.digest().readBigUInt64BE(0);
+  return d === 0n ? 1n : d; // 0n means "nothing here"
+}
+
+/** Length-prefixed, so that field boundaries cannot shift between two different sets. */
+function field(h: ReturnType<typeof createHash>, bytes: Uint8Array): void {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(bytes.length);
+  h.update(len);
+  h.update(bytes);
+}
+
+function canonicalOrder(a: Version, b: Version): number {
+  if (a.hlc !== b.hlc) return a.hlc - b.hlc;
+  if (a.writer !== b.writer) return a.writer < b.writer ? -1 : 1;
+  if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1;
+  return Buffer.compare(a.value, b.value);
+}
+
+/** One range's tree: 1024 segments, 32 branches, a root; 8 bytes each. */
+export interface TictacTree {
+  segments: BigUint64Array;
+  branches: BigUint64Array;
+  root: bigint;
+}
+
+export function newTree(): TictacTree {
+  return { segments: new BigUint64Array(segmentCount), branches: new BigUint64Array(branchCount), root: 0n };
+}
+
+/** A key's digest changed from `before` to `after` (0n: absent): O(1). */
+export function updateTree(tree: TictacTree, hash: bigint, before: bigint, after: bigint): void {
+  const delta = before ^ after;
+  if (delta === 0n) return;
+  const seg = segmentOf(hash);
+  tree.segments[seg] = tree.segments[seg]! ^ delta;
+  const br = branchOf(seg);
+  tree.branches[br] = tree.branches[br]! ^ delta;
+  tree.root ^= delta;
+}
+
+/** Sets one segment to `value` (a segment recomputed from storage), keeping its branch and the root consistent. */
+export function setSegment(tree: TictacTree, segment: number, value: bigint): void {
+  const delta = tree.segments[segment]! ^ value;
+  if (delta === 0n) return;
+  tree.segments[segment] = value;
+  const br = branchOf(segment);
+  tree.branches[br] = tree.branches[br]! ^ delta;
+  tree.root ^= delta;
+}
+
+export function branchHashes(tree: TictacTree): bigint[] {
+  return [...tree.branches];
+}
+
+/** The segment hashes of the given branches, branch after branch (32 each). */
+export function segmentHashes(tree: TictacTree, branches: readonly number[]): bigint[] {
+  const out: bigint[] = [];
+  for (const b of branches) for (let s = b * segmentsPerBranch; s < (b + 1) * segmentsPerBranch; s++) out.push(tree.segments[s]!);
+  return out;
+}
+
+/** Indices where two equally long hash lists differ. */
+export function differing(a: readonly bigint[], b: readonly bigint[]): number[] {
+  if (a.length !== b.length) throw new Error(`assertion: hash lists of ${a.length} and ${b.length}`);
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) out.push(i);
+  return out;
+}
+
+/** The segments that differ within the given branches, from both sides' segmentHashes of them. */
+export function differingSegments(branches: readonly number[], ours: readonly bigint[], theirs: readonly bigint[]): number[] {
+  return differing(ours, theirs).map((i) => branches[Math.floor(i / segmentsPerBranch)]! * segmentsPerBranch + (i % segmentsPerBranch));
+}
+
+/** Compares two trees top-down, as an exchange does (branches, not the root alone: two deltas could cancel there): the differing segments. */
+export function compareTrees(a: TictacTree, b: TictacTree): number[] {
+  const branches = differing(branchHashes(a), branchHashes(b));
+  return differingSegments(branches, segmentHashes(a, branches), segmentHashes(b, branches));
+}

@@ -1,0 +1,389 @@
+/**
+ * Active anti-entropy (issue 10; Riak's tictac AAE, riak_kv_tictacaae;
+ * Dynamo section 4.7). Read repair and hinted handoff fix what reads and
+ * short failures touch; this finds every other difference, including a
+ * node back on an empty disk, without any client read.
+ *
+ * Every `intervalMs` a round visits each arc this node replicates (its
+ * trees: node/aae/trees.ts), and compares it with one other up replica of
+ * the arc, rotating: branch hashes first, then the segment hashes of the
+ * differing branches, then the (key, digest) pairs of the differing
+ * segments (the peer scans the arc in bounded pages and filters by
+ * segment); each differing key then travels both ways: the peer's versions
+ * are merged here (Replica.put, not fresh) and ours are sent to it
+ * (ReplicaClient.put, not fresh), so both end with the merge. Repairs are
+ * paced to `keysPerSecond` and `bytesPerSecond`, so anti-entropy does not
+ * crowd out client requests. A tree still being built is not compared (the
+ * peer answers `ready: false`), nor is anything while the ring moves (range
+ * moves own that traffic).
+ */
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { ErrorCode } from '../../core/errors.js';
+import { limits } from '../../core/limits.js';
+import { arcName, inArc, ringFingerprint, spansOf, type Arc } from '../../core/moves.js';
+import { keyHash } from '../../core/ring.js';
+import { branchCount, branchHashes, differing, differingSegments, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
+import { versionsBytes, type Version } from '../../core/version.js';
+import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
+import type { HashCursor, StorageEngine } from '../../storage/engine.js';
+import { replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
+import type { Membership } from '../membership/membership.js';
+import type { StoreListener } from '../replica/replica.js';
+import { LogLimiter } from '../log_limiter.js';
+import { ArcTrees, compareInArc, decodeOrEmpty, TreeState, type ArcTree } from './trees.js';
+
+export interface AntiEntropyOptions {
+  self: string;
+  cluster: string;
+  replication: number;
+  enabled: boolean;
+  intervalMs: number;
+  keysPerSecond: number;
+  bytesPerSecond: number;
+  requestTimeoutMs: number;
+  /** Largest reply payload this node sends (NATS max_payload less headers). */
+  replyBytesMax: number;
+}
+
+/** This node's store, through the replica (its lock, its merge, its listeners). */
+export interface AaeLocal {
+  get(key: string): Promise<Version[]>;
+  put(key: string, versions: readonly Version[]): Promise<void>;
+  onStored(fn: StoreListener): void;
+}
+
+/** Another replica's store (node/coordinator/replica_client.ts). */
+export interface AaeRemote {
+  get(node: string, key: string): Promise<Version[]>;
+  put(node: string, key: string, versions: Version[]): Promise<void>;
+}
+
+/** What `goddb status` and /metrics show. */
+export interface AaeProgress {
+  enabled: boolean;
+  treesReady: number;
+  treesTotal: number;
+  treesCompared: number;
+  keysRepaired: number;
+  /** Segments that differed in the last comparison of each arc, summed. */
+  segmentsDiffering: number;
+  exchangesFailed: number;
+  /** Tree segments recomputed from storage because they had drifted (a build racing a write). */
+  segmentsCorrected: number;
+}
+
+interface KeyList {
+  items: (AaeKeyDigest & { hash: bigint })[];
+  /** Set when the list stopped early: only keys up to here were listed. */
+  cut: HashCursor | undefined;
+}
+
+export class AntiEntropy {
+  private readonly trees: ArcTrees;
+  private readonly logs: LogLimiter;
+  private sub: Subscription | undefined;
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private rotation = 0;
+  private nextRepairAtMs = 0;
+  private readonly differingByArc = new Map<string, number>();
+  private ringSeen = '';
+  treesCompared = 0;
+  keysRepaired = 0;
+  exchangesFailed = 0;
+  segmentsCorrected = 0;
+
+  constructor(
+    private readonly opts: AntiEntropyOptions,
+    private readonly engine: StorageEngine,
+    private readonly local: AaeLocal,
+    private readonly remote: AaeRemote,
+    private readonly transport: Transport,
+    private readonly membership: Membership,
+    private readonly clock: Clock,
+    logger: Logger,
+  ) {
+    this.trees = new ArcTrees(opts.self, opts.replication, engine, clock);
+    this.logs = new LogLimiter(logger, () => clock.monotonicMs());
+  }
+
+  start(): void {
+    this.sub = this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Aae), (m) => this.serve(m).catch((err) => this.crashed(m, err)));
+    if (!this.opts.enabled) return;
+    this.local.onStored((key, before, after) => this.trees.stored(key, before, after));
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    await this.running;
+    await this.sub?.drain();
+  }
+
+  progress(): AaeProgress {
+    let segmentsDiffering = 0;
+    for (const n of this.differingByArc.values()) segmentsDiffering += n;
+    return {
+      enabled: this.opts.enabled,
+      treesReady: this.trees.readyCount,
+      treesTotal: this.trees.list().length,
+      treesCompared: this.treesCompared,
+      keysRepaired: this.keysRepaired,
+      segmentsDiffering,
+      exchangesFailed: this.exchangesFailed,
+      segmentsCorrected: this.segmentsCorrected,
+    };
+  }
+
+  /** The root of this node's tree of the arc holding `hash` (tests compare replicas by it); undefined while building. */
+  rootOf(hash: bigint): bigint | undefined {
+    const t = this.trees.list().find((a) => inArc(hash, a.arc));
+    return t && t.state === TreeState.Ready ? t.tree.root : undefined;
+  }
+
+  /** The trees of this node by arc name, ready ones only (tests compare replicas by them). */
+  roots(): Map<string, bigint> {
+    return new Map(this.trees.list().filter((t) => t.state === TreeState.Ready).map((t) => [arcName(t.arc), t.tree.root]));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = this.clock.setTimer(ms, () => {
+      this.timer = undefined;
+      this.running = this.round()
+        .catch((err: Error) => this.logs.error('aae-round', { err: err.message }, 'anti-entropy round failed; it runs again'))
+        .finally(() => {
+          this.running = undefined;
+          this.schedule(this.opts.intervalMs);
+        });
+    });
+  }
+
+  /** One round: every arc this node replicates built (when not yet) and compared with one peer. */
+  private async round(): Promise<void> {
+    const ring = this.membership.ring();
+    const fp = ringFingerprint(ring);
+    if (fp !== this.ringSeen) this.differingByArc.clear(); // those arcs are gone
+    this.ringSeen = fp;
+    this.trees.follow(ring, fp);
+    const moving = fp !== ringFingerprint(this.membership.futureRing());
+    for (const t of this.trees.list()) {
+      if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
+      // A ring change during the build drops the trees (ArcTrees.follow at the next round): it stops then.
+      if (!(await this.trees.build(t, () => this.stopped))) return;
+      if (moving) continue;
+      // Members of protocol 1 know no anti-entropy.
+      const peers = t.replicas.filter((id) => id !== this.opts.self && this.membership.isUp(id) && this.membership.protocolOf(id) >= 2);
+      if (peers.length === 0) continue;
+      const peer = peers[this.rotation++ % peers.length]!;
+      try {
+        await this.exchange(t, peer);
+      } catch (err) {
+        this.exchangesFailed++;
+        this.logs.warn('aae-exchange', { peer, err: (err as Error).message }, 'an anti-entropy exchange failed; it runs again next round');
+      }
+    }
+  }
+
+  /** Compares one arc's tree with `peer`'s and repairs the keys that differ, both ways. */
+  private async exchange(t: ArcTree, peer: string): Promise<void> {
+    const arc = { arcStart: t.arc.start, arcEnd: t.arc.end };
+    const top = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc }), Kind.AaeTreeReply);
+    if (!top.ready) return; // the peer builds, or serves another ring: unknown, not compared
+    if (top.hashes.length !== branchCount) throw new Error(`the peer sent ${top.hashes.length} branch hashes, not ${branchCount}`);
+    this.treesCompared++;
+    const name = arcName(t.arc);
+    const branches = differing(branchHashes(t.tree), top.hashes);
+    if (branches.length === 0) {
+      this.differingByArc.delete(name);
+      return;
+    }
+    const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc, branches }), Kind.AaeTreeReply);
+    if (!mid.ready) return;
+    if (mid.hashes.length !== branches.length * segmentsPerBranch) throw new Error(`the peer sent ${mid.hashes.length} segment hashes for ${branches.length} branches`);
+    const segments = differingSegments(branches, segmentHashes(t.tree, branches), mid.hashes);
+    this.differingByArc.set(name, segments.length);
+    if (segments.length === 0) return;
+    const theirs = await this.peerKeys(peer, t.arc, segments);
+    const changesBefore = t.changes;
+    const ours = await this.localKeys(t.arc, segments, theirs.cut);
+    if (theirs.cut === undefined && ours.cut === undefined) this.segmentsCorrected += this.trees.correct(t, ours.leaves, segments, changesBefore);
+    const limit = ours.cut ?? theirs.cut;
+    await this.repair(peer, differingKeys(t.arc, ours.items, theirs.items, limit));
+  }
+
+  /** The peer's (key, digest) pairs in `segments` of the arc, page by page, at most aaeKeysPerExchangeMax. */
+  private async peerKeys(peer: string, arc: Arc, segments: number[]): Promise<KeyList> {
+    const items: KeyList['items'] = [];
+    const wanted = new Set(segments);
+    let after: WireCursor | undefined;
+    const bytesMax = Math.min(limits.rangePageBytesMax, Math.floor(this.opts.replyBytesMax / 2));
+    for (;;) {
+      if (this.stopped) throw new Error('stopping');
+      const req: AaeKeysRequest = { kind: Kind.AaeKeysRequest, from: this.opts.self, arcStart: arc.start, arcEnd: arc.end, segments, bytesMax, ...(after ? { after } : {}) };
+      const page = decode(await this.ask(peer, req), Kind.AaeKeysReply);
+      let prev = after;
+      for (const i of page.items) {
+        const at = { hash: keyHash(i.key), key: i.key };
+        if (!inArc(at.hash, arc) || !wanted.has(segmentOf(at.hash)) || (prev && compareInArc(arc, at, prev) <= 0)) throw new Error('the peer sent a key list out of the arc, the segments or order');
+        items.push({ ...i, hash: at.hash });
+        prev = at;
+      }
+      if (!page.next) return { items, cut: undefined };
+      if (!inArc(page.next.hash, arc) || (prev && compareInArc(arc, page.next, prev) < 0) || (after && compareInArc(arc, page.next, after) <= 0)) throw new Error('the peer sent a key-list cursor that does not move on');
+      after = page.next;
+      if (items.length >= limits.aaeKeysPerExchangeMax) return { items, cut: after };
+    }
+  }
+
+  /** This node's (key, digest) pairs in `segments` of the arc, up to `until`; and each segment's XOR when whole. */
+  private async localKeys(arc: Arc, segments: number[], until: HashCursor | undefined): Promise<KeyList & { leaves: Map<number, bigint> }> {
+    const wanted = new Set(segments);
+    const items: KeyList['items'] = [];
+    const leaves = new Map<number, bigint>();
+    for (const span of spansOf(arc)) {
+      for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
+        if (this.stopped) throw new Error('stopping');
+        const at = { hash: entry.hash, key: entry.key };
+        if (until && compareInArc(arc, at, until) > 0) return { items, cut: until, leaves };
+        const seg = segmentOf(entry.hash);
+        if (!wanted.has(seg)) continue;
+        const digest = versionsDigest(entry.key, decodeOrEmpty(entry.record));
+        items.push({ key: entry.key, digest, hash: entry.hash });
+        leaves.set(seg, (leaves.get(seg) ?? 0n) ^ digest);
+        if (items.length >= limits.aaeKeysPerExchangeMax) return { items, cut: at, leaves };
+      }
+    }
+    return { items, cut: until, leaves };
+  }
+
+  /** Each key's versions both ways, paced to the budget. */
+  private async repair(peer: string, keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += limits.aaeRepairBatchKeys) {
+      if (this.stopped) return;
+      const batch = keys.slice(i, i + limits.aaeRepairBatchKeys);
+      await this.pace();
+      let bytes = 0;
+      const results = await Promise.allSettled(
+        batch.map(async (key) => {
+          const [theirs, ours] = await Promise.all([this.remote.get(peer, key), this.local.get(key)]);
+          if (theirs.length > 0) await this.local.put(key, theirs);
+          if (ours.length > 0) await this.remote.put(peer, key, ours);
+          bytes += key.length + versionsBytes(theirs) + versionsBytes(ours);
+        }),
+      );
+      const done = results.filter((r) => r.status === 'fulfilled').length;
+      this.keysRepaired += done;
+      if (done < batch.length) {
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        this.logs.warn('aae-repair', { peer, failed: batch.length - done, err: String((failed?.reason as Error | undefined)?.message) }, 'some keys could not be repaired; the next round tries again');
+      }
+      const costMs = Math.max((batch.length * 1000) / this.opts.keysPerSecond, (bytes * 1000) / this.opts.bytesPerSecond);
+      this.nextRepairAtMs = Math.max(this.nextRepairAtMs, this.clock.monotonicMs()) + costMs;
+    }
+  }
+
+  private async pace(): Promise<void> {
+    const wait = this.nextRepairAtMs - this.clock.monotonicMs();
+    if (wait > 0) await new Promise<void>((r) => this.clock.setTimer(wait, r));
+  }
+
+  private async ask(peer: string, msg: Message): Promise<Uint8Array> {
+    const reply = await this.transport.request(replicaSubject(this.opts.cluster, peer, ReplicaOp.Aae), encode(msg), { timeoutMs: this.opts.requestTimeoutMs });
+    const refused = replyError(reply);
+    if (refused) throw refused;
+    return reply.data;
+  }
+
+  /** Answers a peer: tree hashes of an arc, or a page of (key, digest) pairs. */
+  private async serve(msg: InboundMessage): Promise<void> {
+    let req: AaeTreeRequest | AaeKeysRequest;
+    try {
+      const kind = decodeKindOnly(msg.data);
+      req = kind === Kind.AaeKeysRequest ? decode(msg.data, Kind.AaeKeysRequest) : decode(msg.data, Kind.AaeTreeRequest);
+    } catch (err) {
+      this.logs.warn('aae-bad-request', { err: (err as Error).message }, 'refused a malformed anti-entropy request');
+      msg.respondError(ErrorCode.BadRequest, (err as Error).message);
+      return;
+    }
+    const arc = { start: req.arcStart, end: req.arcEnd };
+    if (req.kind === Kind.AaeTreeRequest) {
+      const t = this.trees.find(arc);
+      const ready = t !== undefined && t.state === TreeState.Ready;
+      const hashes = !ready ? [] : req.branches === undefined ? branchHashes(t.tree) : segmentHashes(t.tree, req.branches);
+      msg.respond(encode({ kind: Kind.AaeTreeReply, ready, hashes }));
+      return;
+    }
+    let reply: AaeKeysReply;
+    try {
+      reply = await this.keysPage(arc, req);
+    } catch (err) {
+      this.logs.warn('aae-serve', { err: (err as Error).message }, 'an anti-entropy key page failed to read storage');
+      msg.respondError(ErrorCode.StorageUnavailable, `anti-entropy key page: ${(err as Error).message}`);
+      return;
+    }
+    msg.respond(encode(reply));
+  }
+
+  /**
+   * A page of the (key, digest) pairs in the asked segments of the arc,
+   * after the cursor: at most aaeKeysPageItemsMax pairs and the asked bytes,
+   * scanning at most aaeScanEntriesPerPageMax entries.
+   */
+  private async keysPage(arc: Arc, req: AaeKeysRequest): Promise<AaeKeysReply> {
+    const wanted = new Set(req.segments);
+    const bytesMax = Math.max(1, Math.min(req.bytesMax, Math.floor(this.opts.replyBytesMax / 2)));
+    const items: AaeKeyDigest[] = [];
+    let bytes = 0;
+    let scanned = 0;
+    const after = req.after && inArc(req.after.hash, arc) ? req.after : undefined;
+    const spans = spansOf(arc);
+    // The span the cursor is in (spans are in scan order: a wrapping arc's high part first).
+    const first = after ? Math.max(0, spans.findIndex((s) => after.hash >= s.fromHash && after.hash <= s.toHash)) : 0;
+    let lastScanned: HashCursor | undefined;
+    for (let i = first; i < spans.length; i++) {
+      const opts = { batchSize: limits.rangeItemsMax, ...(after && i === first ? { after } : {}) };
+      for await (const entry of this.engine.scanRange(spans[i]!, opts)) {
+        if (lastScanned && (items.length >= limits.aaeKeysPageItemsMax || bytes >= bytesMax || scanned >= limits.aaeScanEntriesPerPageMax)) {
+          return { kind: Kind.AaeKeysReply, items, next: lastScanned };
+        }
+        scanned++;
+        lastScanned = { hash: entry.hash, key: entry.key };
+        if (!wanted.has(segmentOf(entry.hash))) continue;
+        const item = { key: entry.key, digest: versionsDigest(entry.key, decodeOrEmpty(entry.record)) };
+        items.push(item);
+        bytes += Buffer.byteLength(entry.key, 'utf8') + 32;
+      }
+    }
+    return { kind: Kind.AaeKeysReply, items };
+  }
+
+  /** Last resort: a bug reached the subscription. Logged, answered 500, never thrown. */
+  private crashed(msg: InboundMessage, err: unknown): void {
+    this.logs.error('aae-bug', { err }, 'anti-entropy request failed');
+    try {
+      msg.respondError(ErrorCode.Internal, 'anti-entropy failed');
+    } catch {
+      // the requester times out
+    }
+  }
+}
+
+/** Keys whose digests differ between the two sorted lists (or that one side lacks), up to `limit`. */
+export function differingKeys(arc: Arc, ours: readonly (AaeKeyDigest & { hash: bigint })[], theirs: readonly (AaeKeyDigest & { hash: bigint })[], limit: HashCursor | undefined): string[] {
+  const mine = new Map(ours.map((i) => [i.key, i.digest]));
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const within = (i: AaeKeyDigest & { hash: bigint }) => limit === undefined || compareInArc(arc, { hash: i.hash, key: i.key }, limit) <= 0;
+  for (const i of theirs) {
+    if (!within(i)) continue;
+    seen.add(i.key);
+    if (mine.get(i.key) !== i.digest) out.push(i.key);
+  }
+  for (const i of ours) if (within(i) && !seen.has(i.key)) out.push(i.key);
+  return out;
+}

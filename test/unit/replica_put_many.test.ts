@@ -1,0 +1,280 @@
+/**
+ * Replica.putMany against Replica.put: a batch merges exactly as its items
+ * put one by one, listeners hear every change, a single put racing a batch
+ * on the same key is not lost, and a failing batch stores nothing. Over the
+ * memory engine and a fake clock: no transport, no timers.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { pino } from 'pino';
+import { ClockSkewError, StaleWriteError, StorageError, UnavailableError } from '../../src/core/errors.js';
+import { fromWallMs } from '../../src/core/hlc.js';
+import { ConflictPolicy, type Version } from '../../src/core/version.js';
+import type { VClock } from '../../src/core/vclock.js';
+import { HybridClock } from '../../src/node/clock/hybrid_clock.js';
+import { KeyLock } from '../../src/node/replica/key_lock.js';
+import { Replica } from '../../src/node/replica/replica.js';
+import { decode, encode, Kind, type ReplicaPutItem } from '../../src/protocol/codec.js';
+import { replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
+import type { StorageEntry } from '../../src/storage/engine.js';
+import { MemoryEngine } from '../../src/storage/memory.js';
+import { MemoryMetaStore } from '../../src/storage/meta.js';
+import type { InboundMessage, Transport } from '../../src/transport/transport.js';
+import { FakeClock } from '../helpers/fake_clock.js';
+
+const seed = Number(process.env['FC_SEED'] ?? 20_261_130);
+const runs = (numRuns: number) => ({ seed, numRuns });
+const startMs = 1_700_000_000_000;
+const baseHlc = fromWallMs(startMs);
+
+async function replicaOver(engine = new MemoryEngine()): Promise<{ replica: Replica; engine: MemoryEngine; hlc: HybridClock }> {
+  await engine.open();
+  const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
+  const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+  return { replica, engine, hlc };
+}
+
+function version(clock: VClock, hlcOffset: number, writer: string, value: string, tombstone = false): Version {
+  return { clock, hlc: baseHlc + hlcOffset, writer, tombstone, value: tombstone ? new Uint8Array() : new TextEncoder().encode(value) };
+}
+
+/** A canonical string per version, to compare sibling sets. */
+function canonical(v: Version): string {
+  const clock = Object.keys(v.clock)
+    .sort()
+    .map((k) => `${k}:${v.clock[k]}`)
+    .join(',');
+  return `${v.hlc}|${v.writer}|${v.tombstone}|${Buffer.from(v.value).toString('hex')}|${clock}`;
+}
+
+function siblings(vs: readonly Version[]): string[] {
+  return vs.map(canonical).sort();
+}
+
+const keys = ['k0', 'k1', 'k2', 'k3'];
+const writers = ['a', 'b', 'c'];
+const versionArb = fc
+  .record({
+    a: fc.integer({ min: 0, max: 3 }),
+    b: fc.integer({ min: 0, max: 3 }),
+    c: fc.integer({ min: 0, max: 3 }),
+    hlcOffset: fc.integer({ min: 0, max: 50 }),
+    writer: fc.constantFrom(...writers),
+    value: fc.string({ maxLength: 6 }),
+    tombstone: fc.boolean(),
+  })
+  .map(({ a, b, c, hlcOffset, writer, value, tombstone }) => {
+    const clock: Record<string, number> = {};
+    for (const [id, n] of Object.entries({ a, b, c })) if (n > 0) clock[id] = n;
+    return version(clock, hlcOffset, writer, value, tombstone);
+  });
+const itemArb = fc.record({ key: fc.constantFrom(...keys), versions: fc.array(versionArb, { minLength: 1, maxLength: 3 }) });
+const batchesArb = fc.array(fc.array(itemArb, { maxLength: 8 }), { minLength: 1, maxLength: 6 });
+
+describe('replica putMany', () => {
+  it(`replica putMany - a sequence of batches stores what the same puts one by one store, and the listeners end where the store does (seed ${seed})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(batchesArb, async (batches) => {
+        const batched = await replicaOver();
+        const single = await replicaOver();
+        const heard = new Map<string, string[]>();
+        batched.replica.onStored((key, _before, after) => heard.set(key, siblings(after)));
+        for (const batch of batches) {
+          await batched.replica.putMany(batch);
+          for (const { key, versions } of batch) await single.replica.put(key, versions);
+        }
+        for (const key of keys) {
+          const stored = siblings(await batched.replica.get(key));
+          assert.deepEqual(stored, siblings(await single.replica.get(key)), key);
+          assert.deepEqual(heard.get(key) ?? [], stored, `the last change heard of ${key} is what is stored`);
+        }
+        assert.equal(batched.hlc.peek(), single.hlc.peek(), 'the clock advances past every version either way');
+      }),
+      runs(200),
+    );
+  });
+
+  it('replica putMany - listeners hear each changed key once, with what it held before, and nothing for items that add nothing', async () => {
+    const { replica } = await replicaOver();
+    const old = version({ a: 1 }, 1, 'a', 'old');
+    const newer = version({ a: 2 }, 2, 'a', 'new');
+    const other = version({ b: 1 }, 3, 'b', 'other');
+    await replica.put('k0', [old]);
+    await replica.put('k2', [newer]);
+    const heard: { key: string; before: string[]; after: string[] }[] = [];
+    replica.onStored((key, before, after) => heard.push({ key, before: siblings(before), after: siblings(after) }));
+    await replica.putMany([
+      { key: 'k0', versions: [newer] },
+      { key: 'k1', versions: [other] },
+      { key: 'k2', versions: [old] }, // older than what k2 holds: no change
+      { key: 'k1', versions: [other] }, // again: the same version adds nothing
+    ]);
+    assert.deepEqual(heard, [
+      { key: 'k0', before: siblings([old]), after: siblings([newer]) },
+      { key: 'k1', before: [], after: siblings([other]) },
+    ]);
+    heard.length = 0;
+    await replica.putMany([{ key: 'k0', versions: [old] }]);
+    await replica.putMany([]);
+    assert.deepEqual(heard, [], 'a batch that changes nothing is heard by no one');
+  });
+
+  it('replica putMany - a put of one of the batch keys while the batch is being written is not lost, and neither is the batch', async () => {
+    for (const putFirst of [false, true]) {
+      const engine = new GatedEngine();
+      const { replica } = await replicaOver(engine);
+      const fromBatch = version({ a: 1 }, 1, 'a', 'batch');
+      const concurrent = version({ b: 1 }, 2, 'b', 'single');
+      engine.gate();
+      const single = putFirst ? replica.put('k1', [concurrent]) : undefined;
+      const batch = replica.putMany([
+        { key: 'k0', versions: [fromBatch] },
+        { key: 'k1', versions: [fromBatch] },
+      ]);
+      const late = putFirst ? undefined : replica.put('k1', [concurrent]);
+      await settle();
+      engine.open_();
+      await Promise.all([batch, single, late]);
+      assert.deepEqual(siblings(await replica.get('k1')), siblings([fromBatch, concurrent]), `put ${putFirst ? 'before' : 'after'} the batch`);
+      assert.deepEqual(siblings(await replica.get('k0')), siblings([fromBatch]));
+    }
+  });
+
+  it('replica putMany - a failing store or a version too far ahead rejects the whole batch and stores nothing', async () => {
+    const { replica, engine } = await replicaOver();
+    const heard: string[] = [];
+    replica.onStored((key) => heard.push(key));
+    const ok = version({ a: 1 }, 1, 'a', 'ok');
+    engine.setFailing(true);
+    await assert.rejects(replica.putMany([{ key: 'k0', versions: [ok] }]), StorageError);
+    engine.setFailing(false);
+    const ahead = { ...version({ b: 1 }, 0, 'b', 'ahead'), hlc: fromWallMs(startMs + 3_600_000) };
+    await assert.rejects(
+      replica.putMany([
+        { key: 'k0', versions: [ok] },
+        { key: 'k1', versions: [ahead] },
+      ]),
+      ClockSkewError,
+    );
+    assert.deepEqual(await replica.get('k0'), []);
+    assert.deepEqual(await replica.get('k1'), []);
+    assert.deepEqual(heard, []);
+    await replica.putMany([{ key: 'k0', versions: [ok] }]);
+    assert.deepEqual(siblings(await replica.get('k0')), siblings([ok]), 'the locks of the failed batches were released');
+  });
+});
+
+describe('replica put message', () => {
+  it('replica put message - repair items are stored together yet answered one by one: one too far ahead, one stale fresh, one hinted with no hints', async () => {
+    const engine = new CountingEngine();
+    const { replica } = await replicaOver(engine);
+    const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
+    const transport = { subscribe: (subject: string, handler: (msg: InboundMessage) => void | Promise<void>) => (handlers.set(subject, handler), { unsubscribe: () => undefined, drain: async () => undefined }) };
+    replica.listen(transport as unknown as Transport, 'c', 'n1');
+    const onPut = handlers.get(replicaSubject('c', 'n1', ReplicaOp.Put))!;
+    await replica.put('held', [version({ a: 5 }, 40, 'a', 'held')]);
+    const ahead = { ...version({ b: 1 }, 0, 'b', 'ahead'), hlc: fromWallMs(startMs + 3_600_000) };
+    const items: ReplicaPutItem[] = [
+      { key: 'r0', versions: [version({ a: 1 }, 1, 'a', 'r0')] },
+      { key: 'r1', versions: [ahead] },
+      { key: 'held', versions: [version({ a: 2 }, 2, 'a', 'stale')], fresh: true },
+      { key: 'r2', versions: [version({ b: 1 }, 3, 'b', 'r2')] },
+      { key: 'h', versions: [version({ c: 1 }, 4, 'c', 'hint')], hintFor: 'n9' },
+      { key: 'r0', versions: [version({ b: 2 }, 5, 'b', 'r0-concurrent')] },
+    ];
+    let answer: Uint8Array | undefined;
+    const msg = { subject: '', data: encode({ kind: Kind.ReplicaPut, items }), header: () => undefined, headerPadded: () => false, expectsReply: true, respond: (data: Uint8Array) => void (answer = data), respondError: () => assert.fail('refused whole') };
+    engine.putManyCalls = 0;
+    await onPut(msg);
+    const { results } = decode(answer!, Kind.ReplicaPutReply);
+    assert.deepEqual(
+      results.map((r) => (r.ok ? 200 : r.code)),
+      [200, new ClockSkewError('x').code, new StaleWriteError('x', 0).code, 200, new UnavailableError('x').code, 200],
+    );
+    assert.equal(engine.putManyCalls, 1, 'the repair items went to the store together');
+    assert.equal((await replica.get('r0')).length, 2, 'both items of r0 were merged');
+    assert.equal((await replica.get('r2')).length, 1);
+    assert.deepEqual(await replica.get('r1'), []);
+    replica.bootstrapping = true;
+    await onPut({ ...msg, data: encode({ kind: Kind.ReplicaPut, items: [{ key: 'b0', versions: [version({ a: 1 }, 1, 'a', 'b0')] }] }) });
+    assert.deepEqual(decode(answer!, Kind.ReplicaPutReply).results.map((r) => (r.ok ? 200 : r.code)), [503], 'a bootstrapping replica acknowledges no repair item');
+    assert.equal((await replica.get('b0')).length, 1, 'but stores it');
+    replica.bootstrapping = false;
+    engine.setFailing(true);
+    await onPut({ ...msg, data: encode({ kind: Kind.ReplicaPut, items: [items[0]!, items[3]!] }) });
+    assert.deepEqual(decode(answer!, Kind.ReplicaPutReply).results.map((r) => (r.ok ? 200 : r.code)), [507, 507], 'a store failure fails every batched item');
+  });
+});
+
+describe('key lock runAll', () => {
+  it('key lock - batches sharing keys in opposite orders and single runs all finish, one at a time per key', async () => {
+    const locks = new KeyLock(100);
+    const inside = new Map<string, number>();
+    const log: string[] = [];
+    const enter = async (name: string, held: string[]) => {
+      for (const key of held) {
+        assert.equal(inside.get(key) ?? 0, 0, `${name} entered ${key} while someone held it`);
+        inside.set(key, 1);
+      }
+      await settle();
+      for (const key of held) inside.set(key, 0);
+      log.push(name);
+    };
+    await Promise.all([
+      locks.runAll(['x', 'y', 'z'], () => enter('xyz', ['x', 'y', 'z'])),
+      locks.runAll(['z', 'y', 'x', 'x'], () => enter('zyx', ['x', 'y', 'z'])),
+      locks.run('y', () => enter('y', ['y'])),
+      locks.runAll(['z', 'w'], () => enter('zw', ['z', 'w'])),
+    ]);
+    assert.deepEqual([...log].sort(), ['xyz', 'y', 'zw', 'zyx']);
+    assert.equal(locks.size, 0);
+  });
+
+  it('key lock - a batch over the limit is refused and releases the locks it took', async () => {
+    const locks = new KeyLock(3);
+    await assert.rejects(locks.runAll(['a', 'b', 'c', 'd'], async () => 'never'), /busy/);
+    assert.equal(locks.size, 0);
+    assert.equal(await locks.runAll(['a', 'b', 'c'], async () => 'ran'), 'ran');
+  });
+});
+
+/** A memory engine that counts its putMany calls. */
+class CountingEngine extends MemoryEngine {
+  putManyCalls = 0;
+
+  override async putMany(entries: readonly StorageEntry[]): Promise<void> {
+    this.putManyCalls++;
+    return super.putMany(entries);
+  }
+}
+
+/** A memory engine whose putMany waits, while gated, until opened. */
+class GatedEngine extends MemoryEngine {
+  private wait: Promise<void> | undefined;
+  private release: () => void = () => {};
+
+  gate(): void {
+    this.wait = new Promise((r) => (this.release = r));
+  }
+
+  open_(): void {
+    this.release();
+    this.wait = undefined;
+  }
+
+  override async putMany(entries: readonly StorageEntry[]): Promise<void> {
+    await this.wait;
+    return super.putMany(entries);
+  }
+
+  override async put(key: string, record: Uint8Array): Promise<void> {
+    await this.wait;
+    return super.put(key, record);
+  }
+}
+
+/** Lets every pending promise chain run (no timers: microtasks and one macrotask turn). */
+async function settle(): Promise<void> {
+  await new Promise<void>((r) => setImmediate(r));
+}
