@@ -12,12 +12,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig } from '../../src/config/types.js';
-import { ErrorCode } from '../../src/core/errors.js';
 import { keyHash, preferenceList } from '../../src/core/ring.js';
 import { isUpToDate, visibleValue, type Version } from '../../src/core/version.js';
-import { ClientOp } from '../../src/protocol/subjects.js';
 import { seededRandom } from '../../src/transport/sim.js';
-import { checkHistory, formatViolation, OpKind, Outcome, type Operation } from '../helpers/history.js';
+import { checkHistory, formatViolation, OpKind, Outcome } from '../helpers/history.js';
+import { startRecordedWorkload, type RecordedWorkload } from '../helpers/recorded_workload.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
 
 const N = 3;
@@ -35,51 +34,20 @@ const overrides: Partial<NodeConfig> = {
   antiEntropy: { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 },
 };
 
-interface Workload {
-  history: Operation[];
-  stop(): Promise<void>;
-}
+type Workload = RecordedWorkload;
 
 /** Clients that put, delete and get the keys until stopped, recording a history (times relative to `startMs`). */
 function startWorkload(c: SimCluster, seed: number, startMs: number): Workload {
-  const random = seededRandom(seed ^ 0xc0417e);
-  const history: Operation[] = [];
-  let running = true;
-  let seq = 0;
-  const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimer(ms, r));
-  const loop = async (name: string): Promise<void> => {
-    const client = c.connectClient(name, clientTimeoutMs);
-    while (running) {
-      const key = keys[Math.floor(random() * keys.length)]!;
-      const r = random();
-      const op = r < 0.45 ? ClientOp.Put : r < 0.6 ? ClientOp.Del : ClientOp.Get;
-      const written = op === ClientOp.Put ? `${name}.${++seq}` : undefined;
-      const invokeMs = c.clock.nowMs() - startMs;
-      const duplicatesBefore = client.transport.duplicatesSent;
-      const reply = await client.request(op, key, written ?? '');
-      const entry: Operation = { id: history.length + 1, client: name, key, op: op as OpKind, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: Outcome.Unknown, note: `${reply.code} ${reply.message.slice(0, 160)}` };
-      if (op === ClientOp.Get) {
-        if (reply.code === 200 || reply.code === ErrorCode.NotFound) {
-          entry.outcome = Outcome.Ok;
-          if (reply.code === 200) entry.value = reply.value;
-        }
-      } else {
-        entry.value = written;
-        if (reply.code === 200 && client.transport.duplicatesSent === duplicatesBefore) entry.outcome = Outcome.Ok;
-        else if (reply.code === ErrorCode.BadRequest || reply.code === ErrorCode.TooLarge) entry.outcome = Outcome.Failed;
-      }
-      history.push(entry);
-      await sleep(Math.floor(random() * 50));
-    }
-  };
-  const done = Promise.all(Array.from({ length: clients }, (_, i) => loop(`c${i + 1}`)));
-  return {
-    history,
-    stop: async () => {
-      running = false;
-      await c.clock.run(done, 4 * clientTimeoutMs);
-    },
-  };
+  return startRecordedWorkload(c, {
+    seed: seed ^ 0xc0417e,
+    clients,
+    clientTimeoutMs,
+    startMs,
+    pickKey: (random) => keys[Math.floor(random() * keys.length)]!,
+    putShare: 0.45,
+    deleteShare: 0.15,
+    thinkMsMax: 50,
+  });
 }
 
 /** A paused process whose heartbeats flow: its replica and client requests are held, gossip and probes are not. */
@@ -184,7 +152,6 @@ describe('convergence under faults (issue 10)', () => {
       c.bus.heal();
       for (const id of ids) c.bus.unstall(id);
       for (const id of ids) assert.ok(c.node(id).up && c.node(id).transport.alive, `${id} runs`);
-      let tookMs = 0;
       let stillDiffer: string[] = await disagreeing(c);
       const differedAtHeal = stillDiffer.length;
       while (stillDiffer.length > 0 || !rootsAgree(c)) {
@@ -192,7 +159,7 @@ describe('convergence under faults (issue 10)', () => {
         await c.clock.advance(1_000);
         stillDiffer = await disagreeing(c);
       }
-      tookMs = c.clock.monotonicMs() - healedAt;
+      const tookMs = c.clock.monotonicMs() - healedAt;
       const converged = stillDiffer.length === 0 && rootsAgree(c);
       log(`converged=${converged} after ${tookMs} ms`);
 

@@ -21,6 +21,7 @@ import { visibleValue } from '../../src/core/version.js';
 import { ClientOp, Header } from '../../src/protocol/subjects.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import { checkHistory, formatViolation, OpKind, Outcome, type Operation } from '../helpers/history.js';
+import { startRecordedWorkload, type RecordedWorkload } from '../helpers/recorded_workload.js';
 import { SimCluster, simSeed, type SimClient } from '../helpers/sim_cluster.js';
 
 const N = 3;
@@ -65,51 +66,20 @@ async function admin(c: SimCluster, client: SimClient, op: typeof ClientOp.Leave
   assert.fail(`${op} ${id}: no answer in 20 attempts (seed ${c.seed})`);
 }
 
-interface Workload {
-  history: Operation[];
-  stop(): Promise<void>;
-}
+type Workload = RecordedWorkload;
 
 /** Clients that put, delete and get hot keys (and now and then a prefilled one) until stopped, recording a history. */
 function startWorkload(c: SimCluster, seed: number, clients: number, startMs: number): Workload {
-  const random = seededRandom(seed ^ 0x0e1a5); // 'elas'
-  const history: Operation[] = [];
-  let running = true;
-  let seq = 0;
-  const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimer(ms, r));
-  const loop = async (name: string): Promise<void> => {
-    const client = c.connectClient(name, clientTimeoutMs);
-    while (running) {
-      const key = random() < 0.9 ? hotKeys[Math.floor(random() * hotKeys.length)]! : prefillKeys[Math.floor(random() * prefillKeys.length)]!;
-      const r = random();
-      const op = r < 0.5 ? ClientOp.Put : r < 0.6 ? ClientOp.Del : ClientOp.Get;
-      const written = op === ClientOp.Put ? `${name}.${++seq}` : undefined;
-      const invokeMs = c.clock.nowMs() - startMs;
-      const duplicatesBefore = client.transport.duplicatesSent;
-      const reply = await client.request(op, key, written ?? '');
-      const entry: Operation = { id: history.length + 1, client: name, key, op: op as OpKind, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: Outcome.Unknown, note: `${reply.code} ${reply.message.slice(0, 160)}` };
-      if (op === ClientOp.Get) {
-        if (reply.code === 200 || reply.code === ErrorCode.NotFound) {
-          entry.outcome = Outcome.Ok;
-          if (reply.code === 200) entry.value = reply.value;
-        }
-      } else {
-        entry.value = written;
-        if (reply.code === 200 && client.transport.duplicatesSent === duplicatesBefore) entry.outcome = Outcome.Ok;
-        else if (reply.code === ErrorCode.BadRequest || reply.code === ErrorCode.TooLarge) entry.outcome = Outcome.Failed;
-      }
-      history.push(entry);
-      await sleep(Math.floor(random() * 40));
-    }
-  };
-  const done = Promise.all(Array.from({ length: clients }, (_, i) => loop(`c${i + 1}`)));
-  return {
-    history,
-    stop: async () => {
-      running = false;
-      await c.clock.run(done, 4 * clientTimeoutMs);
-    },
-  };
+  return startRecordedWorkload(c, {
+    seed: seed ^ 0x0e1a5, // 'elas'
+    clients,
+    clientTimeoutMs,
+    startMs,
+    pickKey: (random) => (random() < 0.9 ? hotKeys[Math.floor(random() * hotKeys.length)]! : prefillKeys[Math.floor(random() * prefillKeys.length)]!),
+    putShare: 0.5,
+    deleteShare: 0.1,
+    thinkMsMax: 40,
+  });
 }
 
 /** The writes (puts and deletes) of a history: what a replica's final value is judged against. */
