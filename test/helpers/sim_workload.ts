@@ -10,17 +10,16 @@
  * converged to. Everything comes from the seed: the same seed replays the
  * same run.
  *
- * What is guaranteed, and so what the workload keeps to: with N=3, R=W=2
- * and no anti-entropy, an acknowledged write survives while one of the W
- * replicas that took it keeps its disk. So only one node (the seed's wipe
- * victim) ever loses its disk, and never while another node is down. After
- * a wipe, a quorum may be the wiped node and a replica that missed a write:
- * a read through it can be stale, so reads are checked for freshness only
- * until the first wipe (the final R=N reads always are); and a write
- * acknowledged by such a quorum cannot have been checked against the
- * version it must outrank, so with skewed clocks it may lose to it. Seeds
- * with a wipe therefore run with true clocks, unless `wipesWithClockFaults`
- * asks for both (a guarantee that needs anti-entropy first).
+ * What is guaranteed, and so what the workload keeps to: with N=3, R=W=2,
+ * an acknowledged write survives while one of the W replicas that took it
+ * keeps its disk. So only one node (the seed's wipe victim) ever loses its
+ * disk, and never while another node is down. A wiped node pulls its ranges
+ * back before it counts toward any quorum (node/membership/recall.ts,
+ * Replica.bootstrapping), so reads stay fresh across a wipe and are checked
+ * for it. Seeds with a wipe run with true clocks unless `wipesWithClockFaults`
+ * asks for both: with it, 1 seed of 1,200 read a stale value
+ * (GODDB_SEED=20932 with every fault on, `npm run sim -- --seeds 1 --from
+ * 20932 --only skew,jumps,restarts,wipes,partitions,drops,duplicates,slow,largeValues,wipesWithClockFaults`).
  */
 import { ErrorCode } from '../../src/core/errors.js';
 import { ClientOp, Header } from '../../src/protocol/subjects.js';
@@ -46,7 +45,7 @@ export interface Faults {
   slow: boolean;
   /** Some seeds run with a 64 KiB max_payload and values close to it. */
   largeValues: boolean;
-  /** Wipes in seeds that also skew or jump clocks (not guaranteed yet: see the top of this file). */
+  /** Wipes in seeds that also skew or jump clocks (not guaranteed yet: see the top of this file; seed 20932 fails). */
   wipesWithClockFaults: boolean;
 }
 
@@ -147,7 +146,6 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadReport
   const crashes: string[] = [];
   const state = new Map<string, State>(ids.map((id) => [id, State.Up]));
   const restarts: Promise<unknown>[] = [];
-  let firstWipeMs = Infinity;
 
   // A node dies of an error nothing caught, as a real process does (Node's default for unhandled rejections).
   const onFatal = (err: unknown) => {
@@ -220,7 +218,6 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadReport
       if (!wipe && !faults.restarts) return;
       void cluster.crash(id);
       state.set(id, State.Down);
-      if (wipe) firstWipeMs = Math.min(firstWipeMs, clock.nowMs());
       log(`crash ${id}`);
       const behind = faults.jumps && chance(0.3);
       restart(id, wipe, 100 + int(3_000), behind ? clamp(cluster.offsetOf(id) - restartBehindMs) : undefined);
@@ -311,7 +308,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadReport
     for (const key of keys) converged.set(key, await clock.run(cluster.convergedValue(key)));
 
     const violations = checkHistory(history, converged, {
-      staleReadAllowed: (read) => read.client !== 'final' && (sloppy || read.completeMs >= firstWipeMs - startMs),
+      staleReadAllowed: (read) => read.client !== 'final' && sloppy,
     });
     return { seed: opts.seed, nodes: ids, violations, crashes, transportErrors, history, events, failed: violations.length > 0 || crashes.length > 0 || transportErrors.length > 0 };
   } catch (err) {
