@@ -16,7 +16,9 @@
  * streams from the node a range leaves, because a write acknowledged by W
  * of the old list is then on W of the new one. When that member is down (a
  * removal), or when several members join at once, from every other serving
- * replica, merged: a write acknowledged by W of them is on at least one.
+ * replica, merged: a write acknowledged by W of them is on at least one; a
+ * source that is down makes the arc wait for it (only an operator's removal
+ * takes a dead member out of the sources).
  *
  * Joins may overlap: joiners turn up one by one, as each finishes, so the
  * serving ring passes through rings nobody moved to (the old members and
@@ -96,6 +98,8 @@ export interface MoveInputs {
   n: number;
   self: string;
   isUp: (id: string) => boolean;
+  /** Members that hold nothing to pull from (removed by an operator: dead by decree). */
+  dead?: (id: string) => boolean;
 }
 
 /** The arcs `self` gains from its base to the future ring, with their sources; adjacent arcs with the same sources merged. */
@@ -109,7 +113,11 @@ export function pullTasks(inp: MoveInputs): PullTask[] {
     if (inp.base && preferenceList(inp.base, arc.end, inp.n).includes(inp.self)) continue;
     const serving = preferenceList(inp.serving, arc.end, inp.n);
     const replaced = inp.crowded || !future.includes(inp.self) ? [] : serving.filter((id) => id !== inp.self && !future.includes(id) && inp.isUp(id));
-    const sources = replaced.length > 0 ? replaced : serving.filter((id) => id !== inp.self && inp.isUp(id));
+    // Otherwise every other serving replica, down ones included (the task then waits for them):
+    // a write acknowledged by W of them may be on any one, and one missing source could be the only
+    // holder of a write (GODDB_SEED=5000015 of the workload: a wiped node pulled from the one
+    // replica it could reach and then read stale).
+    const sources = replaced.length > 0 ? replaced : serving.filter((id) => id !== inp.self && !(inp.dead?.(id) ?? false));
     const last = tasks[tasks.length - 1];
     if (last && last.arc.end === arc.start && sameList(last.sources, sources)) last.arc = { start: last.arc.start, end: arc.end };
     else tasks.push({ arc, sources });

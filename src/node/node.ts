@@ -110,6 +110,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
   });
   await engine.open();
+  // Before the replica listens: writes that arrive once it does must not make a wiped disk look used.
+  const emptyAtStart = (await engine.count()) === 0;
   if (!deps.transport) logger.info({ servers: config.nats.servers.map(redactUrl), giveUpAfterMs: config.nats.connectWaitMs }, 'connecting to NATS');
   const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock)).catch(async (err) => {
     await engine.close();
@@ -131,12 +133,14 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     throw err;
   });
   replica.hints = hintStore;
+  // An empty disk with nothing kept may be a wiped one (recall.ts below finds out): until then the
+  // replica counts toward no quorum, or it could answer reads with nothing in the meantime.
+  const mayBeWiped = emptyAtStart && loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && config.gossip.enabled && protocolMax >= 2;
+  replica.bootstrapping = mayBeWiped;
   const replicaSubs = replica.listen(transport, config.cluster, id);
   // A node with nothing kept asks its peers first whether they know it (a wiped disk): it then
   // comes back with the tokens and the state it had, not as a new member (node/membership/recall.ts).
-  const recalled = loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && config.gossip.enabled && protocolMax >= 2
-    ? await recallSelf(transport, config.cluster, id, config.gossip.peers, clock)
-    : undefined;
+  const recalled = mayBeWiped ? await recallSelf(transport, config.cluster, id, config.gossip.peers, clock) : undefined;
   if (recalled) {
     writeTokens(meta, recalled.tokens);
     saveState(meta, recalled.stamp);
@@ -349,9 +353,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   }
   // Back on an empty disk (no move record, no data) while the cluster knows this id: pull every
   // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
-  const wiped = recalled !== undefined && (await engine.count()) === 0;
+  const wiped = recalled !== undefined && emptyAtStart;
+  replica.bootstrapping = wiped;
   if (wiped) {
-    replica.bootstrapping = true;
     moves.onBootstrapped = () => (replica.bootstrapping = false);
     logger.warn('this node is back on an empty disk: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
   }

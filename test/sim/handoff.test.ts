@@ -225,27 +225,25 @@ describe('ownership handoff on a join', () => {
     await c.stop();
   });
 
-  it('sim handoff - a joiner cut off from a source mid-pull takes those ranges from the other replicas once the source is down for it; its pull from the source is superseded', async () => {
+  it('sim handoff - a joiner cut off from its source mid-pull waits for it (no other replica may stand in for a source that is not removed), and finishes once it is back', async () => {
     const { seed, c, keys } = await joinAfterPrefill();
     // Cut n4 off from n1 once it pulls from it (n1 is a source: n4 takes its place for some keys).
     const fromN1 = () => c.node('n4').node.moves.transfers().find((t) => t.source === 'n1')?.keysSent ?? 0;
     for (let i = 0; i < 400 && fromN1() === 0; i++) await c.clock.advance(25);
     assert.ok(fromN1() > 0, `seed ${seed}: n4 pulls from n1`);
     c.bus.partition('n1', 'n4');
-    // Until n4's failure detector convicts n1, n1 is still its source: the pull waits, n4 stays joining.
-    await c.clock.advance(500);
-    assert.equal(c.node('n4').node.membership.ownState().state, 'joining');
+    // n1 is down for n4 now, but not removed: it may hold the only copy of a write, so the arcs
+    // it is a source of wait (from every serving replica, n1 included), and n4 stays joining.
+    await c.clock.advance(8_000);
+    assert.equal(c.node('n4').node.membership.ownState().state, 'joining', `seed ${seed}: n4 waits for n1`);
     assert.equal(c.node('n2').node.coordinator.ringReport().settled, false, 'n2 is not settled while n4 lacks ranges');
-    // Then the arcs n4 took from n1 come from every other replica (merged), and the join ends.
-    await untilSettled(c, ['n2', 'n3', 'n4']);
+    c.bus.heal();
+    await untilSettled(c);
     const ring = c.node('n2').node.membership.ring();
     for (const key of keys) {
       if (preferenceList(ring, keyHash(key), 3).includes('n4')) assert.equal(await valueOn(c, 'n4', key), `v.${key}`, `seed ${seed}: n4 holds ${key}`);
     }
-    const pulls = c.node('n4').node.moves.transfers();
-    assert.equal(pulls.find((t) => t.source === 'n1')?.state, TransferState.Superseded, `seed ${seed}: the pull from n1 was left unfinished: ${JSON.stringify(pulls)}`);
-    assert.ok(pulls.filter((t) => t.source !== 'n1').every((t) => t.state === TransferState.Done));
-    c.bus.heal();
+    assert.ok(c.node('n4').node.moves.transfers().every((t) => t.state === TransferState.Done || t.state === TransferState.Superseded));
     await c.stop();
   });
 });

@@ -76,22 +76,25 @@ describe('moves - pull tasks', () => {
     for (const id of before.keys()) assert.deepEqual(pullTasks({ base: serving, serving, future, n, self: id, isUp: () => true }), []);
   });
 
-  it('moves - when the replaced member is down (a removal), every surviving replica is a source; none up leaves the task waiting', () => {
+  it('moves - when the replaced member is removed, every other serving replica is a source, down ones too (the arc waits for them)', () => {
     const layout = cluster(['a', 'b', 'c', 'd', 'e']);
     const base = ringOf(layout);
     // d is removing: out of the future ring, still in the serving ring, and down.
     const future = ringOf(new Map([...layout].filter(([id]) => id !== 'd')));
     const gainers = new Set<string>();
     for (const self of ['a', 'b', 'c', 'e']) {
-      const tasks = pullTasks({ base, serving: base, future, n, self, isUp: (id) => id !== 'd' });
+      const tasks = pullTasks({ base, serving: base, future, n, self, isUp: (id) => id !== 'd', dead: (id) => id === 'd' });
       if (tasks.length > 0) gainers.add(self);
       for (const t of tasks) {
         const serving = preferenceList(base, t.arc.end, n);
         assert.ok(serving.includes('d'), 'only arcs d replicated move');
         assert.deepEqual(t.sources, serving.filter((id) => id !== self && id !== 'd'));
       }
-      const none = pullTasks({ base, serving: base, future, n, self, isUp: (id) => id === self });
-      assert.ok(none.every((t) => t.sources.length === 0));
+      // Liveness does not shrink the sources: a survivor that is down may hold the only copy of a write.
+      const others = pullTasks({ base, serving: base, future, n, self, isUp: (id) => id === self, dead: (id) => id === 'd' });
+      assert.deepEqual(others, tasks);
+      // Not removed, only down: d is still a source, and the arc waits for it.
+      for (const t of pullTasks({ base, serving: base, future, n, self, isUp: (id) => id !== 'd' })) assert.ok(t.sources.includes('d'));
     }
     assert.ok(gainers.size > 0);
   });

@@ -226,6 +226,7 @@ export class Moves {
         n: this.opts.replication,
         self: this.opts.self,
         isUp: (id) => this.membership.isUp(id),
+        dead: (id) => this.membership.stateOf(id) === MemberState.Removing,
       });
       const wait = tasks.length === 0 ? 0 : seen + this.opts.ringDelayMs - this.clock.monotonicMs();
       if (wait > 0) return this.later(wait);
