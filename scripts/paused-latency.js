@@ -53,6 +53,8 @@ try {
       } catch (err) {
         const code = String(err?.code ?? err?.message ?? err).slice(0, 40);
         mine.failures.set(code, (mine.failures.get(code) ?? 0) + 1);
+        mine.firstMessages ??= new Map();
+        if (!mine.firstMessages.has(code)) mine.firstMessages.set(code, String(err?.message ?? err).slice(0, 200));
         mine.lastFailureMs = performance.now();
       }
     }
@@ -81,6 +83,7 @@ try {
     const failed = [...ph.failures].map(([c, n]) => `${n} x ${c}`).join(', ') || 'none';
     const lastFailure = ph.lastFailureMs === undefined ? '' : `; last failure ${((ph.lastFailureMs - ph.startedMs) / 1000).toFixed(1)} s into the phase`;
     console.log(`${ph.name.padEnd(12)} ${String(xs.length).padStart(7)} ok  p50 ${pct(xs, 50).toFixed(2)} ms  p99 ${pct(xs, 99).toFixed(1)} ms  max ${pct(xs, 100).toFixed(0)} ms  failed: ${failed}${lastFailure}`);
+    for (const [code, message] of ph.firstMessages ?? []) console.log(`             first ${code}: ${message}`);
   }
 } finally {
   await db?.close?.();

@@ -13,6 +13,7 @@ import {
 } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
+import { NodeRouter } from './node_router.js';
 import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
 import { ClientOp, Header, clientRequest, isValidToken, unsendableKey, type AdminOp } from '../protocol/subjects.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
@@ -94,22 +95,43 @@ export interface GodDbClient {
    * refused with code 409 (ask it to leave instead).
    */
   remove(nodeId: string): Promise<MembershipChange>;
+  /** The nodes requests go to now (those that answered the last $SRV.PING round), when routing by node. */
+  liveNodes(): string[];
   close(): Promise<void>;
+}
+
+export interface ClientRouting {
+  /**
+   * 'nodes' (the SDK's default): each request goes to one node that answers
+   * $SRV.PING, on its own subject, so a paused node stops getting requests
+   * within about a second (client/node_router.ts); 'queue': through the
+   * `kv.>` queue group, where the NATS server picks.
+   */
+  routing?: 'nodes' | 'queue';
+  /** How often the live nodes are asked for (ms). */
+  routeProbeMs?: number;
 }
 
 const empty = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /** A client over an already-connected transport; it takes ownership (close() closes it). */
-export function clientOverTransport(transport: Transport, opts: { timeoutMs: number }): GodDbClient {
-  return new TransportClient(transport, opts.timeoutMs);
+export function clientOverTransport(transport: Transport, opts: { timeoutMs: number } & ClientRouting): GodDbClient {
+  const router = opts.routing === 'nodes' ? new NodeRouter(transport, opts.routeProbeMs === undefined ? {} : { probeMs: opts.routeProbeMs }) : undefined;
+  router?.start();
+  return new TransportClient(transport, opts.timeoutMs, router);
 }
 
 class TransportClient implements GodDbClient {
   constructor(
     private readonly transport: Transport,
     private readonly timeoutMs: number,
+    private readonly router: NodeRouter | undefined,
   ) {}
+
+  liveNodes(): string[] {
+    return this.router?.nodes() ?? [];
+  }
 
   async get(key: string, opts: GetOptions = {}): Promise<GetResult | null> {
     const headers = quorumHeader(Header.R, opts.r);
@@ -181,6 +203,7 @@ class TransportClient implements GodDbClient {
   }
 
   close(): Promise<void> {
+    this.router?.stop();
     return this.transport.close();
   }
 
@@ -198,10 +221,13 @@ class TransportClient implements GodDbClient {
     if (keyHeader !== undefined) headers[Header.Key] = keyHeader;
     if (keyB64Header !== undefined) headers[Header.KeyB64] = keyB64Header;
     let reply: Reply;
+    const routed = this.router?.route(subject) ?? { subject, node: undefined };
     try {
-      reply = await this.transport.request(subject, data, { timeoutMs: this.timeoutMs, headers });
+      reply = await this.transport.request(routed.subject, data, { timeoutMs: this.timeoutMs, headers });
     } catch (err) {
-      throw fromTransportError(err, subject, this.timeoutMs);
+      const e = fromTransportError(err, subject, this.timeoutMs);
+      if (routed.node !== undefined && (e instanceof TimeoutError || e instanceof QuorumNotMetError)) this.router!.timedOut(routed.node);
+      throw e;
     }
     const err = replyError(reply);
     if (err === undefined) return reply;

@@ -14,7 +14,7 @@
  */
 import { connectNats, type NatsOptions } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
-import { clientOverTransport, type GodDbClient } from './client.js';
+import { clientOverTransport, type ClientRouting, type GodDbClient } from './client.js';
 import { ConnectionError } from './connection_error.js';
 import { credentialsOf, resolveTarget, type Target } from './context.js';
 
@@ -32,7 +32,7 @@ export {
   errorFromCode,
 } from '../core/errors.js';
 export { clientOverTransport } from './client.js';
-export type { GetOptions, GetResult, GodDbClient, MembershipChange, PutOptions, PutResult, WriteOptions } from './client.js';
+export type { ClientRouting, GetOptions, GetResult, GodDbClient, MembershipChange, PutOptions, PutResult, WriteOptions } from './client.js';
 export { ConnectionError } from './connection_error.js';
 export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
 export type { NodeInfo } from './nodes.js';
@@ -40,7 +40,7 @@ export { clusterStatus, type ClusterStatus, type MemberStatusView } from './ring
 export type { OwnersReport, RingMemberReport, RingReport } from '../protocol/placement_report.js';
 export { AnswerClass, answerClass, summarizeRequests, type RequestCounts, type RequestSummary } from '../protocol/request_counts.js';
 
-export interface ConnectOptions {
+export interface ConnectOptions extends ClientRouting {
   /**
    * One NATS URL or several (any server of the cluster). Default: the
    * context's (GODDB_CONTEXT, else ~/.config/goddb/context.json, which
@@ -79,7 +79,7 @@ export async function connect(opts: ConnectOptions = {}): Promise<GodDbClient> {
   const target = resolveTarget(opts, process.env);
   const cfg = natsConfig({ ...credentialsOf(target.context), ...definedOnly(opts) }, target.servers);
   const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, target);
-  return clientOverTransport(transport, { timeoutMs });
+  return clientOverTransport(transport, { timeoutMs, routing: opts.routing ?? 'nodes', ...(opts.routeProbeMs === undefined ? {} : { routeProbeMs: opts.routeProbeMs }) });
 }
 
 function definedOnly(opts: ConnectOptions): ConnectOptions {

@@ -17,7 +17,7 @@ import { MemoryEngine } from '../storage/memory.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
 import { generateNodeId } from '../protocol/node_id.js';
-import { isNodeSubject } from '../protocol/subjects.js';
+import { isNodeSubject, nodeAddressedFilter } from '../protocol/subjects.js';
 import { connectNats, ConnectEventType, redactUrl, type ConnectBehaviour } from '../transport/nats.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
@@ -370,6 +370,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   };
   await transport.flush();
   let service: Subscription | undefined = await transport.serve(api.service());
+  // The same requests addressed to this node alone (the SDK routes around paused nodes this way).
+  let addressed: Subscription | undefined = transport.subscribe(nodeAddressedFilter(id), (m) => api.handle(m));
   let ready = true;
 
   const http = deps.http === false ? undefined : await startHttp(config.http.host, config.http.port, {
@@ -386,7 +388,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       // count on this replica until then, so its subjects are drained last; closing the
       // connection flushes what is left (the last replies) before it closes.
       ready = false;
-      await service?.drain();
+      await Promise.all([service?.drain(), addressed?.drain()]);
+      addressed = undefined;
       service = undefined;
       await coordinator.drain();
       await moves.stop();

@@ -32,6 +32,9 @@
  *   and at most subjectKeyBytesMax bytes: nats-server closes the connection of
  *   a client whose protocol line (subject, reply subject, sizes) exceeds its
  *   max_control_line (4 KiB by default).
+ *   kvn.<node-id>.<op>.<key>   the same requests, to one node (not the queue group): the SDK
+ *     sends them to nodes that answer $SRV.PING, so a paused node stops getting them
+ *     (client/node_router.ts). The rest of the subject is as under `kv.`.
  *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
@@ -57,6 +60,30 @@ export const clientEndpoint = { name: apiPrefix, subject: `${apiPrefix}.>` } as 
 /** Every node's micro-service statistics answer here ($SRV.PING.<name> and $SRV.INFO.<name> likewise). */
 export function serviceStatsSubject(): string {
   return `$SRV.STATS.${serviceName}`;
+}
+
+export function servicePingSubject(): string {
+  return `$SRV.PING.${serviceName}`;
+}
+
+/** The first token of the client requests addressed to one node. */
+export const nodeAddressedPrefix = 'kvn';
+
+/** `kv.<op>.<key>` as addressed to `nodeId` alone: `kvn.<node-id>.<op>.<key>`. */
+export function nodeAddressedSubject(nodeId: string, subject: string): string {
+  if (!subject.startsWith(`${apiPrefix}.`)) throw new Error(`assertion: ${subject} is not a client subject`);
+  return `${nodeAddressedPrefix}.${nodeId}.${subject.slice(apiPrefix.length + 1)}`;
+}
+
+/** The subject a node serves for requests addressed to it alone. */
+export function nodeAddressedFilter(nodeId: string): string {
+  return `${nodeAddressedPrefix}.${nodeId}.>`;
+}
+
+/** A request addressed to `nodeId` (`kvn.<node-id>.…`) as the client subject it stands for (`kv.…`); others unchanged. */
+export function unaddressed(subject: string, nodeId: string): string {
+  const prefix = `${nodeAddressedPrefix}.${nodeId}.`;
+  return subject.startsWith(prefix) ? `${apiPrefix}.${subject.slice(prefix.length)}` : subject;
 }
 
 export const ClientOp = {

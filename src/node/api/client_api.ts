@@ -16,7 +16,7 @@ import { decodeContext, encodeContext, ProtocolError } from '../../protocol/code
 import { ownersReport } from '../../protocol/placement_report.js';
 import { parseTtlHeader } from '../../protocol/ttl.js';
 import { summarizeRequests } from '../../protocol/request_counts.js';
-import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unsendableKey, type AdminOp } from '../../protocol/subjects.js';
+import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unaddressed, unsendableKey, type AdminOp } from '../../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Metrics } from './metrics.js';
@@ -118,7 +118,7 @@ export class ClientApi {
     let op = 'unknown';
     try {
       // The first header read also checks the whole block: a malformed one is 400 (BadRequestError) here.
-      const parsed = parseClientSubject(msg.subject, this.keyHeader(msg), msg.header(Header.KeyB64));
+      const parsed = parseClientSubject(unaddressed(msg.subject, this.opts.nodeId), this.keyHeader(msg), msg.header(Header.KeyB64));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
       op = parsed.op;
       const keyProblem = unsendableKey(parsed.key, this.opts.keyBytesMax);
