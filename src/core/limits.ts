@@ -81,7 +81,7 @@ export const limits = {
   rangeItemsMax: 512,
   /** Payload bytes a range page asks for: a tenth of a second at the configured rate, at most this. */
   rangePageBytesMax: 256 * 1024,
-  /** Replica requests to one member that time out in a row before a coordinator routes around it for two request timeouts (gray failures). */
+  /** Replica requests to one member that time out in a row (with no answer from it for a request timeout) before a coordinator routes around it for two request timeouts (gray failures). */
   replicaTimeoutsToShun: 2,
   /** Spans a node pulls at once during a move (each one page at a time). */
   movePullsInflightMax: 4,
