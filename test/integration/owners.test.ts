@@ -30,6 +30,20 @@ async function ownersUntil(db: GodDbClient, key: string, done: (byNode: Map<stri
   return byNode;
 }
 
+/**
+ * `goddb status --json` once every node says settled: a starting member says which ring it holds
+ * in its next heartbeat (every 200 ms here), so right after start a node may not have heard it yet.
+ */
+async function settledStatus(url: string, timeoutMs = 10_000): Promise<ClusterStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await cli(['status', '--json', '--servers', url])) as ClusterStatus;
+    if (status.settled === true) return status;
+    if (Date.now() > deadline) assert.fail(`not settled within ${timeoutMs}ms: ${JSON.stringify(status.members)}`);
+    await delay(200);
+  }
+}
+
 async function cli(args: string[]): Promise<unknown> {
   const run = await runScript(cliPath, args, '', 30_000);
   assert.equal(run.code, 0, run.stderr);
@@ -68,8 +82,7 @@ describe('goddb owners and the ring in goddb status', () => {
       assert.deepEqual(r.pending, []);
     }
 
-    const status = (await cli(['status', '--json', '--servers', cluster.nats.url])) as ClusterStatus;
-    assert.equal(status.settled, true);
+    const status = await settledStatus(cluster.nats.url);
     assert.deepEqual(status.members.map((m) => [m.id, m.status, m.virtualNodes, m.answered]), ids.map((id) => [id, 'up', 10, true]));
     assert.ok(Math.abs(ownsTotal(status) - 300) < 0.5, `shares sum to ${ownsTotal(status)}%`);
 
@@ -95,8 +108,7 @@ describe('goddb owners and the ring in goddb status', () => {
     const db = await connect({ servers: cluster.nats.url });
     clients.push(db);
 
-    const status = (await cli(['status', '--json', '--servers', cluster.nats.url])) as ClusterStatus;
-    assert.equal(status.settled, true);
+    const status = await settledStatus(cluster.nats.url);
     assert.equal(status.members.length, 4);
     assert.ok(Math.abs(ownsTotal(status) - 300) < 0.5, `shares sum to ${ownsTotal(status)}%`);
     for (const m of status.members) assert.ok(m.owns! > 50 && m.owns! < 100, `${m.id} owns ${m.owns}%`);
