@@ -141,7 +141,7 @@ export class Coordinator {
       // While a range moves, its pending owners get every write too, and each one raises the
       // quorum (Cassandra's blockFor + pending): a write then reaches W of the owners after the move.
       const sloppy = options.sloppy ?? this.opts.sloppyQuorum ?? false;
-      const { targets, needed, hintFor } = this.writeTargets(key, w, sloppy);
+      const { counted, uncounted, needed, hintFor } = this.writeTargets(key, w, sloppy);
       for (let attempt = 1; ; attempt++) {
         const version = this.newVersion(value, context, ttlSeconds);
         const send = (node: string): Promise<void> => {
@@ -150,8 +150,7 @@ export class Coordinator {
         };
         // Without sloppy quorum the hints still go (every down replica gets the write once it is
         // back), but they count toward no quorum: only the key's own replicas do.
-        const counted = sloppy ? targets : targets.filter((node) => !hintFor.has(node));
-        if (!sloppy) for (const node of hintFor.keys()) this.track(send(node).catch((err: Error) => this.hintLogs.warn('hint-failed', { node, err: err.message }, 'a hint was not stored')));
+        for (const node of uncounted) this.track(send(node).catch((err: Error) => this.hintLogs.warn('hint-failed', { node, err: err.message }, 'a hint was not stored')));
         const { quorum } = fanOut(counted, { needed, timeoutMs: this.opts.requestTimeoutMs }, this.clock, (node) => this.blame(node, send(node)));
         const r = await quorum;
         const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
@@ -276,7 +275,7 @@ export class Coordinator {
    * count toward W (Dynamo, Riak); without it (the default) they do not
    * (Cassandra): see `write`.
    */
-  private writeTargets(key: string, w: number, sloppy: boolean): { targets: string[]; needed: number; hintFor: Map<string, string> } {
+  private writeTargets(key: string, w: number, sloppy: boolean): { counted: string[]; uncounted: string[]; needed: number; hintFor: Map<string, string> } {
     const p = this.placementOf(key);
     const needed = w + p.pending.length;
     const up = [...p.replicas.filter((r) => r.up).map((r) => r.node), ...p.pending.filter((id) => this.reachable(id))];
@@ -286,10 +285,8 @@ export class Coordinator {
       if (f.node !== this.opts.self && (this.opts.protocolOf?.(f.node) ?? 2) < 2) continue; // protocol 1 would store it as its own
       hintFor.set(f.node, f.standsInFor);
     }
-    const counted = sloppy ? [...up, ...hintFor.keys()] : up;
-    this.upFirst(counted, needed, 'W', p.pending.length);
-    const targets = this.upFirst([...up, ...hintFor.keys()], 0, 'W', p.pending.length);
-    return { targets, needed, hintFor };
+    const counted = this.upFirst(sloppy ? [...up, ...hintFor.keys()] : up, needed, 'W', p.pending.length);
+    return { counted, uncounted: sloppy ? [] : [...hintFor.keys()], needed, hintFor };
   }
 
   /** True while `owner` has been down no longer than the hint window (past it, its hints would only be dropped). */

@@ -37,6 +37,7 @@ import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeRecord, encode, Kind, type RangeItem, type RangeReply, type WireCursor } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { HashCursor, StorageEngine } from '../../storage/engine.js';
+import { compareHashOrder } from '../../storage/hash_order.js';
 import type { MetaStore } from '../../storage/meta.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { Membership } from '../membership/membership.js';
@@ -75,6 +76,7 @@ export const movesMetaName = 'moves';
 
 export class Moves {
   private base: Ring | undefined;
+  private baseFp = '';
   private progress = new Map<string, 'done' | HashCursor>();
   /** Hash intervals that have arrived for the move under way (sorted, merged), for the future ring `doneFor`. */
   private done: HashSpan[] = [];
@@ -125,11 +127,11 @@ export class Moves {
       // Back on an empty disk while the cluster still places this node: it holds nothing the ring
       // gives it, so it pulls every arc it replicates from the other replicas (merged), as a
       // joiner does, and counts toward no quorum until then (Replica.bootstrapping).
-      this.base = undefined;
+      this.setBase(undefined);
       this.bootstrapping = true;
       this.save();
     } else if (saved) {
-      this.base = saved.base === null ? undefined : ringOf(saved.base);
+      this.setBase(saved.base === null ? undefined : ringOf(saved.base));
       for (const [k, v] of Object.entries(saved.progress)) this.progress.set(k, v === 'done' ? v : { hash: BigInt(`0x${v.hash}`), key: v.key });
       this.doneFor = saved.doneFor ?? '';
       this.done = (saved.done ?? []).map((d) => {
@@ -137,7 +139,7 @@ export class Moves {
         return { fromHash: BigInt(`0x${from}`), toHash: BigInt(`0x${to}`) };
       });
     } else {
-      this.base = this.membership.ownState().state === MemberState.Joining ? undefined : this.membership.futureRing();
+      this.setBase(this.membership.ownState().state === MemberState.Joining ? undefined : this.membership.futureRing());
       this.save();
     }
     this.sub = this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Range), (m) => void this.serve(m));
@@ -152,10 +154,16 @@ export class Moves {
     await this.sub?.drain();
   }
 
+  /** The base and its fingerprint ('' for none), kept together: the fingerprint is read on every pass and status call. */
+  private setBase(base: Ring | undefined): void {
+    this.base = base;
+    this.baseFp = base === undefined ? '' : ringFingerprint(base);
+  }
+
   /** True when this node holds every key the future ring gives it and no member is moving. */
   get settled(): boolean {
-    const fp = ringFingerprint(this.membership.futureRing());
-    return this.base !== undefined && ringFingerprint(this.base) === fp && this.everyoneSynced(fp) && !this.anyMoving();
+    const fp = this.membership.futureFingerprint();
+    return this.baseFp === fp && this.everyoneSynced(fp) && this.membership.moving() === 0;
   }
 
   /** Pulls under way, and the last finished one of each source, for `goddb status` (which reports those under way). */
@@ -201,8 +209,8 @@ export class Moves {
     const own = this.membership.ownState().state;
     if (isGone(own)) return;
     const future = this.membership.futureRing();
-    const fp = ringFingerprint(future);
-    if (this.base === undefined || ringFingerprint(this.base) !== fp) {
+    const fp = this.membership.futureFingerprint();
+    if (this.baseFp !== fp) {
       if (this.doneFor !== fp) {
         // What arrived was pulled for another future ring, perhaps from members that no longer
         // held it (a view that had not heard every member yet): only a change of the serving
@@ -232,8 +240,8 @@ export class Moves {
       if (wait > 0) return this.later(wait);
       const complete = await this.pull(tasks, fp);
       if (!complete) return this.later(limits.moveRetryMs);
-      if (ringFingerprint(this.membership.futureRing()) !== fp) return this.kick();
-      this.base = future;
+      if (this.membership.futureFingerprint() !== fp) return this.kick();
+      this.setBase(future);
       this.progress.clear();
       this.done = [];
       // A pull left unfinished (its source went down, or the ring changed under it) is superseded.
@@ -254,7 +262,7 @@ export class Moves {
     this.membership.setOwnSynced(fp);
     this.advanceStates(fp);
     if (isGone(this.membership.ownState().state)) return; // left: what it held stays on its disk, untouched
-    if (this.anyMoving() || !this.everyoneSynced(fp)) return this.later(limits.moveRetryMs);
+    if (this.membership.moving() > 0 || !this.everyoneSynced(fp)) return this.later(limits.moveRetryMs);
     await this.cleanup(fp);
   }
 
@@ -279,16 +287,12 @@ export class Moves {
 
   /** Every member of the future ring says it holds every key of it. */
   private everyoneSynced(fp: string): boolean {
-    return this.membership.members().every((m) => !inFutureRing(m.state) || (m.id === this.opts.self ? ringFingerprint(this.base ?? buildRing([])) === fp : m.synced === fp));
+    return this.membership.members().every((m) => !inFutureRing(m.state) || (m.id === this.opts.self ? this.baseFp === fp : m.synced === fp));
   }
 
   /** Every live member writes for the future ring `fp` (a member of an earlier version says nothing: not waited for). */
   private everyonePlans(fp: string): boolean {
     return this.membership.members().every((m) => m.id === this.opts.self || isGone(m.state) || m.status !== 'up' || m.plans === '' || m.plans === fp);
-  }
-
-  private anyMoving(): boolean {
-    return this.membership.members().some((m) => m.state === MemberState.Joining || m.state === MemberState.Leaving || m.state === MemberState.Removing);
   }
 
   /**
@@ -328,7 +332,7 @@ export class Moves {
         const unit = units[next++]!;
         let arrived = unit.sources.length > 0;
         for (const source of unit.sources) {
-          if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) {
+          if (this.stopped || this.membership.futureFingerprint() !== fp) {
             superseded = true;
             return;
           }
@@ -469,7 +473,7 @@ export class Moves {
     for (const arc of arcs) {
       for (const span of spansOf(arc)) {
         for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
-          if (this.stopped || ringFingerprint(this.membership.futureRing()) !== fp) return;
+          if (this.stopped || this.membership.futureFingerprint() !== fp) return;
           // Through the replica (its lock; its listeners hear of it), and only if unchanged since the scan.
           if (await this.local.remove(entry.key, decodeRecordOrEmpty(entry.record))) deleted++;
         }
@@ -511,17 +515,11 @@ function inSpan(reply: RangeReply, span: HashSpan, after: HashCursor | undefined
   for (const item of reply.items) {
     const at = { hash: keyHash(item.key), key: item.key };
     if (at.hash < span.fromHash || at.hash > span.toHash) return false;
-    if (prev && compareCursor(at, prev) <= 0) return false;
+    if (prev && compareHashOrder(at, prev) <= 0) return false;
     prev = at;
   }
   if (!reply.next) return true;
-  return prev !== undefined && reply.items.length > 0 && compareCursor(reply.next, prev) === 0;
-}
-
-/** Hash order, then key bytes (UTF-8) as storage orders them. */
-function compareCursor(a: HashCursor, b: HashCursor): number {
-  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
-  return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
+  return prev !== undefined && reply.items.length > 0 && compareHashOrder(reply.next, prev) === 0;
 }
 
 function unitKey(span: HashSpan, source: string): string {

@@ -118,6 +118,7 @@ export class Membership {
   private view: MemberView;
   private currentRing: Ring;
   private nextRing: Ring;
+  private nextRingFp = '';
   private heartbeat = 0;
   private timer: TimerHandle | undefined;
   private subs: Subscription[] = [];
@@ -173,7 +174,7 @@ export class Membership {
     this.nextRing = this.currentRing;
     this.rebuild();
     const me = this.view.get(opts.self)!;
-    this.view = new Map(this.view).set(opts.self, { ...me, plans: ringFingerprint(this.nextRing) });
+    this.view = new Map(this.view).set(opts.self, { ...me, plans: this.nextRingFp });
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
     this.protocolMax = opts.protocolMax ?? protocolVersion;
     this.phiSettings = { windowSize: limits.heartbeatGapsMax, intervalMs: opts.intervalMs, minStdDevMs: limits.heartbeatGapStdDevMinMs };
@@ -207,6 +208,11 @@ export class Membership {
   /** The future ring: members that will hold ranges once the moves end (writes also reach its pending owners). */
   futureRing(): Ring {
     return this.nextRing;
+  }
+
+  /** The future ring's fingerprint (core/moves.ts ringFingerprint), computed once per change of the ring. */
+  futureFingerprint(): string {
+    return this.nextRingFp;
   }
 
   /** A member's membership state (undefined: not a member). */
@@ -306,7 +312,7 @@ export class Membership {
     this.rebuild();
     // This node writes for its new future ring from now on: its heartbeats say so (`plans`).
     const me = this.view.get(this.opts.self)!;
-    const plans = ringFingerprint(this.nextRing);
+    const plans = this.nextRingFp;
     if (me.plans !== plans) this.view = new Map(this.view).set(this.opts.self, { ...me, plans });
     for (const fn of this.changeListeners) fn();
   }
@@ -316,6 +322,7 @@ export class Membership {
     const serving = members.filter((m) => inServingRing(m.state));
     this.currentRing = buildRing(serving);
     this.nextRing = buildRing(members.filter((m) => inFutureRing(m.state)));
+    this.nextRingFp = ringFingerprint(this.nextRing);
     // Joiners turn up one by one: each may serve in the serving ring plus itself on the way (core/moves.ts).
     const joiners = members.filter((m) => m.state === MemberState.Joining && m.tokens !== undefined);
     this.interimRings = new Map(joiners.length > 1 ? joiners.map((j) => [j.id, buildRing([...serving, j])]) : []);
