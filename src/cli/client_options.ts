@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import { connect, type ConnectOptions, type GodDbClient } from '../client/index.js';
 import { ConnectionError } from '../client/connection_error.js';
-import { ContextError, contextEnv, credentialsOf, resolveTarget, type Target } from '../client/context.js';
+import { ContextError, contextEnv, credentialsOf, natsCredentials, resolveTarget, type Target } from '../client/context.js';
 import { ErrorCode } from '../core/errors.js';
 
 export const ExitCode = {
@@ -70,19 +70,19 @@ export function cliTarget(flags: ClientFlags, env: NodeJS.ProcessEnv = process.e
 export function connectOptions(flags: ClientFlags, target: Target): ConnectOptions {
   const timeoutMs = Number(flags.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(ErrorCode.BadRequest, `--timeout must be a positive integer (ms), got ${flags.timeout}`);
-  const opts: ConnectOptions = { ...credentialsOf(target.context), servers: target.servers, timeoutMs, name: 'goddb-cli' };
-  if (flags.natsUser) opts.user = flags.natsUser;
-  if (flags.natsPass) opts.pass = flags.natsPass;
-  if (flags.natsToken) opts.token = flags.natsToken;
-  if (flags.natsCreds) opts.credsFile = flags.natsCreds;
-  if (flags.natsNkey) opts.nkeySeedFile = flags.natsNkey;
-  if (flags.natsTls || flags.natsTlsCa || flags.natsTlsCert) {
-    opts.tls = {};
-    if (flags.natsTlsCa) opts.tls.caFile = flags.natsTlsCa;
-    if (flags.natsTlsCert) opts.tls.certFile = flags.natsTlsCert;
-    if (flags.natsTlsKey) opts.tls.keyFile = flags.natsTlsKey;
-  }
-  return opts;
+  // Flags win over the context, field by field (a TLS flag replaces the context's TLS settings whole).
+  const fromFlags = natsCredentials({
+    user: flags.natsUser,
+    password: flags.natsPass,
+    token: flags.natsToken,
+    creds: flags.natsCreds,
+    nkey: flags.natsNkey,
+    tls: Boolean(flags.natsTls || flags.natsTlsCa || flags.natsTlsCert),
+    ca: flags.natsTlsCa,
+    cert: flags.natsTlsCert,
+    key: flags.natsTlsKey,
+  });
+  return { ...credentialsOf(target.context), ...fromFlags, servers: target.servers, timeoutMs, name: 'goddb-cli' };
 }
 
 /**

@@ -126,17 +126,35 @@ export interface ContextCredentials {
 
 export function credentialsOf(context: GodDbContext | undefined): ContextCredentials {
   if (!context) return {};
+  return natsCredentials({ ...context, tls: Boolean(context.ca || context.cert || context.key) });
+}
+
+/** The names a context file and the CLI's --nats-* flags use for credentials; `tls` turns TLS on. */
+export interface CredentialFields {
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  creds?: string | undefined;
+  nkey?: string | undefined;
+  tls?: boolean | undefined;
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/** Credentials named as connect()'s options name them, with only the fields that are set. */
+export function natsCredentials(f: CredentialFields): ContextCredentials {
   const creds: ContextCredentials = {};
-  if (context.user) creds.user = context.user;
-  if (context.password) creds.pass = context.password;
-  if (context.token) creds.token = context.token;
-  if (context.creds) creds.credsFile = context.creds;
-  if (context.nkey) creds.nkeySeedFile = context.nkey;
-  if (context.ca || context.cert || context.key) {
+  if (f.user) creds.user = f.user;
+  if (f.password) creds.pass = f.password;
+  if (f.token) creds.token = f.token;
+  if (f.creds) creds.credsFile = f.creds;
+  if (f.nkey) creds.nkeySeedFile = f.nkey;
+  if (f.tls) {
     creds.tls = {};
-    if (context.ca) creds.tls.caFile = context.ca;
-    if (context.cert) creds.tls.certFile = context.cert;
-    if (context.key) creds.tls.keyFile = context.key;
+    if (f.ca) creds.tls.caFile = f.ca;
+    if (f.cert) creds.tls.certFile = f.cert;
+    if (f.key) creds.tls.keyFile = f.key;
   }
   return creds;
 }
