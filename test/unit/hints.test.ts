@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { HybridClock } from '../../src/node/clock/hybrid_clock.js';
 import { Coordinator } from '../../src/node/coordinator/coordinator.js';
 import { decodeHint, encodeHint, HintStore, hintStorageKey } from '../../src/node/hints/hint_store.js';
+import { HintedHandoff } from '../../src/node/hints/hinted_handoff.js';
 import type { Membership } from '../../src/node/membership/membership.js';
 import type { Replica } from '../../src/node/replica/replica.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
@@ -170,6 +171,26 @@ describe('hint store', () => {
     await store.store('n3', 'k1', [version(1, 'x'.repeat(100))]);
     await assert.rejects(store.store('n3', 'k2', [version(1, 'x'.repeat(300))]), /hint store full/);
     assert.equal(store.dropped.full, 1);
+  });
+
+  it('hints - stop() ends the pacing wait after a batch at once: a low rate does not hold a shutdown', async () => {
+    const clock = new FakeClock();
+    const store = new HintStore(new MemoryEngine(), { windowMs: 60_000, bytesMax: 1 << 20, recordBytesMax: 1 << 20 }, clock, silent);
+    await store.open();
+    for (let i = 0; i < 3; i++) await store.store('o1', `k${i}`, [version(1 + i, 'v'.repeat(1000))]);
+    const sent: string[] = [];
+    const membership = { isUp: () => true, stateOf: () => 'up', ring: () => buildRing([{ id: 'o1', virtualNodes: 1 }]), futureRing: () => buildRing([{ id: 'o1', virtualNodes: 1 }]) } as unknown as Pick<Membership, 'isUp' | 'stateOf' | 'ring' | 'futureRing'>;
+    // 10 bytes per second: the pause after one batch of ~3 KB is about five minutes.
+    const handoff = new HintedHandoff({ self: 'x', bytesPerSecond: 10, windowMs: 60_000 }, store, { put: async (_n: string, key: string) => void sent.push(key) }, membership, clock, silent);
+    const round = handoff.runOnce();
+    await clock.advance(10);
+    assert.equal(sent.length, 3, 'the batch went');
+    let stopped = false;
+    const stopping = handoff.stop().then(() => (stopped = true));
+    await clock.advance(1);
+    assert.equal(stopped, true, 'stop() did not wait out the pacing');
+    await Promise.all([round, stopping]);
+    assert.equal(store.pending().get('o1') ?? 0, 0, 'the delivered hints were deleted');
   });
 
   it('hints - the ring report carries hints per owner, and goddb status sums them per member', () => {

@@ -14,6 +14,7 @@
  * is dropped and rebuilt as the rounds reach its arc. Memory: arcs x 1024
  * segments x 8 bytes, whatever the number of keys.
  */
+import { compareHashOrder } from '../../storage/hash_order.js';
 import type { Clock } from '../../core/clock.js';
 import { limits } from '../../core/limits.js';
 import { arcName, arcsOf, hashMax, spansOf, type Arc } from '../../core/moves.js';
@@ -158,14 +159,10 @@ export class ArcTrees {
 /** Scan order within an arc: from just after its start, wrapping past zero, then key bytes. */
 export function compareInArc(arc: Arc, a: HashCursor, b: HashCursor): number {
   const offset = (h: bigint) => (h - arc.start - 1n) & hashMax;
-  return compareCursor({ hash: offset(a.hash), key: a.key }, { hash: offset(b.hash), key: b.key });
+  return compareHashOrder({ hash: offset(a.hash), key: a.key }, { hash: offset(b.hash), key: b.key });
 }
 
 /** Hash order, then key bytes (UTF-8), as storage orders them. */
-export function compareCursor(a: HashCursor, b: HashCursor): number {
-  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
-  return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
-}
 
 export function decodeOrEmpty(record: Uint8Array): Version[] {
   try {

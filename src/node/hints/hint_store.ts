@@ -190,8 +190,8 @@ export class HintStore implements HintSink {
       const now = await this.engine.get(storageKey);
       if (now === undefined || !Buffer.from(now).equals(Buffer.from(expected))) return false;
       await this.engine.delete(storageKey);
-      const owner = decodeHint(now)?.owner;
-      if (owner !== undefined) this.tally(owner, -1, -now.length);
+      // The owner is in the storage key (hintStorageKey): no decoding, and an unreadable record is untallied too.
+      this.tally(storageKey.slice(0, storageKey.lastIndexOf('/')), -1, -now.length);
       return true;
     });
   }

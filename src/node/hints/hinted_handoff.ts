@@ -43,6 +43,8 @@ export class HintedHandoff {
   private stopped = false;
   private lastExpiryScanMs: number;
   private readonly logs: LogLimiter;
+  /** Ends the pacing wait under way, if any (stop). */
+  private endPacing: (() => void) | undefined;
   /** Bytes (estimated) of hints delivered. */
   bytesSent = 0;
 
@@ -68,6 +70,7 @@ export class HintedHandoff {
     this.stopped = true;
     this.timer?.cancel();
     this.timer = undefined;
+    this.endPacing?.();
     await this.round;
   }
 
@@ -140,7 +143,17 @@ export class HintedHandoff {
     const bytes = batchBytes(batch);
     this.bytesSent += bytes;
     const waitMs = Math.ceil((bytes * 1000) / this.opts.bytesPerSecond);
-    if (waitMs > 0 && !this.stopped) await new Promise<void>((r) => this.clock.setTimer(waitMs, r));
+    if (waitMs > 0 && !this.stopped) {
+      // stop() ends the wait: a low rate and a full batch must not hold a shutdown for minutes.
+      await new Promise<void>((r) => {
+        const timer = this.clock.setTimer(waitMs, r);
+        this.endPacing = () => {
+          timer.cancel();
+          r();
+        };
+      });
+      this.endPacing = undefined;
+    }
     return ok;
   }
 }
