@@ -272,6 +272,13 @@ export const configSchema: convict.Schema<NodeConfig> = {
       env: 'GODDB_ANTI_ENTROPY_BYTES_PER_SECOND',
       arg: 'anti-entropy-bytes-per-second',
     },
+    keysPerExchange: {
+      doc: 'Most keys of one range each side lists in one anti-entropy exchange (bounds the memory of an exchange); a range with more differing keys goes on where the last exchange stopped.',
+      format: intFormat(16, 10_000_000),
+      default: limits.aaeKeysPerExchangeMax,
+      env: 'GODDB_ANTI_ENTROPY_KEYS_PER_EXCHANGE',
+      arg: 'anti-entropy-keys-per-exchange',
+    },
   },
   requestTimeoutMs: {
     doc: 'How long a coordinator waits for replicas before answering 504.',

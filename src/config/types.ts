@@ -44,7 +44,7 @@ export interface NodeConfig {
   /** Tombstone and TTL purge (src/node/gc): dead versions kept graceSeconds; a sweep every intervalMs scans keysPerSecond x interval keys. */
   gc: { graceSeconds: number; intervalMs: number; keysPerSecond: number };
   /** Active anti-entropy (src/node/aae): every intervalMs each arc's tictac tree is compared with a replica's; repairs paced to keysPerSecond and bytesPerSecond. */
-  antiEntropy: { enabled: boolean; intervalMs: number; keysPerSecond: number; bytesPerSecond: number };
+  antiEntropy: { enabled: boolean; intervalMs: number; keysPerSecond: number; bytesPerSecond: number; keysPerExchange: number };
   requestTimeoutMs: number;
   /** A read asks R replicas, and one more if no quorum after this long. */
   readSpeculativeMs: number;

@@ -117,7 +117,7 @@ export const limits = {
   aaeKeysPageItemsMax: 1024,
   /** Stored entries one key-list page scans at most (the segments asked may be sparse in the arc). */
   aaeScanEntriesPerPageMax: 8192,
-  /** Keys compared in one exchange of one arc (each side's list); the rest wait for the next round. */
+  /** Default keys compared in one exchange of one arc (each side's list); the next exchange of the arc goes on from there. */
   aaeKeysPerExchangeMax: 16_384,
   /** Differing keys repaired at once (one replica get and put batch each way). */
   aaeRepairBatchKeys: 128,

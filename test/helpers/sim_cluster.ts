@@ -8,6 +8,7 @@
  */
 import pino from 'pino';
 import type { NodeConfig } from '../../src/config/types.js';
+import { limits } from '../../src/core/limits.js';
 import { union, visibleValue, type Version } from '../../src/core/version.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
@@ -41,7 +42,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     hints: { sloppyQuorum: false, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 },
     gc: { graceSeconds: 864_000, intervalMs: 60_000, keysPerSecond: 1000 },
     // Off unless a test turns it on: other simulations look at replicas before repair (read repair, handoff).
-    antiEntropy: { enabled: false, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 },
+    antiEntropy: { enabled: false, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024, keysPerExchange: limits.aaeKeysPerExchangeMax },
     requestTimeoutMs: 2000,
     readSpeculativeMs: 50,
     maxClockSkewMs: 60_000,

@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig } from '../../src/config/types.js';
-import { versionsDigest } from '../../src/core/tictac.js';
+import { limits } from '../../src/core/limits.js';
+import { keyHash } from '../../src/core/ring.js';
+import { segmentOf, versionsDigest } from '../../src/core/tictac.js';
 import { ClientOp } from '../../src/protocol/subjects.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
@@ -18,7 +20,7 @@ const ids = ['n1', 'n2', 'n3'];
 /** The promise: every replica agrees within 30 s of the heal, with the default schedule. */
 const convergenceMs = 30_000;
 const aaeOn = (over: Partial<NodeConfig['antiEntropy']> = {}): Partial<NodeConfig> => ({
-  antiEntropy: { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024, ...over },
+  antiEntropy: { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024, keysPerExchange: limits.aaeKeysPerExchangeMax, ...over },
 });
 
 async function put(c: SimCluster, via: string, key: string, value: string): Promise<void> {
@@ -154,6 +156,31 @@ describe('anti-entropy', () => {
     assert.deepEqual(await disagreeing(c, sample), []);
     assert.ok(rootsEqual(c), `seed ${seed}: the tree roots differ`);
     assert.ok(tookMs <= convergenceMs, `seed ${seed}: took ${tookMs} ms`);
+    await c.stop();
+  });
+
+  it('sim aae - an arc with more differing keys than one exchange lists is repaired to its end (each exchange goes on where the last stopped)', async () => {
+    const seed = simSeed();
+    const keysPerExchange = 16;
+    // One token per node (three arcs) and keys all in one tree segment, so every exchange lists the
+    // same segment's keys from the arc's start: one that always started there would repair the first
+    // 16 of each arc over and over and never reach the rest.
+    const c = new SimCluster(seed, ids, { ...aaeOn({ keysPerExchange, intervalMs: 1_000 }), ring: { virtualNodes: 1 } });
+    await c.start();
+    const keys: string[] = [];
+    const segment = segmentOf(keyHash('y.0'));
+    for (let i = 0; keys.length < 120; i++) if (segmentOf(keyHash(`y.${i}`)) === segment) keys.push(`y.${i}`);
+    for (const k of keys) await put(c, 'n1', k, `a-${k}`);
+    await c.clock.advance(2_000);
+    c.bus.isolate('n3', ['n1', 'n2']);
+    for (const k of keys) await put(c, 'n1', k, `b-${k}`);
+    c.bus.heal();
+    assert.equal((await disagreeing(c, keys)).length, keys.length, 'n3 missed every second write');
+    const tookMs = await until(c, async () => (await disagreeing(c, keys)).length === 0 && rootsEqual(c), 60_000);
+    const left = await disagreeing(c, keys);
+    console.log(`# seed ${seed}: ${keys.length} keys in one segment, ${keysPerExchange} per exchange: ${left.length} still differ after ${tookMs} ms; keys repaired ${repaired(c)}`);
+    assert.deepEqual(left, [], `seed ${seed}: keys past the first exchange's cut were never repaired`);
+    assert.ok(rootsEqual(c), `seed ${seed}: the tree roots differ`);
     await c.stop();
   });
 

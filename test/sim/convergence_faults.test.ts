@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig } from '../../src/config/types.js';
+import { limits } from '../../src/core/limits.js';
 import { keyHash, preferenceList } from '../../src/core/ring.js';
 import { isUpToDate, visibleValue, type Version } from '../../src/core/version.js';
 import { seededRandom } from '../../src/transport/sim.js';
@@ -31,7 +32,7 @@ const workloadMs = 20_000;
 /** The defaults of config/schema.ts (antiEntropy), turned on: the bound is for these. */
 const overrides: Partial<NodeConfig> = {
   quorum: { replication: N, readQuorum: 2, writeQuorum: 2 },
-  antiEntropy: { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 },
+  antiEntropy: { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024, keysPerExchange: limits.aaeKeysPerExchangeMax },
 };
 
 type Workload = RecordedWorkload;

@@ -44,7 +44,7 @@ describe('config - defaults', () => {
     assert.equal(cfg.ring.virtualNodes, 10);
     assert.deepEqual(cfg.quorum, { replication: 3, readQuorum: 2, writeQuorum: 2 });
     assert.deepEqual(cfg.hints, { sloppyQuorum: false, windowMs: 3 * 3600 * 1000, bytesMax: 256 * 1024 * 1024 });
-    assert.deepEqual(cfg.antiEntropy, { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024 });
+    assert.deepEqual(cfg.antiEntropy, { enabled: true, intervalMs: 5_000, keysPerSecond: 10_000, bytesPerSecond: 16 * 1024 * 1024, keysPerExchange: limits.aaeKeysPerExchangeMax });
     assert.deepEqual(cfg.gossip, { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers: [], fanout: 3, startupWaitMs: 5000 });
     assert.equal(cfg.requestTimeoutMs, 2000);
     assert.equal(cfg.conflictPolicy, 'lww');
@@ -349,8 +349,9 @@ describe('config - gc', () => {
 
 describe('config - anti-entropy', () => {
   it('config - antiEntropy takes flags and environment, and refuses a zero budget', () => {
-    const cfg = fromArgs(['--anti-entropy-enabled', 'false', '--anti-entropy-interval', '2s', '--anti-entropy-keys-per-second', '50', '--anti-entropy-bytes-per-second', '1MiB']);
-    assert.deepEqual(cfg.antiEntropy, { enabled: false, intervalMs: 2000, keysPerSecond: 50, bytesPerSecond: 1024 * 1024 });
+    const cfg = fromArgs(['--anti-entropy-enabled', 'false', '--anti-entropy-interval', '2s', '--anti-entropy-keys-per-second', '50', '--anti-entropy-bytes-per-second', '1MiB', '--anti-entropy-keys-per-exchange', '500']);
+    assert.deepEqual(cfg.antiEntropy, { enabled: false, intervalMs: 2000, keysPerSecond: 50, bytesPerSecond: 1024 * 1024, keysPerExchange: 500 });
+    assert.throws(() => fromArgs(['--anti-entropy-keys-per-exchange', '15']), ConfigError);
     assert.equal(fromArgs([], { GODDB_ANTI_ENTROPY_INTERVAL_MS: '750' }).antiEntropy.intervalMs, 750);
     assert.throws(() => fromArgs(['--anti-entropy-keys-per-second', '0']), ConfigError);
   });

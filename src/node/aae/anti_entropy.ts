@@ -27,7 +27,7 @@ import { branchCount, branchHashes, differing, differingSegments, segmentHashes,
 import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
-import type { HashCursor, StorageEngine } from '../../storage/engine.js';
+import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
 import { replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
 import type { Membership } from '../membership/membership.js';
 import type { StoreListener } from '../replica/replica.js';
@@ -42,6 +42,8 @@ export interface AntiEntropyOptions {
   intervalMs: number;
   keysPerSecond: number;
   bytesPerSecond: number;
+  /** Keys each side lists in one exchange of one arc; the arc's next exchange goes on from where it stopped. */
+  keysPerExchange: number;
   requestTimeoutMs: number;
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
@@ -90,6 +92,8 @@ export class AntiEntropy {
   private rotation = 0;
   private nextRepairAtMs = 0;
   private readonly differingByArc = new Map<string, number>();
+  /** Where the next exchange of an arc starts its key lists: the last one stopped there (keysPerExchange). */
+  private readonly resumeByArc = new Map<string, HashCursor>();
   private ringSeen = '';
   treesCompared = 0;
   keysRepaired = 0;
@@ -167,7 +171,11 @@ export class AntiEntropy {
   private async round(): Promise<void> {
     const ring = this.membership.ring();
     const fp = ringFingerprint(ring);
-    if (fp !== this.ringSeen) this.differingByArc.clear(); // those arcs are gone
+    if (fp !== this.ringSeen) {
+      // those arcs are gone
+      this.differingByArc.clear();
+      this.resumeByArc.clear();
+    }
     this.ringSeen = fp;
     this.trees.follow(ring, fp);
     const moving = fp !== ringFingerprint(this.membership.futureRing());
@@ -200,6 +208,7 @@ export class AntiEntropy {
     const branches = differing(branchHashes(t.tree), top.hashes);
     if (branches.length === 0) {
       this.differingByArc.delete(name);
+      this.resumeByArc.delete(name);
       return;
     }
     const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc, branches }), Kind.AaeTreeReply);
@@ -208,19 +217,24 @@ export class AntiEntropy {
     const segments = differingSegments(branches, segmentHashes(t.tree, branches), mid.hashes);
     this.differingByArc.set(name, segments.length);
     if (segments.length === 0) return;
-    const theirs = await this.peerKeys(peer, t.arc, segments);
+    // An arc with more keys in the differing segments than one exchange lists goes on where the last stopped.
+    const from = this.resumeByArc.get(name);
+    const theirs = await this.peerKeys(peer, t.arc, segments, from);
     const changesBefore = t.changes;
-    const ours = await this.localKeys(t.arc, segments, theirs.cut);
-    if (theirs.cut === undefined && ours.cut === undefined) this.segmentsCorrected += this.trees.correct(t, ours.leaves, segments, changesBefore);
+    const ours = await this.localKeys(t.arc, segments, from, theirs.cut);
+    // A segment's XOR is known only from a whole listing of it.
+    if (from === undefined && theirs.cut === undefined && ours.cut === undefined) this.segmentsCorrected += this.trees.correct(t, ours.leaves, segments, changesBefore);
     const limit = ours.cut ?? theirs.cut;
     await this.repair(peer, differingKeys(t.arc, ours.items, theirs.items, limit));
+    if (limit === undefined) this.resumeByArc.delete(name);
+    else this.resumeByArc.set(name, limit);
   }
 
-  /** The peer's (key, digest) pairs in `segments` of the arc, page by page, at most aaeKeysPerExchangeMax. */
-  private async peerKeys(peer: string, arc: Arc, segments: number[]): Promise<KeyList> {
+  /** The peer's (key, digest) pairs in `segments` of the arc after `from`, page by page, at most keysPerExchange. */
+  private async peerKeys(peer: string, arc: Arc, segments: number[], from: HashCursor | undefined): Promise<KeyList> {
     const items: KeyList['items'] = [];
     const wanted = new Set(segments);
-    let after: WireCursor | undefined;
+    let after: WireCursor | undefined = from;
     const bytesMax = Math.min(limits.rangePageBytesMax, Math.floor(this.opts.replyBytesMax / 2));
     for (;;) {
       if (this.stopped) throw new Error('stopping');
@@ -236,27 +250,25 @@ export class AntiEntropy {
       if (!page.next) return { items, cut: undefined };
       if (!inArc(page.next.hash, arc) || (prev && compareInArc(arc, page.next, prev) < 0) || (after && compareInArc(arc, page.next, after) <= 0)) throw new Error('the peer sent a key-list cursor that does not move on');
       after = page.next;
-      if (items.length >= limits.aaeKeysPerExchangeMax) return { items, cut: after };
+      if (items.length >= this.opts.keysPerExchange) return { items, cut: after };
     }
   }
 
-  /** This node's (key, digest) pairs in `segments` of the arc, up to `until`; and each segment's XOR when whole. */
-  private async localKeys(arc: Arc, segments: number[], until: HashCursor | undefined): Promise<KeyList & { leaves: Map<number, bigint> }> {
+  /** This node's (key, digest) pairs in `segments` of the arc after `from`, up to `until`; and each segment's XOR (whole only from the arc's start). */
+  private async localKeys(arc: Arc, segments: number[], from: HashCursor | undefined, until: HashCursor | undefined): Promise<KeyList & { leaves: Map<number, bigint> }> {
     const wanted = new Set(segments);
     const items: KeyList['items'] = [];
     const leaves = new Map<number, bigint>();
-    for (const span of spansOf(arc)) {
-      for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
-        if (this.stopped) throw new Error('stopping');
-        const at = { hash: entry.hash, key: entry.key };
-        if (until && compareInArc(arc, at, until) > 0) return { items, cut: until, leaves };
-        const seg = segmentOf(entry.hash);
-        if (!wanted.has(seg)) continue;
-        const digest = versionsDigest(entry.key, decodeOrEmpty(entry.record));
-        items.push({ key: entry.key, digest, hash: entry.hash });
-        leaves.set(seg, (leaves.get(seg) ?? 0n) ^ digest);
-        if (items.length >= limits.aaeKeysPerExchangeMax) return { items, cut: at, leaves };
-      }
+    for await (const entry of scanArc(this.engine, arc, from)) {
+      if (this.stopped) throw new Error('stopping');
+      const at = { hash: entry.hash, key: entry.key };
+      if (until && compareInArc(arc, at, until) > 0) return { items, cut: until, leaves };
+      const seg = segmentOf(entry.hash);
+      if (!wanted.has(seg)) continue;
+      const digest = versionsDigest(entry.key, decodeOrEmpty(entry.record));
+      items.push({ key: entry.key, digest, hash: entry.hash });
+      leaves.set(seg, (leaves.get(seg) ?? 0n) ^ digest);
+      if (items.length >= this.opts.keysPerExchange) return { items, cut: at, leaves };
     }
     return { items, cut: until, leaves };
   }
@@ -341,23 +353,17 @@ export class AntiEntropy {
     let bytes = 0;
     let scanned = 0;
     const after = req.after && inArc(req.after.hash, arc) ? req.after : undefined;
-    const spans = spansOf(arc);
-    // The span the cursor is in (spans are in scan order: a wrapping arc's high part first).
-    const first = after ? Math.max(0, spans.findIndex((s) => after.hash >= s.fromHash && after.hash <= s.toHash)) : 0;
     let lastScanned: HashCursor | undefined;
-    for (let i = first; i < spans.length; i++) {
-      const opts = { batchSize: limits.rangeItemsMax, ...(after && i === first ? { after } : {}) };
-      for await (const entry of this.engine.scanRange(spans[i]!, opts)) {
-        if (lastScanned && (items.length >= limits.aaeKeysPageItemsMax || bytes >= bytesMax || scanned >= limits.aaeScanEntriesPerPageMax)) {
-          return { kind: Kind.AaeKeysReply, items, next: lastScanned };
-        }
-        scanned++;
-        lastScanned = { hash: entry.hash, key: entry.key };
-        if (!wanted.has(segmentOf(entry.hash))) continue;
-        const item = { key: entry.key, digest: versionsDigest(entry.key, decodeOrEmpty(entry.record)) };
-        items.push(item);
-        bytes += Buffer.byteLength(entry.key, 'utf8') + 32;
+    for await (const entry of scanArc(this.engine, arc, after)) {
+      if (lastScanned && (items.length >= limits.aaeKeysPageItemsMax || bytes >= bytesMax || scanned >= limits.aaeScanEntriesPerPageMax)) {
+        return { kind: Kind.AaeKeysReply, items, next: lastScanned };
       }
+      scanned++;
+      lastScanned = { hash: entry.hash, key: entry.key };
+      if (!wanted.has(segmentOf(entry.hash))) continue;
+      const item = { key: entry.key, digest: versionsDigest(entry.key, decodeOrEmpty(entry.record)) };
+      items.push(item);
+      bytes += Buffer.byteLength(entry.key, 'utf8') + 32;
     }
     return { kind: Kind.AaeKeysReply, items };
   }
@@ -370,6 +376,16 @@ export class AntiEntropy {
     } catch {
       // the requester times out
     }
+  }
+}
+
+/** The stored entries of the arc in its order (a wrapping arc's high part first), after `after` when given. */
+async function* scanArc(engine: StorageEngine, arc: Arc, after: HashCursor | undefined): AsyncIterable<HashedEntry> {
+  const spans = spansOf(arc);
+  // The span the cursor is in.
+  const first = after ? Math.max(0, spans.findIndex((s) => after.hash >= s.fromHash && after.hash <= s.toHash)) : 0;
+  for (let i = first; i < spans.length; i++) {
+    yield* engine.scanRange(spans[i]!, { batchSize: limits.rangeItemsMax, ...(after && i === first ? { after } : {}) });
   }
 }
 
