@@ -19,6 +19,10 @@ export async function openClient(params: LoadgenParams): Promise<BenchClient> {
       return (await import('./nats_clients.js')).openGoddbRaw(endpoints.natsUrl, requestTimeoutMs);
     case System.GoddbSdk:
       return (await import('./nats_clients.js')).openGoddbSdk(endpoints.natsUrl, requestTimeoutMs);
+    case System.GoddbPeriodic: {
+      if (endpoints.natsPeriodicUrl === undefined) throw new Error('the goddb-periodic cluster was not started');
+      return (await import('./nats_clients.js')).openGoddbRaw(endpoints.natsPeriodicUrl, requestTimeoutMs);
+    }
     case System.Echo:
       return (await import('./nats_clients.js')).openEcho(endpoints.natsUrl, requestTimeoutMs, params.valueBytes);
     case System.JetstreamKv:

@@ -31,13 +31,21 @@ export interface Worker {
   httpPort: number;
 }
 
-export function nodeIds(): string[] {
-  return Array.from({ length: nodeCount }, (_, i) => `b${i + 1}`);
+/** b1..b3 for `goddb-raw` and `goddb-sdk`, p1..p3 for `goddb-periodic`. */
+export function nodeIds(prefix = 'b'): string[] {
+  return Array.from({ length: nodeCount }, (_, i) => `${prefix}${i + 1}`);
+}
+
+export interface ClusterOptions {
+  /** Node ids are this followed by 1..nodeCount. */
+  idPrefix?: string;
+  /** The workers' storage.sync (default theirs: always). */
+  sync?: 'always' | 'periodic';
 }
 
 /** Starts every worker at once (they wait to hear each other) and resolves when all serve. */
-export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void): Promise<Worker[]> {
-  const ids = nodeIds();
+export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void, opts: ClusterOptions = {}): Promise<Worker[]> {
+  const ids = nodeIds(opts.idPrefix);
   const workers: Worker[] = [];
   for (const id of ids) {
     const dataDir = join(dataRoot, id);
@@ -48,6 +56,7 @@ export async function startCluster(natsUrl: string, engine: Engine, dataRoot: st
       '--engine', engine, '--data-dir', dataDir, '--cluster', clusterName, '--log-level', 'warn',
       '-replication', String(replication), '-writequorum', String(writeQuorum), '-readquorum', String(readQuorum),
       '-port', String(httpPort),
+      ...(opts.sync === undefined ? [] : ['--sync', opts.sync]),
     ];
     const worker = { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: heapProbeExecArgv }), httpPort };
     workers.push(worker);

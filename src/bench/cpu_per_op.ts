@@ -8,6 +8,9 @@ import { System } from './types.js';
 
 const goddbNode = /^b\d+$/;
 const r3Server = /^nats-r3-\d+$/;
+const periodicNode = /^p\d+$/;
+/** The nats-server of the goddb-periodic cluster. */
+export const natsPeriodicLabel = 'nats-periodic';
 
 /**
  * The labels (of those sampled) whose CPU is the system's own work: its
@@ -19,6 +22,8 @@ export function serverLabels(system: System, sampled: readonly string[]): string
     case System.GoddbRaw:
     case System.GoddbSdk:
       return sampled.filter((l) => l === 'nats' || goddbNode.test(l));
+    case System.GoddbPeriodic:
+      return sampled.filter((l) => l === natsPeriodicLabel || periodicNode.test(l));
     case System.Echo:
       return sampled.filter((l) => l === 'nats' || l === 'echo');
     case System.JetstreamKv:

@@ -13,6 +13,7 @@ import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisSer
 import { parseJsonLine, spawnNode, stopAllChildren, waitForLine, type Child } from './children.js';
 import { startCluster, type Worker } from './cluster.js';
 import { createBucket } from './jetstream_kv.js';
+import { natsPeriodicLabel } from './cpu_per_op.js';
 import { r3ServerCount, startR3Cluster } from './nats_cluster.js';
 import { System, type BenchConfig, type Endpoints } from './types.js';
 
@@ -28,6 +29,9 @@ export class RunningSystems {
   redis?: RedisServerHandle;
   echo?: Child;
   workers: Worker[] = [];
+  /** The goddb-periodic cluster and its own nats-server, when that system runs (not in the memory table). */
+  natsPeriodic?: NatsServerHandle;
+  periodicWorkers: Worker[] = [];
   tempDir?: string;
   /** Every process started, by label, for the record (the smoke test checks that none outlives the run). */
   readonly pids = new Map<string, number>();
@@ -48,6 +52,16 @@ export class RunningSystems {
         this.pids.set(w.id, w.child.pid);
       });
       note(`GoD-DB: ${this.workers.map((w) => w.id).join(', ')} ready (engine ${config.engine})`);
+    }
+    if (wanted.has(System.GoddbPeriodic)) {
+      this.natsPeriodic = await startNatsServer();
+      this.pids.set(natsPeriodicLabel, this.natsPeriodic.process.pid ?? -1);
+      const started = (w: Worker): void => {
+        this.periodicWorkers.push(w);
+        this.pids.set(w.id, w.child.pid);
+      };
+      await startCluster(this.natsPeriodic.url, config.engine, join(this.tempDir, 'nodes-periodic'), started, { idPrefix: 'p', sync: 'periodic' });
+      note(`GoD-DB, storage.sync periodic: ${this.periodicWorkers.map((w) => w.id).join(', ')} ready on ${this.natsPeriodic.url} (engine ${config.engine})`);
     }
     if (wanted.has(System.Echo)) {
       this.echo = spawnNode('echo responder', echoPath, [this.nats.url]);
@@ -83,6 +97,7 @@ export class RunningSystems {
       bucket: bucketName,
       ...(this.redis === undefined ? {} : { redisPort: this.redis.port }),
       ...(this.natsR3[0] === undefined ? {} : { natsR3Url: this.natsR3[0].url }),
+      ...(this.natsPeriodic === undefined ? {} : { natsPeriodicUrl: this.natsPeriodic.url }),
     };
   }
 
@@ -90,7 +105,7 @@ export class RunningSystems {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await stopAllChildren();
-      await Promise.all([this.redis?.stop(), this.nats?.stop(), ...this.natsR3.map((s) => s.stop())]);
+      await Promise.all([this.redis?.stop(), this.nats?.stop(), this.natsPeriodic?.stop(), ...this.natsR3.map((s) => s.stop())]);
       if (this.tempDir !== undefined) await rm(this.tempDir, { recursive: true, force: true });
     })();
     return this.stopping;

@@ -8,10 +8,14 @@
  * The systems under test: GoD-DB through two clients, three references on
  * the same nats-server, and JetStream KV with three replicas on a cluster of
  * three nats-servers of its own (issue 11: the same durability class).
+ * `goddb-periodic` is a second GoD-DB cluster with `storage.sync periodic`
+ * (acknowledged before fsync, synced every second), driven like `goddb-raw`
+ * through a nats-server of its own (the `kv.*` subjects are not per cluster).
  */
 export const System = {
   GoddbRaw: 'goddb-raw',
   GoddbSdk: 'goddb-sdk',
+  GoddbPeriodic: 'goddb-periodic',
   Echo: 'echo',
   JetstreamKv: 'jetstream-kv',
   JetstreamKvR3: 'jetstream-kv-r3',
@@ -53,6 +57,8 @@ export interface Endpoints {
   bucket: string;
   /** A server of the three-server cluster behind `jetstream-kv-r3`, when started. */
   natsR3Url?: string;
+  /** The nats-server of the `goddb-periodic` cluster, when started. */
+  natsPeriodicUrl?: string;
 }
 
 /** The environment variable that carries the load generator's parameters. */

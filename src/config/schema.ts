@@ -5,7 +5,7 @@
  */
 import type convict from 'convict';
 import { limits } from '../core/limits.js';
-import { EngineKind } from '../storage/engine.js';
+import { EngineKind, SyncMode } from '../storage/engine.js';
 import type { NodeConfig } from './types.js';
 import { durationFormat, gib, intFormat, logLevels, mib, port, quorumNumber, sizeFormat } from './formats.js';
 
@@ -114,6 +114,20 @@ export const configSchema: convict.Schema<NodeConfig> = {
         env: 'GODDB_LMDB_MAP_SIZE_BYTES',
         arg: 'lmdb-map-size',
       },
+    },
+    sync: {
+      doc: 'When an lmdb write is acknowledged: always (after its commit is fsynced; writes that arrive during a commit share the next one and its fsync) or periodic (once the commit is in the OS; fsynced every storage.syncIntervalMs and on close: a process crash loses nothing, a power loss what came after the last sync). Does not apply to redis (its appendfsync decides) or memory.',
+      format: Object.values(SyncMode),
+      default: SyncMode.Always,
+      env: 'GODDB_STORAGE_SYNC',
+      arg: 'sync',
+    },
+    syncIntervalMs: {
+      doc: 'With storage.sync periodic: time between two fsyncs of the lmdb environment (the most a power loss can lose); ms or like 1s. 10 ms to 10 min.',
+      format: durationFormat(10, 600_000),
+      default: 1000,
+      env: 'GODDB_STORAGE_SYNC_INTERVAL_MS',
+      arg: 'sync-interval',
     },
   },
   ring: {

@@ -8,7 +8,7 @@
  * engine names and the NATS options are defined by storage and transport,
  * and the node passes the values in.
  */
-import type { EngineKind } from '../storage/engine.js';
+import type { EngineKind, SyncMode } from '../storage/engine.js';
 import type { NatsOptions } from '../transport/nats.js';
 
 export interface NodeConfig {
@@ -23,6 +23,9 @@ export interface NodeConfig {
     engine: EngineKind;
     redis: { host: string; port: number; db: number; password: string };
     lmdb: { mapSizeBytes: number };
+    /** lmdb only: when a write is acknowledged, and how often periodic mode fsyncs. */
+    sync: SyncMode;
+    syncIntervalMs: number;
   };
   ring: { virtualNodes: number };
   quorum: { replication: number; readQuorum: number; writeQuorum: number };

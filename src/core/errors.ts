@@ -3,6 +3,7 @@
  * `Nats-Service-Error-Code` header (clients) and in replica replies (nodes),
  * so they are HTTP-like numbers that any NATS client can read.
  */
+import type { VClock } from './vclock.js';
 export const ErrorCode = {
   BadRequest: 400,
   NotFound: 404,
@@ -87,6 +88,17 @@ export class ConflictError extends GodDbError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.ConditionFailed, message, options);
     this.name = 'ConflictError';
+  }
+}
+
+/** A conditional write whose condition did not hold (409); `context` is the key's current context when it has a live value. */
+export class ConditionFailedError extends ConflictError {
+  constructor(
+    message: string,
+    readonly context: VClock | undefined,
+  ) {
+    super(message);
+    this.name = 'ConditionFailedError';
   }
 }
 

@@ -121,6 +121,9 @@ export const limits = {
   aaeKeysPerExchangeMax: 16_384,
   /** Differing keys repaired at once (one replica get and put batch each way). */
   aaeRepairBatchKeys: 128,
+  // Conditional writes (node/paxos, issue 12).
+  /** Longest random pause between two rounds of a contended conditional write (it grows 5 ms per attempt up to this). */
+  paxosBackoffMsMax: 100,
   /** Keys a node reads per second while building its trees (local scans only). */
   aaeBuildKeysPerSecond: 200_000,
 } as const;

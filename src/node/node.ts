@@ -40,6 +40,8 @@ import { Replica } from './replica/replica.js';
 import { HintStore } from './hints/hint_store.js';
 import { HintedHandoff } from './hints/hinted_handoff.js';
 import { createHintEngine } from './hints/hint_engine.js';
+import { createPaxosEngine, PaxosAcceptor } from './paxos/acceptor.js';
+import { PaxosProposer } from './paxos/proposer.js';
 import { Gc } from './gc/sweeper.js';
 import { ReplicaClient } from './coordinator/replica_client.js';
 import { AntiEntropy } from './aae/anti_entropy.js';
@@ -50,6 +52,8 @@ export interface NodeDeps {
   engine?: StorageEngine;
   /** The hint store's engine (default: its own namespace of the configured engine; memory when `engine` is given). */
   hintEngine?: StorageEngine;
+  /** The Paxos state's engine (conditional writes; default as for hints). */
+  paxosEngine?: StorageEngine;
   clock?: Clock;
   /** Where the clock's high-water mark survives restarts (default: `<dataDir>/meta` for durable engines). */
   meta?: MetaStore;
@@ -108,6 +112,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     redis: config.storage.redis,
     lmdbPath: join(config.dataDir, 'lmdb'),
     lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
+    lmdbSync: config.storage.sync,
+    lmdbSyncIntervalMs: config.storage.syncIntervalMs,
   });
   await engine.open();
   // Before the replica listens: writes that arrive once it does must not make a wiped disk look used.
@@ -133,11 +139,20 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     throw err;
   });
   replica.hints = hintStore;
+  // Paxos state (conditional writes) too: a promise answered must survive a restart.
+  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createPaxosEngine(config)), replica, hlc, { replyBytesMax: sizes.messageBytesMax }, logger.child({ part: 'paxos' }));
+  await acceptor.open().catch(async (err) => {
+    await hintStore.close();
+    await engine.close();
+    if (!deps.transport) await transport.close();
+    throw err;
+  });
   // An empty disk with nothing kept may be a wiped one (recall.ts below finds out): until then the
   // replica counts toward no quorum, or it could answer reads with nothing in the meantime.
   const mayBeWiped = emptyAtStart && loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && config.gossip.enabled && protocolMax >= 2;
   replica.bootstrapping = mayBeWiped;
   const replicaSubs = replica.listen(transport, config.cluster, id);
+  replicaSubs.push(acceptor.listen(transport, config.cluster, id));
   // A node with nothing kept asks its peers first whether they know it (a wiped disk): it then
   // comes back with the tokens and the state it had, not as a new member (node/membership/recall.ts).
   const recalled = mayBeWiped ? await recallSelf(transport, config.cluster, id, config.gossip.peers, clock) : undefined;
@@ -235,6 +250,14 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     clock,
     hlc,
     logger,
+  );
+  coordinator.paxos = new PaxosProposer(
+    { self: id, cluster: config.cluster, requestTimeoutMs: config.requestTimeoutMs, conflictPolicy: config.conflictPolicy, protocolOf: (node) => membership.protocolOf(node), random: deps.random },
+    transport,
+    acceptor,
+    (key) => coordinator.placementOf(key),
+    clock,
+    hlc,
   );
   const admin = new MemberAdmin({ self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs }, membership, transport, logger);
   const gc = new Gc(
@@ -401,6 +424,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       if (!deps.transport) await transport.close();
       await engine.close();
       await hintStore.close();
+      await acceptor.close();
       await http?.close();
       logger.info('node stopped');
     })();

@@ -30,6 +30,7 @@ import { fromWallMs, physicalMs } from '../core/hlc.js';
 import { limits } from '../core/limits.js';
 import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
+import type { Acceptance, Ballot, PaxosPromise, PaxosState } from '../core/paxos.js';
 import { isValidToken } from './subjects.js';
 import { memberStates, type MemberState } from '../core/membership.js';
 import { branchCount as tictacBranchCount, segmentCount as tictacSegmentCount } from '../core/tictac.js';
@@ -62,6 +63,13 @@ export const Kind = {
   AaeTreeReply: 16,
   AaeKeysRequest: 17,
   AaeKeysReply: 18,
+  /** Conditional writes (node/paxos, issue 12): single-decree Paxos per key among its replicas. */
+  PaxosPrepare: 19,
+  PaxosPrepareReply: 20,
+  PaxosPropose: 21,
+  PaxosProposeReply: 22,
+  PaxosCommit: 23,
+  PaxosCommitReply: 24,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -243,7 +251,46 @@ export interface ReplicaPurgeReply {
   results: ItemResult<{ removed: boolean }>[];
 }
 
-export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members | ReplicaPurge | ReplicaPurgeReply | AaeMessage;
+export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members | ReplicaPurge | ReplicaPurgeReply | AaeMessage | PaxosMessage;
+
+/**
+ * Conditional writes (node/paxos, core/paxos.ts): prepare a ballot for a key
+ * (answered with the promise, what the replica accepted and committed, and
+ * the key's versions), propose a version under it, commit it.
+ */
+export interface PaxosPrepare {
+  kind: typeof Kind.PaxosPrepare;
+  key: string;
+  ballot: Ballot;
+}
+
+export interface PaxosPrepareReply extends PaxosPromise {
+  kind: typeof Kind.PaxosPrepareReply;
+}
+
+export interface PaxosPropose {
+  kind: typeof Kind.PaxosPropose;
+  key: string;
+  ballot: Ballot;
+  version: Version;
+}
+
+export interface PaxosProposeReply extends Acceptance {
+  kind: typeof Kind.PaxosProposeReply;
+}
+
+export interface PaxosCommit {
+  kind: typeof Kind.PaxosCommit;
+  key: string;
+  ballot: Ballot;
+  version: Version;
+}
+
+export interface PaxosCommitReply {
+  kind: typeof Kind.PaxosCommitReply;
+}
+
+export type PaxosMessage = PaxosPrepare | PaxosPrepareReply | PaxosPropose | PaxosProposeReply | PaxosCommit | PaxosCommitReply;
 
 /**
  * Anti-entropy (node/aae, issue 10): "your tree of this arc (start, end]":
@@ -579,7 +626,53 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
     case Kind.AaeKeysRequest:
     case Kind.AaeKeysReply:
       return decodeAae(o, kind);
+    case Kind.PaxosPrepare:
+      return { kind, key: key(o['key']), ballot: ballot(o['ballot']) };
+    case Kind.PaxosPrepareReply: {
+      const reply: PaxosPrepareReply = { kind, promised: bool(o, 'promised'), versions: decodeVersions(o['versions'], v) };
+      if (o['refusedFor'] !== undefined) reply.refusedFor = ballot(o['refusedFor']);
+      if (o['accepted'] !== undefined) reply.accepted = acceptedProposal(o['accepted']);
+      if (o['committed'] !== undefined) reply.committed = ballot(o['committed']);
+      return reply;
+    }
+    case Kind.PaxosPropose:
+    case Kind.PaxosCommit:
+      return { kind, key: key(o['key']), ballot: ballot(o['ballot']), version: decodeVersion(o['version'], 2) };
+    case Kind.PaxosProposeReply: {
+      const reply: PaxosProposeReply = { kind, accepted: bool(o, 'accepted') };
+      if (o['refusedFor'] !== undefined) reply.refusedFor = ballot(o['refusedFor']);
+      return reply;
+    }
+    case Kind.PaxosCommitReply:
+      return { kind };
   }
+}
+
+function ballot(x: unknown): Ballot {
+  if (!isObj(x)) fail('ballot is not a map');
+  return { hlc: int(x, 'hlc'), node: nodeId(str(x, 'node'), 'ballot node') };
+}
+
+function acceptedProposal(x: unknown): { ballot: Ballot; version: Version } {
+  if (!isObj(x)) fail('accepted is not a map');
+  return { ballot: ballot(x['ballot']), version: decodeVersion(x['version'], 2) };
+}
+
+/** Format of a key's Paxos state on disk (node/paxos), apart from the data records'. */
+const paxosStateFormat = 1;
+
+export function encodePaxosState(state: PaxosState): Uint8Array {
+  return encoder.encode({ f: paxosStateFormat, ...state });
+}
+
+export function decodePaxosState(bytes: Uint8Array): PaxosState {
+  const raw = decodeCbor(bytes);
+  if (raw['f'] !== paxosStateFormat) fail(`paxos state format ${String(raw['f'])}, expected ${paxosStateFormat}`);
+  const state: PaxosState = {};
+  if (raw['promised'] !== undefined) state.promised = ballot(raw['promised']);
+  if (raw['accepted'] !== undefined) state.accepted = acceptedProposal(raw['accepted']);
+  if (raw['committed'] !== undefined) state.committed = ballot(raw['committed']);
+  return state;
 }
 
 // Anti-entropy messages (node/aae), kept together.

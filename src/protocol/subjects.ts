@@ -46,6 +46,8 @@
  *   god.<cluster>.node.<id>.purge     tombstone and TTL purge (request: ReplicaPurge, reply: ReplicaPurgeReply)
  *   god.<cluster>.node.<id>.aae       anti-entropy (request: AaeTreeRequest, reply: AaeTreeReply;
  *                                     request: AaeKeysRequest, reply: AaeKeysReply)
+ *   god.<cluster>.node.<id>.paxos     conditional writes (PaxosPrepare, PaxosPropose, PaxosCommit and
+ *                                     their replies, one key each: node/paxos)
  */
 import { limits } from '../core/limits.js';
 
@@ -120,6 +122,8 @@ export const ReplicaOp = {
   Purge: 'purge',
   /** Anti-entropy (node/aae): tree hashes of an arc (AaeTreeRequest) and key digests of its segments (AaeKeysRequest). */
   Aae: 'aae',
+  /** Conditional writes (node/paxos): prepare, propose and commit of one key's Paxos round. */
+  Paxos: 'paxos',
 } as const;
 export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 
@@ -129,7 +133,12 @@ export const Header = {
   R: 'KV-R',
   W: 'KV-W',
   Context: 'KV-Context',
+  /** A put only when the key has no live value (create only): linearizable, through Paxos. */
   IfAbsent: 'KV-If-Absent',
+  /** A put or delete only when the current context is exactly this one (a context a read returned). */
+  IfMatch: 'KV-If-Match',
+  /** A get through Paxos: linearizable with conditional writes (finishes one in progress first). */
+  Serial: 'KV-Serial',
   Ttl: 'KV-TTL',
   Siblings: 'KV-Siblings',
   Acks: 'KV-Acks',

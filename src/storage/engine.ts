@@ -48,6 +48,21 @@ export const EngineKind = {
 } as const;
 export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
 
+/**
+ * When the lmdb engine acknowledges a write (`storage.sync`; Redis ignores it,
+ * its own `appendfsync` decides). `always`: after the commit that holds it is
+ * fsynced; commits are grouped, every write that arrives while one commit runs
+ * goes into the next. `periodic`: once its commit is in the OS (no fsync); the
+ * environment is fsynced every `storage.syncIntervalMs` and on close, so a
+ * process crash loses nothing and a power loss loses what came after the last
+ * sync (README "Durability").
+ */
+export const SyncMode = {
+  Always: 'always',
+  Periodic: 'periodic',
+} as const;
+export type SyncMode = (typeof SyncMode)[keyof typeof SyncMode];
+
 export interface StorageEntry {
   key: string;
   record: Uint8Array;

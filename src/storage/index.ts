@@ -2,12 +2,12 @@
  * Picks the engine a node's configuration names. The engines share one
  * contract (engine.ts), so nothing past this factory knows which one runs.
  */
-import type { EngineKind, StorageEngine } from './engine.js';
+import type { EngineKind, StorageEngine, SyncMode } from './engine.js';
 import { LmdbEngine } from './lmdb.js';
 import { MemoryEngine } from './memory.js';
 import { RedisEngine } from './redis.js';
 
-export { EngineKind, type HashCursor, type HashedEntry, type HashRange, type StorageEngine, type StorageEntry } from './engine.js';
+export { EngineKind, SyncMode, type HashCursor, type HashedEntry, type HashRange, type StorageEngine, type StorageEntry } from './engine.js';
 export { LmdbEngine, type LmdbEngineOptions } from './lmdb.js';
 export { MemoryEngine } from './memory.js';
 export { RedisEngine, type RedisEngineOptions } from './redis.js';
@@ -18,6 +18,9 @@ export interface EngineConfig {
   /** Directory of the lmdb environment. */
   lmdbPath: string;
   lmdbMapSizeBytes: number;
+  /** When an lmdb write resolves (default always); redis and memory ignore it. */
+  lmdbSync?: SyncMode;
+  lmdbSyncIntervalMs?: number;
 }
 
 /** Builds an engine that is not yet open: the caller opens it, so failures surface where they are handled. */
@@ -28,7 +31,12 @@ export function createEngine(cfg: EngineConfig): StorageEngine {
     case 'redis':
       return new RedisEngine({ ...cfg.redis });
     case 'lmdb':
-      return new LmdbEngine({ path: cfg.lmdbPath, mapSizeBytes: cfg.lmdbMapSizeBytes });
+      return new LmdbEngine({
+        path: cfg.lmdbPath,
+        mapSizeBytes: cfg.lmdbMapSizeBytes,
+        ...(cfg.lmdbSync === undefined ? {} : { sync: cfg.lmdbSync }),
+        ...(cfg.lmdbSyncIntervalMs === undefined ? {} : { syncIntervalMs: cfg.lmdbSyncIntervalMs }),
+      });
     default:
       return unknownEngine(cfg.engine);
   }

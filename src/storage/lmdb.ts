@@ -1,6 +1,18 @@
 /**
  * The embedded durable engine (LMDB through lmdb-js), the default for
- * `npm start`. A put resolves only once its transaction is synced to disk.
+ * `npm start`. When a put resolves depends on the sync mode (engine.ts SyncMode):
+ *
+ * - `always`: once the transaction holding it is fsynced. This is group
+ *   commit, and lmdb-js does it by itself: writes are queued for one writer
+ *   thread, which begins a transaction, applies everything queued, and
+ *   commits (with its fsync) when it finds the queue empty; whatever is
+ *   queued meanwhile, from any number of event-loop turns, goes into the
+ *   next transaction, and each write's promise resolves when the commit
+ *   holding it returns (the `commits` counter and a test show it).
+ * - `periodic`: the environment is opened with MDB_NOSYNC, so a commit
+ *   writes its pages to the OS and a put resolves without an fsync; a timer
+ *   fsyncs the environment (mdb_env_sync) every `syncIntervalMs` when
+ *   anything was committed since the last one, and close() fsyncs last.
  *
  * Layout: records live in the named sub-database `hashOrderDbName`, under the
  * key's 64-bit ring hash (8 bytes, big-endian) followed by its UTF-8 bytes, so
@@ -18,7 +30,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { StorageError } from '../core/errors.js';
 import { keyHash } from '../core/ring.js';
-import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from './engine.js';
+import { SyncMode, type HashCursor, type HashedEntry, type HashRange, type StorageEngine, type StorageEntry } from './engine.js';
 import { checkRangeArgs, hashBytes, hashMax, rangeBatchSizeDefault, startOf } from './hash_order.js';
 
 export interface LmdbEngineOptions {
@@ -26,7 +38,13 @@ export interface LmdbEngineOptions {
   path: string;
   /** Most bytes of live pages the environment may hold. */
   mapSizeBytes: number;
+  /** When a write resolves (default always: after its fsync). */
+  sync?: SyncMode;
+  /** With sync periodic: time between two fsyncs of the environment (default syncIntervalMsDefault). */
+  syncIntervalMs?: number;
 }
+
+export const syncIntervalMsDefault = 1000;
 
 /** Entries read per range query: one short read transaction per batch keeps memory bounded. */
 const scanBatchSizeDefault = 256;
@@ -66,7 +84,14 @@ interface LmdbStats {
 
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
-  private readonly options: LmdbEngineOptions;
+  private readonly options: Required<LmdbEngineOptions>;
+  private committedCount = 0;
+  private syncedCount = 0;
+  private commitsAtLastSync = 0;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncRunning: Promise<void> | undefined;
+  /** Set when a periodic fsync failed: acknowledged writes may not be on disk, so later writes are refused. */
+  private syncFailure: StorageError | undefined;
   /** The environment's root database: the old layout's records until open() has moved them. */
   private root: RootDatabase<Buffer, string> | undefined;
   /** The records, keyed by storageKey(key). */
@@ -81,7 +106,19 @@ export class LmdbEngine implements StorageEngine {
 
   constructor(options: LmdbEngineOptions) {
     assert.ok(options.mapSizeBytes > 0, `lmdb mapSizeBytes must be positive, got ${options.mapSizeBytes}`);
-    this.options = { ...options };
+    this.options = { sync: SyncMode.Always, syncIntervalMs: syncIntervalMsDefault, ...options };
+    assert.ok(Object.values(SyncMode).includes(this.options.sync), `lmdb sync must be always or periodic, got ${this.options.sync}`);
+    assert.ok(Number.isInteger(this.options.syncIntervalMs) && this.options.syncIntervalMs > 0, `lmdb syncIntervalMs must be a positive integer, got ${this.options.syncIntervalMs}`);
+  }
+
+  /** Write transactions committed since open (lmdb-js's aftercommit event): fewer than writes when commits are grouped. */
+  get commits(): number {
+    return this.committedCount;
+  }
+
+  /** Fsyncs of the environment this engine ran (periodic mode; in always mode each commit syncs itself). */
+  get syncs(): number {
+    return this.syncedCount;
   }
 
   async open(): Promise<void> {
@@ -95,13 +132,22 @@ export class LmdbEngine implements StorageEngine {
         encoding: 'binary',
         mapSize: this.options.mapSizeBytes,
         // lmdb-js defaults to overlappingSync on Linux, which resolves a put at commit and
-        // flushes later; a replica acknowledges a write only once it is on disk.
+        // flushes later; in always mode a replica acknowledges a write only once it is on disk.
         overlappingSync: false,
+        // periodic: commit to the OS only (MDB_NOSYNC); the timer below fsyncs.
+        noSync: this.options.sync === SyncMode.Periodic,
+      });
+      root.on('aftercommit', () => {
+        this.committedCount++;
       });
       const db = root.openDB<Buffer, Buffer>(hashOrderDbName, { keyEncoding: 'binary', encoding: 'binary' });
       await migrateToHashOrder(root, db);
       this.root = root;
       this.db = db;
+      if (this.options.sync === SyncMode.Periodic) {
+        this.syncTimer = setInterval(() => void this.syncIfCommitted(), this.options.syncIntervalMs);
+        this.syncTimer.unref();
+      }
     } catch (err) {
       await root?.close().catch(() => undefined);
       throw new StorageError(`lmdb open of ${this.options.path} failed: ${describe(err)}`, { cause: err });
@@ -119,7 +165,7 @@ export class LmdbEngine implements StorageEngine {
   }
 
   async put(key: string, record: Uint8Array): Promise<void> {
-    const db = this.ready();
+    const db = this.writable();
     const bytes = hashPrefixBytes + Buffer.byteLength(key) + record.byteLength + entryOverheadBytes;
     this.admit(db, bytes);
     try {
@@ -139,7 +185,7 @@ export class LmdbEngine implements StorageEngine {
    * nothing. The map cap admits the batch's bytes together.
    */
   async putMany(entries: readonly StorageEntry[]): Promise<void> {
-    const db = this.ready();
+    const db = this.writable();
     if (entries.length === 0) return;
     let bytes = 0;
     for (const { key, record } of entries) bytes += hashPrefixBytes + Buffer.byteLength(key) + record.byteLength + entryOverheadBytes;
@@ -160,7 +206,7 @@ export class LmdbEngine implements StorageEngine {
   }
 
   async delete(key: string): Promise<void> {
-    const db = this.ready();
+    const db = this.writable();
     try {
       await db.remove(storageKey(key));
     } catch (err) {
@@ -216,8 +262,16 @@ export class LmdbEngine implements StorageEngine {
     const root = this.root;
     this.root = undefined;
     this.db = undefined;
+    clearInterval(this.syncTimer);
     if (root === undefined) return;
     try {
+      if (this.options.sync === SyncMode.Periodic) {
+        // Every write begun before close() committed, then one last fsync: a clean stop loses nothing.
+        await root.committed;
+        await this.syncRunning;
+        await syncEnvironment(root);
+        this.syncedCount++;
+      }
       // Closing the root closes the environment and its sub-databases.
       await root.close();
     } catch (err) {
@@ -269,6 +323,40 @@ export class LmdbEngine implements StorageEngine {
     }
   }
 
+  /**
+   * Periodic mode's timer: one fsync at a time, and none when nothing was
+   * committed since the last. The pages of every commit that returned before
+   * the fsync began are on disk once it resolves.
+   */
+  private async syncIfCommitted(): Promise<void> {
+    const root = this.root;
+    if (root === undefined || this.syncRunning !== undefined || this.syncFailure !== undefined) return;
+    if (this.committedCount === this.commitsAtLastSync) return;
+    const commits = this.committedCount;
+    this.syncRunning = syncEnvironment(root).then(
+      () => {
+        this.commitsAtLastSync = commits;
+        this.syncedCount++;
+      },
+      (err: unknown) => {
+        // After a failed fsync the kernel may have dropped the dirty pages, and a later fsync can
+        // succeed without them (PostgreSQL's fsyncgate): refuse writes until the node restarts.
+        this.syncFailure = new StorageError(`lmdb periodic sync of ${this.options.path} failed, writes refused until restart: ${describe(err)}`, { cause: err });
+      },
+    );
+    try {
+      await this.syncRunning;
+    } finally {
+      this.syncRunning = undefined;
+    }
+  }
+
+  private writable(): Database<Buffer, Buffer> {
+    const db = this.ready();
+    if (this.syncFailure !== undefined) throw this.syncFailure;
+    return db;
+  }
+
   private ready(): Database<Buffer, Buffer> {
     if (this.closed) throw new StorageError('lmdb engine is closed');
     if (this.db === undefined) throw new StorageError('lmdb engine is not open');
@@ -293,6 +381,12 @@ export function storageKey(key: string, hash = keyHash(key)): Buffer {
 function splitStorageKey(stored: Uint8Array): { key: string; hash: bigint } {
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   return { hash: bytes.readBigUInt64BE(0), key: bytes.toString('utf8', hashPrefixBytes) };
+}
+
+/** mdb_env_sync(env, force=1) on a libuv thread: fdatasync of the data file, also with MDB_NOSYNC. */
+function syncEnvironment(root: RootDatabase<Buffer, string>): Promise<void> {
+  const env = root as unknown as { sync(callback: (err?: unknown) => void): void };
+  return new Promise((resolve, reject) => env.sync((err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
 }
 
 function livePages(stats: LmdbStats): number {

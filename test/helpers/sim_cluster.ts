@@ -34,7 +34,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     dataDir: '',
     http: { host: '127.0.0.1', port: 0 },
     nats: { servers: [], user: '', pass: '', token: '', nkeySeedFile: '', credsFile: '', tls: { caFile: '', certFile: '', keyFile: '', enabled: false }, connectWaitMs: 0 },
-    storage: { engine: 'memory', redis: { host: '127.0.0.1', port: 0, db: 0, password: '' }, lmdb: { mapSizeBytes: 1 << 20 } },
+    storage: { engine: 'memory', redis: { host: '127.0.0.1', port: 0, db: 0, password: '' }, lmdb: { mapSizeBytes: 1 << 20 }, sync: 'always', syncIntervalMs: 1000 },
     ring: { virtualNodes: 10 },
     quorum: { replication: 3, readQuorum: 2, writeQuorum: 2 },
     gossip: { enabled: true, intervalMs: 1000, failureTimeoutMs: 3000, phiConvictThreshold: 8, peers, fanout: 3, startupWaitMs: 5000 },
@@ -60,6 +60,8 @@ export interface SimNode {
   engine: MemoryEngine;
   /** The hint store's engine (node/hints), kept across restarts like `engine`. */
   hintEngine: MemoryEngine;
+  /** Conditional writes' Paxos state (kept across a restart, lost with a wipe). */
+  paxosEngine: MemoryEngine;
   meta: MemoryMetaStore;
   clock: NodeClock;
   transport: SimTransport;
@@ -155,7 +157,7 @@ export class SimCluster {
 
   /** Restarts a crashed node on the storage it had. */
   async revive(id: string): Promise<SimNode> {
-    return this.clock.run(this.startOne(id, this.node(id).engine, this.node(id).meta, this.node(id).hintEngine));
+    return this.clock.run(this.startOne(id, this.node(id).engine, this.node(id).meta, this.node(id).hintEngine, this.node(id).paxosEngine));
   }
 
   /**
@@ -167,7 +169,7 @@ export class SimCluster {
     const n = this.node(id);
     if (n.up) void this.crash(id);
     if (opts.clockOffsetMs !== undefined) this.offsets.set(id, opts.clockOffsetMs);
-    return opts.wipe ? this.startOne(id) : this.startOne(id, n.engine, n.meta, n.hintEngine);
+    return opts.wipe ? this.startOne(id) : this.startOne(id, n.engine, n.meta, n.hintEngine, n.paxosEngine);
   }
 
   /** Sets a node's clock offset now: a skew, or a jump when it changes. */
@@ -181,13 +183,13 @@ export class SimCluster {
     return this.offsets.get(id) ?? 0;
   }
 
-  async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore(), hintEngine = new MemoryEngine()): Promise<SimNode> {
+  async startOne(id: string, engine = new MemoryEngine(), meta = new MemoryMetaStore(), hintEngine = new MemoryEngine(), paxosEngine = new MemoryEngine()): Promise<SimNode> {
     const clock = new NodeClock(this.clock, this.offsetOf(id));
     const transport = this.bus.connect(id, clock);
     // Seeded per node and per start, so a seed replays the gossip exchanges too.
     const random = seededRandom((this.seed ^ hashId(id)) + this.starts++);
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
-    const sim: SimNode = { id, node, engine, hintEngine, meta, clock, transport, up: true };
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, paxosEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
+    const sim: SimNode = { id, node, engine, hintEngine, paxosEngine, meta, clock, transport, up: true };
     // A process that crashed while starting stays dead.
     if (transport.alive) this.nodes.set(id, sim);
     return sim;
@@ -226,8 +228,8 @@ export class SimCluster {
       respond: (data, out) => {
         reply = { code: 200, value: Buffer.from(data).toString('utf8'), message: '', header: (n) => out?.[n] };
       },
-      respondError: (code, message) => {
-        reply = { code, value: '', message, header: () => undefined };
+      respondError: (code, message, out) => {
+        reply = { code, value: '', message, header: (n) => out?.[n] };
       },
     };
     await this.clock.run(this.node(id).node.api.handle(msg));

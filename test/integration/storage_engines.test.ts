@@ -53,6 +53,13 @@ storageContract('lmdb', async () => {
   };
 });
 
+// The same contract when writes are acknowledged before their fsync (storage.sync periodic).
+storageContract('lmdb, sync periodic', async () => {
+  const path = await tempDir('lmdb-periodic');
+  const make = () => new LmdbEngine({ path, mapSizeBytes, sync: 'periodic', syncIntervalMs: 50 });
+  return { engine: make(), reopen: async () => make(), cleanup: () => rm(path, { recursive: true, force: true }) };
+});
+
 storageContract('redis', async () => {
   sharedRedis ??= startRedisServer();
   const { port } = await sharedRedis;

@@ -41,6 +41,9 @@ describe('bench like for like', () => {
     assert.deepEqual(serverLabels(System.JetstreamKv, sampled), ['nats']);
     assert.deepEqual(serverLabels(System.JetstreamKvR3, sampled), ['nats-r3-1', 'nats-r3-2', 'nats-r3-3']);
     assert.deepEqual(serverLabels(System.Redis, sampled), ['redis']);
+    const withPeriodic = [...sampled, 'nats-periodic', 'p1', 'p2', 'p3'];
+    assert.deepEqual(serverLabels(System.GoddbPeriodic, withPeriodic), ['nats-periodic', 'p1', 'p2', 'p3']);
+    assert.deepEqual(serverLabels(System.GoddbRaw, withPeriodic), ['nats', 'b1', 'b2', 'b3'], 'the periodic cluster is not goddb-raw\'s');
   });
 
   it('cpu per op - % of one core summed over the servers, over ops per second, in µs', () => {

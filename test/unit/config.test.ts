@@ -213,6 +213,9 @@ describe('config - invalid settings are clear errors', () => {
     ['a failure timeout not above the gossip interval', ['-gossip', '3s'], /gossip\.failureTimeoutMs \(3000\) must be greater than gossip\.intervalMs \(3000\)/],
     ['a bad boolean', ['-enablegossip=maybe'], /gossip\.enabled: must be true or false/],
     ['a bad size', ['--lmdb-map-size', '1GB'], /storage\.lmdb\.mapSizeBytes: must be a size/],
+    ['an unknown sync mode', ['--sync', 'sometimes'], /storage\.sync: must be one of the possible values: \["always","periodic"\]/],
+    ['a sync interval below 10 ms', ['--sync-interval', '5ms'], /storage\.syncIntervalMs: must be a duration from 10ms to 600000ms/],
+    ['a sync interval above 10 minutes', ['--sync-interval', '11m'], /storage\.syncIntervalMs: must be a duration from 10ms to 600000ms/],
     ['a bad log level', ['--log-level', 'loud'], /log\.level: must be one of/],
     ['a TLS key without a certificate', ['--nats-tls-key', 'k.pem'], /certFile and nats\.tls\.keyFile must be given together/],
   ];
@@ -354,5 +357,19 @@ describe('config - anti-entropy', () => {
     assert.throws(() => fromArgs(['--anti-entropy-keys-per-exchange', '15']), ConfigError);
     assert.equal(fromArgs([], { GODDB_ANTI_ENTROPY_INTERVAL_MS: '750' }).antiEntropy.intervalMs, 750);
     assert.throws(() => fromArgs(['--anti-entropy-keys-per-second', '0']), ConfigError);
+  });
+});
+
+describe('config - storage sync', () => {
+  it('config - storage.sync defaults to always with a 1 s interval; flags and environment set it', () => {
+    const defaults = fromArgs([]);
+    assert.equal(defaults.storage.sync, 'always');
+    assert.equal(defaults.storage.syncIntervalMs, 1000);
+    const flagged = fromArgs(['--sync', 'periodic', '--sync-interval', '250ms']);
+    assert.equal(flagged.storage.sync, 'periodic');
+    assert.equal(flagged.storage.syncIntervalMs, 250);
+    const env = fromArgs([], { GODDB_STORAGE_SYNC: 'periodic', GODDB_STORAGE_SYNC_INTERVAL_MS: '2s' });
+    assert.equal(env.storage.sync, 'periodic');
+    assert.equal(env.storage.syncIntervalMs, 2000);
   });
 });

@@ -9,7 +9,7 @@
  * and code (Metrics.observe): /metrics and $SRV.STATS both read those counts.
  */
 import type { Logger } from 'pino';
-import { BadRequestError, ErrorCode, GodDbError, NotFoundError, TooLargeError, UnavailableError } from '../../core/errors.js';
+import { BadRequestError, ConditionFailedError, ErrorCode, GodDbError, NotFoundError, TooLargeError, UnavailableError } from '../../core/errors.js';
 import { emptyClock, type VClock } from '../../core/vclock.js';
 import { contextOf, visibleValue } from '../../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
@@ -19,6 +19,7 @@ import { summarizeRequests } from '../../protocol/request_counts.js';
 import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unaddressed, unsendableKey, type AdminOp } from '../../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import type { Condition } from '../../core/paxos.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -52,7 +53,6 @@ export interface ApiOptions {
 }
 
 const empty = new Uint8Array(0);
-const unsupportedHeaders = [Header.IfAbsent];
 /** Characters of a bad header value quoted back in an error message. */
 const quotedCharsMax = 64;
 
@@ -65,6 +65,10 @@ interface RequestHeaders {
   ttlSeconds?: number;
   /** KV-Sloppy, when sent. */
   sloppy?: boolean;
+  /** KV-If-Absent or KV-If-Match: a conditional write (node/paxos). */
+  condition?: Condition;
+  /** KV-Serial: a read through Paxos. */
+  serial?: boolean;
 }
 
 function quoted(raw: string): string {
@@ -73,11 +77,16 @@ function quoted(raw: string): string {
 
 /** KV-Sloppy: 1 or true (sloppy quorum), 0 or false (strict), case-insensitive; undefined when absent; 400 otherwise. */
 export function parseSloppyHeader(raw: string | undefined): boolean | undefined {
+  return parseFlagHeader(Header.Sloppy, raw);
+}
+
+/** A yes/no header: 1 or true, 0 or false, case-insensitive; undefined when absent; 400 otherwise. */
+function parseFlagHeader(name: string, raw: string | undefined): boolean | undefined {
   if (raw === undefined) return undefined;
   const v = raw.trim().toLowerCase();
   if (v === '1' || v === 'true') return true;
   if (v === '0' || v === 'false') return false;
-  throw new BadRequestError(`${Header.Sloppy} must be 1, 0, true or false, got ${quoted(raw)}`);
+  throw new BadRequestError(`${name} must be 1, 0, true or false, got ${quoted(raw)}`);
 }
 
 export class ClientApi {
@@ -130,7 +139,9 @@ export class ClientApi {
       const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
       const message = err instanceof Error ? err.message : String(err);
       if (code === ErrorCode.Internal) this.logger.error({ err, subject: msg.subject }, 'request failed');
-      if (msg.expectsReply) msg.respondError(code, message);
+      // A failed condition says what the key holds now, so the client can try again from there.
+      const headers = err instanceof ConditionFailedError && err.context ? { [Header.Context]: encodeContext(err.context) } : undefined;
+      if (msg.expectsReply) msg.respondError(code, message, headers);
       this.metrics.observe(op, code, performance.now() - started);
     }
   }
@@ -141,16 +152,25 @@ export class ClientApi {
    * formed or answered 400, never half read.
    */
   private requestHeaders(msg: InboundMessage): RequestHeaders {
-    for (const h of unsupportedHeaders) if (msg.header(h) !== undefined) throw new BadRequestError(`${h} is not supported yet`);
     const headers: RequestHeaders = {
       r: this.quorumHeader(msg, Header.R, this.opts.readQuorum),
       w: this.quorumHeader(msg, Header.W, this.opts.writeQuorum),
-      context: this.contextHeader(msg),
+      context: this.contextHeader(msg, Header.Context) ?? emptyClock,
     };
     const ttl = this.ttlHeader(msg);
     if (ttl !== undefined) headers.ttlSeconds = ttl;
     const sloppy = parseSloppyHeader(msg.header(Header.Sloppy));
     if (sloppy !== undefined) headers.sloppy = sloppy;
+    const ifAbsent = parseFlagHeader(Header.IfAbsent, msg.header(Header.IfAbsent));
+    const ifMatch = this.contextHeader(msg, Header.IfMatch);
+    if (ifAbsent === true && ifMatch !== undefined) throw new BadRequestError(`${Header.IfAbsent} and ${Header.IfMatch} exclude each other: a key cannot be both absent and at a version`);
+    if (ifAbsent === true) headers.condition = { ifAbsent: true };
+    if (ifMatch !== undefined) headers.condition = { ifMatch };
+    if (headers.condition !== undefined && msg.header(Header.Context) !== undefined) {
+      throw new BadRequestError(`${Header.Context} does not go with a condition: a conditional write supersedes the version the condition names`);
+    }
+    const serial = parseFlagHeader(Header.Serial, msg.header(Header.Serial));
+    if (serial !== undefined) headers.serial = serial;
     return headers;
   }
 
@@ -158,7 +178,8 @@ export class ClientApi {
     const { r, w, context } = headers;
     switch (op) {
       case ClientOp.Get: {
-        const res = await this.coordinator.read(key, r);
+        if (headers.condition !== undefined) throw new BadRequestError(`${Header.IfAbsent} and ${Header.IfMatch} are for puts and deletes`);
+        const res = headers.serial === true ? await this.coordinator.serialRead(key) : await this.coordinator.read(key, r);
         const acks = `${res.acks}/${res.asked}`;
         const winner = visibleValue(res.versions, res.nowHlc);
         if (!winner) throw new NotFoundError(`not found: ${key}`);
@@ -174,6 +195,16 @@ export class ClientApi {
         if (op === ClientOp.Del && msg.data.length > 0) throw new BadRequestError('a delete takes an empty payload');
         if (op === ClientOp.Del && headers.ttlSeconds !== undefined) throw new BadRequestError(`${Header.Ttl} is for puts: a delete takes none`);
         const ttl = op === ClientOp.Put ? (headers.ttlSeconds ?? (this.opts.defaultTtlSeconds > 0 ? this.opts.defaultTtlSeconds : undefined)) : undefined;
+        if (headers.serial !== undefined) throw new BadRequestError(`${Header.Serial} is for gets: a conditional write is serial by itself`);
+        if (headers.condition !== undefined) {
+          if (op === ClientOp.Del && 'ifAbsent' in headers.condition) throw new BadRequestError(`${Header.IfAbsent} is for puts: a delete of an absent key has nothing to do`);
+          // A Paxos prepare reply carries the stored versions and the accepted proposal: each must fit in half of it.
+          if (msg.data.length > Math.floor(this.opts.valueBytesMax / 2)) {
+            throw new TooLargeError(`a conditional put's value is at most half the maximum value size, ${Math.floor(this.opts.valueBytesMax / 2)} bytes; this one is ${msg.data.length}`);
+          }
+          const res = await this.coordinator.conditionalWrite(key, headers.condition, op === ClientOp.Put ? msg.data : null, ttl);
+          return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
+        }
         const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context, ttl, headers.sloppy === undefined ? {} : { sloppy: headers.sloppy });
         return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
       }
@@ -226,14 +257,15 @@ export class ClientApi {
     return ttl;
   }
 
-  private contextHeader(msg: InboundMessage): VClock {
-    const raw = msg.header(Header.Context);
-    if (raw === undefined) return emptyClock;
+  /** A context header (KV-Context, KV-If-Match): undefined when absent, 400 when not a context a read returned. */
+  private contextHeader(msg: InboundMessage, name: string): VClock | undefined {
+    const raw = msg.header(name);
+    if (raw === undefined) return undefined;
     try {
       return decodeContext(raw.trim());
     } catch (err) {
       const why = err instanceof ProtocolError ? `: ${err.message.replace(/^malformed message: /, '')}` : '';
-      throw new BadRequestError(`${Header.Context} is not a context returned by a read${why}`, { cause: err });
+      throw new BadRequestError(`${name} is not a context returned by a read${why}`, { cause: err });
     }
   }
 }

@@ -32,6 +32,8 @@ import type { Replica } from '../replica/replica.js';
 import { ReplicaClient } from './replica_client.js';
 import { Responsiveness } from './responsiveness.js';
 import { LogLimiter } from '../log_limiter.js';
+import type { Condition } from '../../core/paxos.js';
+import type { PaxosProposer } from '../paxos/proposer.js';
 import { RequestTimeoutError } from '../../transport/transport.js';
 
 export interface CoordinatorOptions {
@@ -108,6 +110,8 @@ export class Coordinator {
   staleRetries = 0;
   /** Hinted copies sent to fallbacks for replicas that were down. */
   hintsSent = 0;
+  /** Conditional writes and serial reads (node/paxos); set by the node, 503 without it. */
+  paxos: PaxosProposer | undefined;
   /** Members whose replica requests time out are routed around for a while (gray failures). */
   readonly responsiveness: Responsiveness;
   private readonly hintLogs: LogLimiter;
@@ -178,6 +182,27 @@ export class Coordinator {
       // now(), not the wall clock: at least the wall clock and past every heartbeat and version seen,
       // so a node whose wall clock is behind still agrees on expiry within maxClockSkewMs.
       return { versions, nowHlc: this.hlc.now(), acks: q.tally.succeeded, asked: targets.length };
+    });
+  }
+
+  /**
+   * A put (or delete, `value` null) that takes effect only if `condition`
+   * holds, linearizable per key (node/paxos/proposer.ts): 409
+   * (ConditionFailedError, with the current context) when it does not.
+   */
+  async conditionalWrite(key: string, condition: Condition, value: Uint8Array | null, ttlSeconds?: number): Promise<WriteResult> {
+    const paxos = this.paxos;
+    if (paxos === undefined) throw new UnavailableError('this node does not coordinate conditional writes');
+    return this.admit(value?.length ?? 0, () => paxos.write(key, condition, value, ttlSeconds));
+  }
+
+  /** A read through Paxos: linearizable with conditional writes of the key. */
+  async serialRead(key: string): Promise<ReadResult> {
+    const paxos = this.paxos;
+    if (paxos === undefined) throw new UnavailableError('this node does not coordinate serial reads');
+    return this.admit(0, async () => {
+      const r = await paxos.read(key);
+      return { versions: r.versions, nowHlc: r.nowHlc, acks: r.acks, asked: r.asked };
     });
   }
 

@@ -19,7 +19,15 @@ export function createHintEngine(config: Readonly<NodeConfig>): StorageEngine {
     case EngineKind.Redis:
       return new RedisEngine({ ...config.storage.redis, keyPrefix: hintsRedisKeyPrefix, hashIndexKey: hashIndexKeyOf(hintsRedisKeyPrefix) });
     case EngineKind.Lmdb:
-      return createEngine({ engine: EngineKind.Lmdb, redis: config.storage.redis, lmdbPath: join(config.dataDir, 'hints'), lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes });
+      // Hints count toward W under sloppy quorum: they are acknowledged like the data (storage.sync).
+      return createEngine({
+        engine: EngineKind.Lmdb,
+        redis: config.storage.redis,
+        lmdbPath: join(config.dataDir, 'hints'),
+        lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
+        lmdbSync: config.storage.sync,
+        lmdbSyncIntervalMs: config.storage.syncIntervalMs,
+      });
     default:
       return new MemoryEngine();
   }

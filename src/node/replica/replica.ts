@@ -287,7 +287,7 @@ export class Replica {
   }
 
   /** Refuses versions whose timestamp or counters are too far ahead of this node's clock. */
-  private checkSkew(incoming: readonly Version[]): void {
+  checkSkew(incoming: readonly Version[]): void {
     for (const v of incoming) {
       if (!this.hlc.acceptable(highest(v))) {
         this.skewRefusals++;

@@ -1,0 +1,172 @@
+/**
+ * The lmdb engine's sync modes (storage.sync): group commit in `always`
+ * (writes queued while the writer is busy share one commit), acknowledgement
+ * before fsync and the periodic fsync in `periodic`, and in both modes no
+ * acknowledged write lost when the writing process is killed with SIGKILL.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { packageRoot } from '../../src/config/load.js';
+import { SyncMode } from '../../src/storage/engine.js';
+import { LmdbEngine } from '../../src/storage/lmdb.js';
+
+const mapSizeBytes = 64 * 1024 * 1024;
+const writerPath = fileURLToPath(new URL('../helpers/lmdb_writer.js', import.meta.url));
+const childReadyMs = 20_000;
+
+/**
+ * Holds LMDB's write lock from another process (an open write transaction) until
+ * `release` exists, so the engine's writer thread is stuck in mdb_txn_begin as
+ * it would be behind a long commit.
+ */
+const lockHolderScript = `
+import { open } from 'lmdb';
+import { existsSync, writeSync } from 'node:fs';
+const [path, release] = process.argv.slice(1);
+const root = open({ path, encoding: 'binary', overlappingSync: false, mapSize: ${mapSizeBytes} });
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const deadline = Date.now() + 30_000;
+root.transactionSync(() => {
+  writeSync(1, 'held\\n');
+  while (!existsSync(release) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5);
+});
+await root.close();
+`;
+
+async function tempDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `goddb-${label}-`));
+}
+
+/** Resolves with the first stdout line `match` accepts; rejects if the child exits first or after `waitMs`. */
+function lineFrom(child: ChildProcess, match: (line: string) => boolean, waitMs: number): Promise<string> {
+  const lines = createInterface({ input: child.stdout! });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => reject(new Error(`no matching line within ${waitMs}ms: ${stderr}`)), waitMs);
+    lines.on('line', (line) => {
+      if (!match(line)) return;
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child exited with ${code} first: ${stderr}`));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('lmdb sync modes', () => {
+  for (const sync of Object.values(SyncMode)) {
+    it(`lmdb ${sync} - writes queued in separate event-loop turns while another commit holds the writer share one commit, and none resolves before it`, async () => {
+      const path = await tempDir(`lmdb-group-${sync}`);
+      const release = join(path, 'release');
+      const engine = new LmdbEngine({ path, mapSizeBytes, sync, syncIntervalMs: 600_000 });
+      let holder: ChildProcess | undefined;
+      try {
+        await engine.open();
+        holder = spawn(process.execPath, ['--input-type=module', '-e', lockHolderScript, path, release], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+        await lineFrom(holder, (l) => l === 'held', childReadyMs);
+        const before = engine.commits;
+        const writes = 20;
+        let resolved = 0;
+        const puts: Promise<void>[] = [];
+        for (let i = 0; i < writes; i++) {
+          puts.push(engine.put(`g${i}`, Buffer.from(`v${i}`)).then(() => void resolved++));
+          await nextTurn(); // each put in an event-loop turn of its own: lmdb-js's per-turn batching alone would not join them
+        }
+        assert.equal(resolved, 0, 'no put resolves before the commit that holds it');
+        await writeFile(release, '');
+        await Promise.all(puts);
+        assert.equal(engine.commits - before, 1, `${writes} queued puts took ${engine.commits - before} commits`);
+        for (let i = 0; i < writes; i++) assert.deepEqual(await engine.get(`g${i}`), Buffer.from(`v${i}`));
+      } finally {
+        if (holder) await stopChild(holder);
+        await engine.close();
+        await rm(path, { recursive: true, force: true });
+      }
+    });
+
+    it(`lmdb ${sync} - a writer killed with SIGKILL loses no acknowledged write`, async () => {
+      const path = await tempDir(`lmdb-kill-${sync}`);
+      const writer = spawn(process.execPath, [writerPath, path, sync], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let acked = -1;
+      try {
+        const lines = createInterface({ input: writer.stdout! });
+        lines.on('line', (line) => {
+          const m = /^acked (\d+)$/.exec(line);
+          if (m) acked = Number(m[1]);
+        });
+        // Killed while writing, well after its first writes (and, in periodic mode, before any fsync: the interval is 10 minutes).
+        await lineFrom(writer, (l) => l === 'acked 300', childReadyMs);
+        await stopChild(writer);
+        lines.close();
+        assert.ok(acked >= 300);
+        const engine = new LmdbEngine({ path, mapSizeBytes, sync });
+        try {
+          await engine.open();
+          for (let i = 0; i <= acked; i++) assert.deepEqual(await engine.get(`w${i}`), Buffer.from(`v${i}`), `w${i} was acknowledged (last acknowledged: w${acked})`);
+        } finally {
+          await engine.close();
+        }
+      } finally {
+        await stopChild(writer);
+        await rm(path, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('lmdb periodic - a put resolves with no fsync; the timer fsyncs what was committed, and close fsyncs last', async () => {
+    const path = await tempDir('lmdb-periodic');
+    try {
+      const slow = new LmdbEngine({ path, mapSizeBytes, sync: SyncMode.Periodic, syncIntervalMs: 600_000 });
+      await slow.open();
+      await slow.put('a', Buffer.from('1'));
+      assert.equal(slow.syncs, 0, 'acknowledged before any fsync');
+      await slow.close();
+      assert.equal(slow.syncs, 1, 'close fsyncs');
+
+      const fast = new LmdbEngine({ path, mapSizeBytes, sync: SyncMode.Periodic, syncIntervalMs: 20 });
+      await fast.open();
+      assert.deepEqual(await fast.get('a'), Buffer.from('1'));
+      await fast.put('b', Buffer.from('2'));
+      const deadline = Date.now() + 5_000;
+      while (fast.syncs === 0) {
+        assert.ok(Date.now() < deadline, 'no periodic fsync within 5 s at a 20 ms interval');
+        await delay(10);
+      }
+      await fast.close();
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  it('lmdb always - the engine runs no fsync of its own (every commit is synced by LMDB)', async () => {
+    const path = await tempDir('lmdb-always');
+    const engine = new LmdbEngine({ path, mapSizeBytes });
+    try {
+      await engine.open();
+      await engine.putMany([{ key: 'a', record: Buffer.from('1') }, { key: 'b', record: Buffer.from('2') }]);
+      await engine.put('c', Buffer.from('3'));
+      assert.ok(engine.commits >= 2);
+      await engine.close();
+      assert.equal(engine.syncs, 0);
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+});
