@@ -8,6 +8,8 @@
  *   goddb owners <key> [--json]    where a key lives: replicas, fallbacks, pending owners
  *   goddb status [--json]          the members and the nodes that answer
  *   goddb leave|remove <node-id>   a member hands its ranges over and exits | a down member is replaced
+ *   goddb watch [prefix]           one line per change of a key under prefix, until Ctrl-C
+ *   goddb keys [prefix]            every live key under prefix, one a line (walks the whole store)
  *   goddb dev                      nats-server + a local cluster (npm start)
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
@@ -18,6 +20,7 @@ import { addBenchOptions, type BenchFlags } from '../bench/options.js';
 import { addClientOptions, type ClientFlags } from './client_options.js';
 import type { MembershipChangeFlags } from './membership_change.js';
 import type { QuorumFlags } from './one_shot.js';
+import type { WatchFlags } from './watch.js';
 import { addWorkerOptions } from './worker_flags.js';
 
 /** Exit code of a command line that commander refused (unknown option or command, missing argument). */
@@ -49,6 +52,8 @@ function buildProgram(): Command {
 
   addClientOptions(program.command('get').argument('<key>').description('print the value of <key> (exit 1 with error 404 when absent)'))
     .option('-r, --read-quorum <n>', 'replicas that must answer (R)')
+    .option('--serial', 'read through Paxos (KV-Serial): linearizable with conditional writes')
+    .option('--print-context', "print the value's context on stderr ('context <ctx>'), for --if-match or --context")
     .action(async (key: string, flags: QuorumFlags) => {
       const { runGet } = await import('./one_shot.js');
       exitWith(await runGet(key, flags));
@@ -58,6 +63,8 @@ function buildProgram(): Command {
     .option('-w, --write-quorum <n>', 'replicas that must acknowledge (W)')
     .option('--context <context>', 'the KV-Context of an earlier read, to supersede it')
     .option('--ttl <duration>', "time to live: seconds, or like '30s', '5m', '1h', '2d' (KV-TTL)")
+    .option('--if-absent', 'create only (KV-If-Absent): exit 1 with error 409 when the key has a value')
+    .option('--if-match <context>', 'replace only the version this context names (KV-If-Match); on error 409 the current context is printed')
     .action(async (key: string, value: string, flags: QuorumFlags) => {
       const { runPut } = await import('./one_shot.js');
       exitWith(await runPut(key, value, flags));
@@ -66,6 +73,7 @@ function buildProgram(): Command {
   addClientOptions(program.command('del').argument('<key>').description('delete <key>'))
     .option('-w, --write-quorum <n>', 'replicas that must acknowledge (W)')
     .option('--context <context>', 'the KV-Context of an earlier read, to supersede it')
+    .option('--if-match <context>', 'delete only the version this context names (KV-If-Match)')
     .action(async (key: string, flags: QuorumFlags) => {
       const { runDel } = await import('./one_shot.js');
       exitWith(await runDel(key, flags));
@@ -84,6 +92,24 @@ function buildProgram(): Command {
     .action(async (flags: ClientFlags & { wait: string; json?: boolean }) => {
       const { runStatus } = await import('./one_shot.js');
       exitWith(await runStatus(flags));
+    });
+
+  addClientOptions(program.command('watch').argument('[prefix]', "key prefix ('' or none: every key)", '').description('print one line per change of a key starting with [prefix] (<key> <op> <hlc> <writer> <value>), until Ctrl-C; the change feed on kvchanges.<key>'))
+    .option('--stream <name>', 'a JetStream stream capturing kvchanges and kvchanges.>: replay from it first (with --from-seq, --from-time or --history)')
+    .option('--from-seq <n>', 'with --stream: start at this stream sequence')
+    .option('--from-time <time>', 'with --stream: start at this time (ISO 8601)')
+    .option('--history', 'with --stream: start with the newest event of each key the stream holds')
+    .action(async (prefix: string, flags: WatchFlags) => {
+      const { runWatch } = await import('./watch.js');
+      exitWith(await runWatch(prefix, flags));
+    });
+
+  addClientOptions(program.command('keys').argument('[prefix]', "key prefix ('' or none: every key)", '').description('print every live key starting with [prefix], one a line (kv.keys, page by page); it walks the whole store, so use it for tools, not on a request path'))
+    .option('--page-size <n>', 'keys per page (KV-Keys-Limit, 1 to 1000)')
+    .option('-r, --read-quorum <n>', 'replicas whose merged answers decide each key (KV-R)')
+    .action(async (prefix: string, flags: import('./keys.js').KeysFlags) => {
+      const { runKeys } = await import('./keys.js');
+      exitWith(await runKeys(prefix, flags));
     });
 
   const membershipChange = (name: 'leave' | 'remove', description: string) =>

@@ -6,7 +6,7 @@
 import { clusterStatus, summarizeRequests, type GodDbClient, type NodeInfo, type OwnersReport } from '../client/index.js';
 import { movingCell, stateCell, statusCell } from '../client/ring_status.js';
 import type { AaeReport } from '../protocol/placement_report.js';
-import { ErrorCode } from '../core/errors.js';
+import { ConditionFailedError, ErrorCode } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
 import { CliError, ExitCode, formatError, openClient, type ClientFlags } from './client_options.js';
@@ -17,6 +17,14 @@ export interface QuorumFlags extends ClientFlags {
   context?: string;
   /** `goddb put --ttl`: seconds or a duration ('30s', '5m'). */
   ttl?: string;
+  /** `goddb get --serial`: through Paxos (KV-Serial). */
+  serial?: boolean;
+  /** `goddb get --print-context`: the context on stderr, for a later --if-match or --context. */
+  printContext?: boolean;
+  /** `goddb put --if-absent`: create only (KV-If-Absent). */
+  ifAbsent?: boolean;
+  /** `goddb put|del --if-match <context>` (KV-If-Match). */
+  ifMatch?: string;
 }
 
 function quorum(value: string | undefined, flag: string): number | undefined {
@@ -36,6 +44,8 @@ async function withClient(flags: ClientFlags, action: (client: GodDbClient) => P
     return ExitCode.Ok;
   } catch (err) {
     process.stderr.write(`${formatError(err)}\n`);
+    // A failed condition: what the key holds now, for the next --if-match.
+    if (err instanceof ConditionFailedError && err.context !== undefined) process.stderr.write(`context ${err.context}\n`);
     return ExitCode.Failed;
   } finally {
     await client.close().catch(() => undefined);
@@ -45,8 +55,9 @@ async function withClient(flags: ClientFlags, action: (client: GodDbClient) => P
 export function runGet(key: string, flags: QuorumFlags): Promise<number> {
   return withClient(flags, async (client) => {
     const r = quorum(flags.readQuorum, '-r');
-    const got = await client.get(key, r === undefined ? {} : { r });
+    const got = await client.get(key, { ...(r === undefined ? {} : { r }), ...(flags.serial === true ? { serial: true } : {}) });
     if (got === null) throw new CliError(ErrorCode.NotFound, 'not found');
+    if (flags.printContext === true) process.stderr.write(`context ${got.context}\n`);
     await write(got.value);
     // A newline only for people; scripts get the bytes exactly.
     if (process.stdout.isTTY) await write(new Uint8Array([0x0a]));
@@ -61,15 +72,22 @@ export function runPut(key: string, value: string, flags: QuorumFlags): Promise<
       throw new CliError(ErrorCode.BadRequest, `--ttl must be whole seconds from 1 to ${limits.ttlSecondsMax}, as seconds or like 30s, 5m, 1h, 2d; got ${flags.ttl}`);
     }
     const data = value === '-' ? await readStdin() : value;
-    await client.put(key, data, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}), ...(ttl === undefined ? {} : { ttl }) });
+    await client.put(key, data, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}), ...(ttl === undefined ? {} : { ttl }), ...conditionOf(flags) });
   });
 }
 
 export function runDel(key: string, flags: QuorumFlags): Promise<number> {
   return withClient(flags, async (client) => {
     const w = quorum(flags.writeQuorum, '-w');
-    await client.del(key, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}) });
+    await client.del(key, { ...(w === undefined ? {} : { w }), ...(flags.context ? { context: flags.context } : {}), ...conditionOf(flags) });
   });
+}
+
+/** --if-absent / --if-match as SDK options; 400 for both at once (the node would refuse them too). */
+function conditionOf(flags: QuorumFlags): { ifAbsent?: boolean; ifMatch?: string } {
+  if (flags.ifAbsent === true && flags.ifMatch !== undefined) throw new CliError(ErrorCode.BadRequest, '--if-absent and --if-match exclude each other');
+  if (flags.ifAbsent === true) return { ifAbsent: true };
+  return flags.ifMatch === undefined ? {} : { ifMatch: flags.ifMatch };
 }
 
 function write(bytes: Uint8Array): Promise<void> {

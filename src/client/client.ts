@@ -5,6 +5,7 @@
  */
 import {
   BadRequestError,
+  ConditionFailedError,
   ErrorCode,
   GodDbError,
   QuorumNotMetError,
@@ -15,8 +16,10 @@ import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
 import { NodeRouter } from './node_router.js';
 import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
-import { ClientOp, Header, clientRequest, isValidToken, unsendableKey, type AdminOp } from '../protocol/subjects.js';
+import { ClientOp, Header, clientRequest, isValidToken, keysSubject, unsendableKey, type AdminOp } from '../protocol/subjects.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
+import { watchChanges, type WatchOptions, type Watcher } from './watch.js';
+import { listKeys, type KeysOptions } from './keys.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -39,6 +42,12 @@ export interface GetResult {
 export interface GetOptions {
   /** Read quorum for this request (KV-R). */
   r?: number;
+  /**
+   * A serial read (KV-Serial): through Paxos among the key's replicas, so it
+   * is linearizable with conditional writes (finishing one in progress
+   * first). One round trip and one synced write on a majority; `r` is not used.
+   */
+  serial?: boolean;
 }
 
 export interface WriteOptions {
@@ -48,6 +57,13 @@ export interface WriteOptions {
   context?: string;
   /** Sloppy quorum for this write (KV-Sloppy): false answers 503 rather than counting hints on fallbacks. */
   sloppy?: boolean;
+  /**
+   * Write only if the key's current version is exactly the one this context
+   * names (KV-If-Match: the context of an earlier get), linearizably (Paxos
+   * among the key's replicas); otherwise ConditionFailedError (409), whose
+   * `context` is the current one. Not with `context`, `w` or `sloppy`.
+   */
+  ifMatch?: string;
 }
 
 export interface PutOptions extends WriteOptions {
@@ -57,6 +73,8 @@ export interface PutOptions extends WriteOptions {
    * as absent from then on. Without it the cluster's defaultTtlSeconds applies.
    */
   ttl?: number | string;
+  /** Create only (KV-If-Absent): write only if the key has no live value, else ConditionFailedError (409). */
+  ifAbsent?: boolean;
 }
 
 export interface PutResult {
@@ -95,6 +113,21 @@ export interface GodDbClient {
    * refused with code 409 (ask it to leave instead).
    */
   remove(nodeId: string): Promise<MembershipChange>;
+  /**
+   * The change feed of the keys starting with `prefix` ('' for all), as an
+   * async iterator: each key's events in HLC order, without duplicates or
+   * older events (client/watch.ts). Live by default; with `stream` (a
+   * JetStream stream capturing the feed) from a sequence, a time or the last
+   * event of each key, then live. Resolves once subscribed; `stop()` ends it.
+   */
+  watch(prefix: string, opts?: WatchOptions): Promise<Watcher>;
+  /**
+   * Every live key that starts with `prefix` ('' or absent for all), once
+   * each, in hash order, as an async iterator over the pages of `kv.keys`
+   * (each asked for when the last is consumed). It walks the whole store:
+   * for tools and maintenance, not for a request path.
+   */
+  keys(prefix?: string, opts?: KeysOptions): AsyncIterableIterator<string>;
   /** The nodes requests go to now (those that answered the last $SRV.PING round), when routing by node. */
   liveNodes(): string[];
   close(): Promise<void>;
@@ -133,8 +166,18 @@ class TransportClient implements GodDbClient {
     return this.router?.nodes() ?? [];
   }
 
+  watch(prefix: string, opts: WatchOptions = {}): Promise<Watcher> {
+    return watchChanges(this.transport, prefix, opts);
+  }
+
+  keys(prefix = '', opts: KeysOptions = {}): AsyncIterableIterator<string> {
+    // A page changes nothing: sent again to another node like a get when the one asked goes away.
+    return listKeys((headers) => this.send(ClientOp.Get, keysSubject, empty, headers), prefix, opts);
+  }
+
   async get(key: string, opts: GetOptions = {}): Promise<GetResult | null> {
     const headers = quorumHeader(Header.R, opts.r);
+    if (opts.serial === true) headers[Header.Serial] = '1';
     const reply = await this.call(ClientOp.Get, key, empty, headers, true);
     if (reply === null) return null;
     const value = reply.data;
@@ -159,6 +202,7 @@ class TransportClient implements GodDbClient {
       }
       headers[Header.Ttl] = String(ttl);
     }
+    if (opts.ifAbsent === true) headers[Header.IfAbsent] = '1';
     const reply = await this.call(ClientOp.Put, key, data, headers, false);
     return { acks: reply?.header(Header.Acks) ?? '' };
   }
@@ -220,22 +264,74 @@ class TransportClient implements GodDbClient {
     const { subject, keyHeader, keyB64Header } = clientRequest(op, key);
     if (keyHeader !== undefined) headers[Header.Key] = keyHeader;
     if (keyB64Header !== undefined) headers[Header.KeyB64] = keyB64Header;
-    let reply: Reply;
-    const routed = this.router?.route(subject) ?? { subject, node: undefined };
-    try {
-      reply = await this.transport.request(routed.subject, data, { timeoutMs: this.timeoutMs, headers });
-    } catch (err) {
-      const e = fromTransportError(err, subject, this.timeoutMs);
-      if (routed.node !== undefined && (e instanceof TimeoutError || e instanceof QuorumNotMetError)) this.router!.timedOut(routed.node);
-      throw e;
-    }
+    const reply = await this.send(op, subject, data, headers);
     const err = replyError(reply);
     if (err === undefined) return reply;
     if (notFoundIsNull && err.code === ErrorCode.NotFound) return null;
+    // A failed condition says what the key holds now (absent when it has no value).
+    if (err.code === ErrorCode.ConditionFailed && (op === ClientOp.Put || op === ClientOp.Del)) throw new ConditionFailedError(err.message, reply.header(Header.Context));
     throw err;
+  }
+
+  /**
+   * Sends a request to a live node (or the queue group), within one
+   * timeoutMs in all. Sent again, to a node not tried yet, when it cannot
+   * have been acted on or changes nothing: no responders (the node's
+   * subscription is gone: nothing was delivered), and for reads, the node
+   * stopped answering pings while the read waited (killed or paused: the
+   * router noticed before the timeout). A write that reached a node which
+   * then went quiet is not sent again: it may still take effect later (a
+   * paused node acts on it when resumed), and a second copy would be a
+   * second, later write; it fails with a timeout, its outcome unknown.
+   */
+  private async send(op: ClientOp, subject: string, data: Uint8Array, headers: Record<string, string>): Promise<Reply> {
+    const deadline = performance.now() + this.timeoutMs;
+    const tried = new Set<string>();
+    let last: GodDbError | undefined;
+    for (;;) {
+      const routed = this.router === undefined ? { subject, node: undefined } : this.router.route(subject, tried);
+      const leftMs = Math.ceil(deadline - performance.now());
+      if (last !== undefined && (routed === undefined || leftMs <= 0)) throw last;
+      if (routed === undefined) throw new Error('assertion: a first request always has a route');
+      try {
+        return await this.attempt(routed.subject, routed.node, rereadable.has(op), data, headers, leftMs);
+      } catch (err) {
+        if (routed.node === undefined) throw fromTransportError(err, subject, this.timeoutMs);
+        const again = err instanceof NodeGoneError || err instanceof NoRespondersError;
+        const e = fromTransportError(err, subject, this.timeoutMs);
+        if (again || e instanceof TimeoutError || e instanceof QuorumNotMetError) this.router!.timedOut(routed.node);
+        if (!again) throw e;
+        tried.add(routed.node);
+        last = err instanceof NodeGoneError ? new TimeoutError(`no reply on ${subject} within ${this.timeoutMs}ms (${[...tried].join(', ')} stopped answering)`) : e;
+      }
+    }
+  }
+
+  /** One request; a read waiting on a node fails with NodeGoneError as soon as the router sees the node go. */
+  private attempt(subject: string, node: string | undefined, reread: boolean, data: Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<Reply> {
+    const request = this.transport.request(subject, data, { timeoutMs, headers });
+    if (!reread || node === undefined) return request;
+    return new Promise<Reply>((resolve, reject) => {
+      const unwatch = this.router!.onGone(node, () => reject(new NodeGoneError(`${node} stopped answering`)));
+      request.then(
+        (r) => {
+          unwatch();
+          resolve(r);
+        },
+        (err: unknown) => {
+          unwatch();
+          reject(err);
+        },
+      );
+    });
   }
 }
 
+/** A read sent to a node that stopped answering before it replied; it is sent to another. */
+class NodeGoneError extends Error {}
+
+/** Reads: sent again to another node when the one asked goes away (they change nothing). */
+const rereadable: ReadonlySet<ClientOp> = new Set([ClientOp.Get, ClientOp.Owners]);
 /** The `{ node, state }` a leave or remove answers, or undefined when `data` is not one. */
 export function parseMembershipChange(data: Uint8Array): MembershipChange | undefined {
   let raw: unknown;
@@ -268,6 +364,7 @@ function writeHeaders(opts: WriteOptions): Record<string, string> {
   const headers = quorumHeader(Header.W, opts.w);
   if (opts.context !== undefined && opts.context !== '') headers[Header.Context] = opts.context;
   if (opts.sloppy !== undefined) headers[Header.Sloppy] = opts.sloppy ? '1' : '0';
+  if (opts.ifMatch !== undefined) headers[Header.IfMatch] = opts.ifMatch;
   return headers;
 }
 

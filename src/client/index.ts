@@ -20,6 +20,7 @@ import { credentialsOf, resolveTarget, type Target } from './context.js';
 
 export {
   BadRequestError,
+  ConditionFailedError,
   ConflictError,
   ErrorCode,
   GodDbError,
@@ -34,6 +35,9 @@ export {
 export { clientOverTransport } from './client.js';
 export type { ClientRouting, GetOptions, GetResult, GodDbClient, MembershipChange, PutOptions, PutResult, WriteOptions } from './client.js';
 export { ConnectionError } from './connection_error.js';
+export type { KeysOptions } from './keys.js';
+export type { WatchOptions, Watcher } from './watch.js';
+export { ChangeOp, type ChangeEvent } from '../protocol/changes.js';
 export { ContextError, contextFile, readContext, type GodDbContext } from './context.js';
 export type { NodeInfo } from './nodes.js';
 export { clusterStatus, type ClusterStatus, type MemberStatusView } from './ring_status.js';

@@ -28,6 +28,8 @@ export class NodeRouter {
   private timer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
   private closed = false;
+  /** Per node, callbacks of requests waiting on it, told when it stops answering (see onGone). */
+  private readonly goneWatchers = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly transport: Transport,
@@ -51,17 +53,49 @@ export class NodeRouter {
     return this.live.filter((id) => !this.suspects.has(id));
   }
 
-  /** The subject for a client request: a live node's own, or the queue group's when none is known. */
-  route(subject: string): { subject: string; node: string | undefined } {
-    const nodes = this.nodes();
-    if (nodes.length === 0) return { subject, node: undefined };
+  /**
+   * The subject for a client request: a live node's own (none of `avoid`),
+   * or the queue group's when none is known; undefined when every live node
+   * is in `avoid`.
+   */
+  route(subject: string): { subject: string; node: string | undefined };
+  route(subject: string, avoid: ReadonlySet<string>): { subject: string; node: string | undefined } | undefined;
+  route(subject: string, avoid: ReadonlySet<string> = new Set()): { subject: string; node: string | undefined } | undefined {
+    const live = this.nodes();
+    if (live.length === 0) return avoid.size === 0 ? { subject, node: undefined } : undefined;
+    const nodes = live.filter((id) => !avoid.has(id));
+    if (nodes.length === 0) return undefined;
     const node = nodes[this.next++ % nodes.length]!;
     return { subject: nodeAddressedSubject(node, subject), node };
   }
 
-  /** A request to `node` timed out: skip it until it answers a ping again. */
+  /** A request to `node` timed out (or found no responder): skip it until it answers a ping again. */
   timedOut(node: string): void {
     this.suspects.add(node);
+    this.gone(node);
+  }
+
+  /**
+   * Calls `fn` (once) when `node` stops answering: a probe round ends
+   * without its answer, or one of its requests timed out. The SDK sends a
+   * read waiting on a node that went away to another one. Returns a
+   * function that cancels the watch.
+   */
+  onGone(node: string, fn: () => void): () => void {
+    let set = this.goneWatchers.get(node);
+    if (!set) this.goneWatchers.set(node, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.goneWatchers.get(node) === set) this.goneWatchers.delete(node);
+    };
+  }
+
+  private gone(node: string): void {
+    const set = this.goneWatchers.get(node);
+    if (!set) return;
+    this.goneWatchers.delete(node);
+    for (const fn of set) fn();
   }
 
   /** One round: the nodes that answer the ping within waitMs. */
@@ -87,6 +121,7 @@ export class NodeRouter {
     const clusters = new Set(answered.values());
     this.live = clusters.size === 1 ? [...answered.keys()].sort() : [];
     for (const id of [...this.suspects]) if (answered.has(id)) this.suspects.delete(id);
+    for (const id of [...this.goneWatchers.keys()]) if (!answered.has(id)) this.gone(id);
   }
 }
 

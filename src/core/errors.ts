@@ -3,7 +3,6 @@
  * `Nats-Service-Error-Code` header (clients) and in replica replies (nodes),
  * so they are HTTP-like numbers that any NATS client can read.
  */
-import type { VClock } from './vclock.js';
 export const ErrorCode = {
   BadRequest: 400,
   NotFound: 404,
@@ -91,11 +90,14 @@ export class ConflictError extends GodDbError {
   }
 }
 
-/** A conditional write whose condition did not hold (409); `context` is the key's current context when it has a live value. */
+/**
+ * A conditional write whose condition did not hold (409); `context` is the
+ * key's current context (opaque, as a read returns it) when it has a live value.
+ */
 export class ConditionFailedError extends ConflictError {
   constructor(
     message: string,
-    readonly context: VClock | undefined,
+    readonly context: string | undefined,
   ) {
     super(message);
     this.name = 'ConditionFailedError';

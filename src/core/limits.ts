@@ -126,6 +126,22 @@ export const limits = {
   paxosBackoffMsMax: 100,
   /** Keys a node reads per second while building its trees (local scans only). */
   aaeBuildKeysPerSecond: 200_000,
+  // The change feed (node/changes, client/watch.ts; issue 12).
+  /** Bytes a node's NATS connection may hold unsent before change events are dropped (counted) rather than queued. */
+  changesOutboundBytesMax: 8 * 1024 * 1024,
+  /** Events a watcher holds for a consumer that reads slower than they arrive; past it new ones are dropped (counted). */
+  watchQueuedEventsMax: 10_000,
+  /** Keys whose newest event a watcher remembers (to drop duplicates and older events); the least recently changed is forgotten past it. */
+  watchKeysMax: 100_000,
+  // Key listing (node/keys, issue 12: `kv.keys`).
+  /** Keys in one page a client gets (KV-Keys-Limit may ask for fewer), and entries in one replica's KeysReply. */
+  keysPageItemsMax: 1000,
+  /** Stored entries a replica scans for one KeysRequest (a prefix that matches few keys still answers promptly). */
+  keysScanEntriesPerPageMax: 8192,
+  /** Spans (parts of ring arcs) one client page visits at most before it answers, possibly with fewer keys. */
+  keysSpansPerPageMax: 64,
+  /** Payload bytes of one client page at most (less when the server's max_payload is smaller). */
+  keysPageBytesMax: 256 * 1024,
 } as const;
 
 export interface QuorumSettings {

@@ -39,7 +39,26 @@ export interface PaxosState {
   promised?: Ballot;
   accepted?: { ballot: Ballot; version: Version };
   committed?: Ballot;
+  /**
+   * The commits with the latest ballots seen here (the version's writer and
+   * timestamp: unique per version), at most recentCommitsMax, in ballot
+   * order: a proposer whose proposal another one finished learns from them
+   * that it took effect, even after later commits replaced it. Keeping the
+   * latest ballots (not the latest arrivals) means a full list still holds
+   * every commit with a ballot above its first.
+   */
+  recent?: RecentCommit[];
 }
+
+/** A committed version's identity (its writer and its timestamp, an HLC reading of the writer never reused) and the ballot it was committed under. */
+export interface RecentCommit {
+  writer: string;
+  hlc: number;
+  ballot: Ballot;
+}
+
+/** Commits a replica remembers per key (PaxosState.recent). */
+export const recentCommitsMax = 16;
 
 /** A replica's answer to prepare. */
 export interface PaxosPromise {
@@ -48,6 +67,8 @@ export interface PaxosPromise {
   refusedFor?: Ballot;
   accepted?: { ballot: Ballot; version: Version };
   committed?: Ballot;
+  /** The commits with the latest ballots it saw (PaxosState.recent). */
+  recent?: RecentCommit[];
   /** The key's versions in the replica's store. */
   versions: Version[];
 }
@@ -70,10 +91,23 @@ export function propose(state: PaxosState, ballot: Ballot, version: Version): { 
   return { ok: true, state: { ...state, promised: ballot, accepted: { ballot, version } } };
 }
 
-/** commit(b) on one replica (the version itself is stored like a write): remembers the latest ballot committed. */
-export function commit(state: PaxosState, ballot: Ballot): PaxosState {
-  if (state.committed !== undefined && compareBallot(ballot, state.committed) <= 0) return state;
-  return { ...state, committed: ballot };
+/** commit(b, v) on one replica (the version itself is stored like a write): remembers the latest ballot committed and v among the recent commits. */
+export function commit(state: PaxosState, ballot: Ballot, version: Version): PaxosState {
+  const known = state.recent?.some((r) => r.writer === version.writer && r.hlc === version.hlc) ?? false;
+  const later = state.committed === undefined || compareBallot(ballot, state.committed) > 0;
+  if (known && !later) return state;
+  const next: PaxosState = { ...state };
+  if (later) next.committed = ballot;
+  if (!known) {
+    const recent = [...(state.recent ?? []), { writer: version.writer, hlc: version.hlc, ballot }];
+    next.recent = recent.sort((a, b) => compareBallot(a.ballot, b.ballot)).slice(-recentCommitsMax);
+  }
+  return next;
+}
+
+/** True when one of the promises remembers committing `v`. */
+export function committedIn(promises: readonly PaxosPromise[], v: Version): boolean {
+  return promises.some((p) => p.recent?.some((r) => r.writer === v.writer && r.hlc === v.hlc) ?? false);
 }
 
 /**

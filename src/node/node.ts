@@ -35,6 +35,7 @@ import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
 import { KeyCount } from './api/key_count.js';
 import { Metrics } from './api/metrics.js';
+import { ChangeFeed } from './changes/change_feed.js';
 import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
 import { HintStore } from './hints/hint_store.js';
@@ -45,6 +46,7 @@ import { PaxosProposer } from './paxos/proposer.js';
 import { Gc } from './gc/sweeper.js';
 import { ReplicaClient } from './coordinator/replica_client.js';
 import { AntiEntropy } from './aae/anti_entropy.js';
+import { KeyListing } from './keys/key_listing.js';
 
 export interface NodeDeps {
   logger: Logger;
@@ -306,7 +308,17 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     clock,
     logger.child({ part: 'aae' }),
   );
+  const keyListing = new KeyListing(
+    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, replyBytesMax: sizes.messageBytesMax },
+    engine,
+    transport,
+    { ring: () => membership.ring(), reachable: (node) => coordinator.reachable(node), whole: () => !replica.bootstrapping },
+    hlc,
+    () => clock.monotonicMs(),
+    logger.child({ part: 'keys' }),
+  );
   const keyCount = new KeyCount(engine, clock, limits.keyCountRefreshMs, logger);
+  const changeFeed = new ChangeFeed(transport, { payloadBytesMax: maxPayload ?? 1024 * 1024, outboundBytesMax: limits.changesOutboundBytesMax }, logger.child({ part: 'changes' }), () => clock.monotonicMs());
   const metrics = new Metrics(id, {
     inflight: () => coordinator.inflightRequests,
     membersUp: () => membership.members().filter((m) => m.status === 'up').length,
@@ -335,6 +347,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     gcPurged: () => gc.purged,
     gcSkipped: () => gc.skipped,
     aae: () => aae.progress(),
+    changes: () => changeFeed,
   });
   const api = new ClientApi(
     {
@@ -349,6 +362,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       valueBytesMax,
       defaultTtlSeconds: config.defaultTtlSeconds,
       admin,
+      changes: changeFeed,
+      listKeys: (req) => keyListing.page(req),
     },
     coordinator,
     metrics,
@@ -387,6 +402,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   hintedHandoff.start();
   aae.start();
   replicaSubs.push(admin.listen());
+  replicaSubs.push(keyListing.start());
   moves.onLeft = () => {
     // A few more heartbeats carry `left` to every member before the node goes.
     clock.setTimer(2 * config.gossip.intervalMs, onLeft);

@@ -30,7 +30,7 @@ import { fromWallMs, physicalMs } from '../core/hlc.js';
 import { limits } from '../core/limits.js';
 import { setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
-import type { Acceptance, Ballot, PaxosPromise, PaxosState } from '../core/paxos.js';
+import { recentCommitsMax, type Acceptance, type Ballot, type PaxosPromise, type PaxosState, type RecentCommit } from '../core/paxos.js';
 import { isValidToken } from './subjects.js';
 import { memberStates, type MemberState } from '../core/membership.js';
 import { branchCount as tictacBranchCount, segmentCount as tictacSegmentCount } from '../core/tictac.js';
@@ -70,6 +70,9 @@ export const Kind = {
   PaxosProposeReply: 22,
   PaxosCommit: 23,
   PaxosCommitReply: 24,
+  /** Key listing (node/keys, issue 12): a page of the keys (with their versions, values left out) of a span after a cursor. */
+  KeysRequest: 25,
+  KeysReply: 26,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -251,7 +254,33 @@ export interface ReplicaPurgeReply {
   results: ItemResult<{ removed: boolean }>[];
 }
 
-export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members | ReplicaPurge | ReplicaPurgeReply | AaeMessage | PaxosMessage;
+export type Message = ReplicaGet | ReplicaGetReply | ReplicaPut | ReplicaPutReply | Heartbeat | StoredRecord | Probe | ProbeReply | RangeRequest | RangeReply | MemberSync | Members | ReplicaPurge | ReplicaPurgeReply | AaeMessage | PaxosMessage | KeysMessage;
+
+/**
+ * Key listing (node/keys/key_listing.ts): "the keys you hold with hashes
+ * fromHash to toHash (inclusive, not wrapping), after `after`, that start
+ * with `prefix`". The reply carries each key's versions with empty values
+ * (liveness is decided on the union across replicas) and `next`, where the
+ * replica stopped, absent when it reached toHash.
+ */
+export interface KeysRequest {
+  kind: typeof Kind.KeysRequest;
+  from: string;
+  fromHash: bigint;
+  toHash: bigint;
+  after?: WireCursor;
+  prefix: string;
+  itemsMax: number;
+  bytesMax: number;
+}
+
+export interface KeysReply {
+  kind: typeof Kind.KeysReply;
+  items: RangeItem[];
+  next?: WireCursor;
+}
+
+export type KeysMessage = KeysRequest | KeysReply;
 
 /**
  * Conditional writes (node/paxos, core/paxos.ts): prepare a ballot for a key
@@ -370,6 +399,14 @@ function toWire(msg: Message): object {
     case Kind.AaeKeysRequest:
     case Kind.AaeKeysReply:
       return aaeToWire(msg);
+    case Kind.KeysRequest: {
+      const { after, ...rest } = msg;
+      return { ...rest, fromHash: hex16(msg.fromHash), toHash: hex16(msg.toHash), ...(after ? { after: { hash: hex16(after.hash), key: after.key } } : {}) };
+    }
+    case Kind.KeysReply: {
+      const { next, ...rest } = msg;
+      return next ? { ...rest, next: { hash: hex16(next.hash), key: next.key } } : rest;
+    }
     case Kind.Members:
       return { ...msg, records: msg.records.map((r) => (r.tokens === undefined ? r : { ...r, tokens: tokensToWire(r.tokens) })) };
     default:
@@ -633,6 +670,7 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
       if (o['refusedFor'] !== undefined) reply.refusedFor = ballot(o['refusedFor']);
       if (o['accepted'] !== undefined) reply.accepted = acceptedProposal(o['accepted']);
       if (o['committed'] !== undefined) reply.committed = ballot(o['committed']);
+      if (o['recent'] !== undefined) reply.recent = recentCommits(o, 'recent');
       return reply;
     }
     case Kind.PaxosPropose:
@@ -645,12 +683,44 @@ function decodeKind(o: Obj, kind: Kind, v: number): Message {
     }
     case Kind.PaxosCommitReply:
       return { kind };
+    case Kind.KeysRequest:
+    case Kind.KeysReply:
+      return decodeKeys(o, kind, v);
   }
+}
+
+function decodeKeys(o: Obj, kind: KeysMessage['kind'], v: number): KeysMessage {
+  if (kind === Kind.KeysRequest) {
+    const prefix = str(o, 'prefix');
+    if (Buffer.byteLength(prefix, 'utf8') > limits.keyBytesMax) fail(`prefix is over keyBytesMax=${limits.keyBytesMax}`);
+    const itemsMax = int(o, 'itemsMax');
+    if (itemsMax < 1 || itemsMax > limits.keysPageItemsMax) fail(`itemsMax ${itemsMax} is not from 1 to keysPageItemsMax=${limits.keysPageItemsMax}`);
+    const req: KeysRequest = { kind, from: nodeId(str(o, 'from'), 'from'), fromHash: hash(o['fromHash'], 'fromHash'), toHash: hash(o['toHash'], 'toHash'), prefix, itemsMax, bytesMax: int(o, 'bytesMax') };
+    if (req.fromHash > req.toHash) fail('fromHash is above toHash');
+    if (o['after'] !== undefined) req.after = cursor(o['after']);
+    return req;
+  }
+  const reply: KeysReply = {
+    kind,
+    items: array(o, 'items', limits.keysPageItemsMax).map((x) => {
+      if (!isObj(x)) fail('item is not a map');
+      return { key: key(x['key']), versions: decodeVersions(x['versions'], v) };
+    }),
+  };
+  if (o['next'] !== undefined) reply.next = cursor(o['next']);
+  return reply;
 }
 
 function ballot(x: unknown): Ballot {
   if (!isObj(x)) fail('ballot is not a map');
   return { hlc: int(x, 'hlc'), node: nodeId(str(x, 'node'), 'ballot node') };
+}
+
+function recentCommits(o: Obj, field: string): RecentCommit[] {
+  return array(o, field, recentCommitsMax).map((x) => {
+    if (!isObj(x)) fail(`${field} entry is not a map`);
+    return { writer: nodeId(str(x, 'writer'), 'writer'), hlc: int(x, 'hlc'), ballot: ballot(x['ballot']) };
+  });
 }
 
 function acceptedProposal(x: unknown): { ballot: Ballot; version: Version } {
@@ -672,6 +742,7 @@ export function decodePaxosState(bytes: Uint8Array): PaxosState {
   if (raw['promised'] !== undefined) state.promised = ballot(raw['promised']);
   if (raw['accepted'] !== undefined) state.accepted = acceptedProposal(raw['accepted']);
   if (raw['committed'] !== undefined) state.committed = ballot(raw['committed']);
+  if (raw['recent'] !== undefined) state.recent = recentCommits(raw, 'recent');
   return state;
 }
 

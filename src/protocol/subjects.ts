@@ -35,7 +35,22 @@
  *   kvn.<node-id>.<op>.<key>   the same requests, to one node (not the queue group): the SDK
  *     sends them to nodes that answer $SRV.PING, so a paused node stops getting them
  *     (client/node_router.ts). The rest of the subject is as under `kv.`.
+ *   kv.keys        payload: empty          reply: one page of live keys, one per line (node/keys):
+ *     headers in: KV-Prefix (only keys starting with it), KV-Keys-After (the cursor
+ *     the previous page gave), KV-Keys-Limit (at most this many keys), KV-R;
+ *     headers out: KV-Keys-Count (keys in this page), then KV-Keys-After (ask again
+ *     with it) or KV-Keys-Done (the total; the listing is over). A page whose keys
+ *     hold CR or LF carries every key base64url and says KV-Keys-Encoding: base64url.
  *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
+ *
+ * Change feed (published by the coordinating node, fire and forget, after it answered 200):
+ *   kvchanges.<key>   one event per acknowledged put or delete (protocol/changes.ts: KV-Op,
+ *                     KV-HLC, KV-Writer, KV-Context headers; the value as payload). Keys that
+ *                     cannot be tokens go on the bare `kvchanges` with KV-Key or KV-Key-B64,
+ *                     as requests do. Outside `kv.>` on purpose: every node's service
+ *                     subscribes to all of `kv.>` (a queue group), so events there would each
+ *                     be delivered to a node as a request; and clients, which may publish on
+ *                     `kv.>`, could forge events there.
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
  *   god.<cluster>.gossip              heartbeats and announcements (publish)
@@ -48,6 +63,7 @@
  *                                     request: AaeKeysRequest, reply: AaeKeysReply)
  *   god.<cluster>.node.<id>.paxos     conditional writes (PaxosPrepare, PaxosPropose, PaxosCommit and
  *                                     their replies, one key each: node/paxos)
+ *   god.<cluster>.node.<id>.keys      key listing (request: KeysRequest, reply: KeysReply: node/keys)
  */
 import { limits } from '../core/limits.js';
 
@@ -66,6 +82,39 @@ export function serviceStatsSubject(): string {
 
 export function servicePingSubject(): string {
   return `$SRV.PING.${serviceName}`;
+}
+
+/** The first token of the change feed's subjects (outside `kv.>`: see the grammar above). */
+export const changesPrefix = 'kvchanges';
+
+/**
+ * Where the change event of `key` is published: `kvchanges.<key>` when the
+ * key may be the tail of a subject, else the bare `kvchanges` with the key in
+ * KV-Key or KV-Key-B64 (the same choice as clientRequest).
+ */
+export function changeSubject(key: string): ClientRequest {
+  const r = clientRequest(ClientOp.Get, key);
+  return { ...r, subject: r.subject === `${apiPrefix}.${ClientOp.Get}` ? changesPrefix : `${changesPrefix}.${r.subject.slice(`${apiPrefix}.${ClientOp.Get}.`.length)}` };
+}
+
+/**
+ * The subjects that carry every change of a key starting with `prefix`: the
+ * subject filter of its whole tokens (`kvchanges.user.>` for `user.` or
+ * `user.4`) and the bare `kvchanges` (keys in headers). Events of keys that
+ * match the filter but not the prefix are left to the watcher to skip.
+ */
+export function changeFilters(prefix: string): string[] {
+  const dot = prefix.lastIndexOf('.');
+  const whole = dot === -1 ? '' : prefix.slice(0, dot);
+  // Keys longer than subjectKeyBytesMax travel in a header: with such a prefix, all of them do.
+  if (Buffer.byteLength(whole, 'utf8') >= limits.subjectKeyBytesMax) return [changesPrefix];
+  const tokens = whole !== '' && isSubjectSafeKey(whole) ? `${changesPrefix}.${whole}.>` : `${changesPrefix}.>`;
+  return [tokens, changesPrefix];
+}
+
+/** The key of a change event's subject, or undefined for the bare subject (the key is in a header) or another subject. */
+export function keyOfChangeSubject(subject: string): string | undefined {
+  return subject.startsWith(`${changesPrefix}.`) ? subject.slice(changesPrefix.length + 1) : undefined;
 }
 
 /** The first token of the client requests addressed to one node. */
@@ -124,8 +173,13 @@ export const ReplicaOp = {
   Aae: 'aae',
   /** Conditional writes (node/paxos): prepare, propose and commit of one key's Paxos round. */
   Paxos: 'paxos',
+  /** Key listing (node/keys): a page of a span's keys, with their versions less the values (KeysRequest). */
+  Keys: 'keys',
 } as const;
 export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
+
+/** The subject of a key listing (`kv.keys`): no key; the prefix travels in KV-Prefix. */
+export const keysSubject = `${apiPrefix}.keys`;
 
 export const Header = {
   Key: 'KV-Key',
@@ -144,6 +198,28 @@ export const Header = {
   Acks: 'KV-Acks',
   /** Per-request sloppy quorum: 1/true or 0/false (strict: 503 rather than hints on fallbacks). */
   Sloppy: 'KV-Sloppy',
+  /** Key listing (`kv.keys`): only keys that start with this. */
+  Prefix: 'KV-Prefix',
+  /** Key listing: the cursor a page answered, sent back for the next page; absent on the first. */
+  KeysAfter: 'KV-Keys-After',
+  /** Key listing: at most this many keys in the page (1 to limits.keysPageItemsMax). */
+  KeysLimit: 'KV-Keys-Limit',
+  /** Key listing: how many keys this page holds. */
+  KeysCount: 'KV-Keys-Count',
+  /** Key listing: on the last page, the keys listed in all. */
+  KeysDone: 'KV-Keys-Done',
+  /** Key listing: `base64url` when this page's keys are base64url (some key holds CR or LF). */
+  KeysEncoding: 'KV-Keys-Encoding',
+  /** Change feed: `put` or `del`. */
+  Op: 'KV-Op',
+  /** Change feed: the version's HLC timestamp (ms x 1000 + logical, decimal). */
+  Hlc: 'KV-HLC',
+  /** Change feed: the node that coordinated the write (breaks HLC ties, as last-writer-wins does). */
+  Writer: 'KV-Writer',
+  /** Change feed: the HLC time a put with a TTL expires at. */
+  ExpiresHlc: 'KV-Expires-HLC',
+  /** Change feed: the value's size in bytes when it was left out of the event (too large for max_payload). */
+  ValueOmitted: 'KV-Value-Omitted',
 } as const;
 
 /** True when `key` can travel as the tail of a subject (tokens non-empty, no wildcards or spaces). */

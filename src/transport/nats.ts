@@ -43,8 +43,10 @@ import {
   type InboundMessage,
   type MessageHandler,
   type Reply,
+  type ReplayStart,
   type RequestOptions,
   type ServiceSpec,
+  type StreamMessage,
   type Subscription,
   type Transport,
 } from './transport.js';
@@ -656,6 +658,47 @@ export class NatsTransport implements Transport {
 
   flush(): Promise<void> {
     return this.nc.flush();
+  }
+
+  /**
+   * nats.js keeps what it has not written yet in `protocol.outbound` (all of
+   * it while disconnected) and hands the rest to the socket, whose
+   * `writableLength` is what the kernel has not taken. Both are internals:
+   * undefined when nats.js no longer has that shape.
+   */
+  outboundBytes(): number | undefined {
+    const protocol = (this.nc as unknown as { protocol?: { outbound?: { size?: () => number }; transport?: { socket?: { writableLength?: number } } } }).protocol;
+    const queued = protocol?.outbound?.size?.();
+    if (typeof queued !== 'number') return undefined;
+    const socket = protocol?.transport?.socket?.writableLength;
+    return queued + (typeof socket === 'number' ? socket : 0);
+  }
+
+  async replay(stream: string, start: ReplayStart, handler: (msg: StreamMessage) => void): Promise<Subscription> {
+    // Loaded here: only watchers that resume from a stream need JetStream.
+    const { jetstream, DeliverPolicy } = await import('@nats-io/jetstream');
+    const opts = 'seq' in start
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.seq }
+      : 'time' in start
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.time.toISOString() }
+        : { deliver_policy: DeliverPolicy.LastPerSubject };
+    const consumer = await jetstream(this.nc).consumers.get(stream, opts);
+    const messages = await consumer.consume({
+      callback: (m) => {
+        const get = (name: string) => (m.headers?.has(name) ? m.headers.get(name) : undefined);
+        try {
+          handler({ subject: m.subject, data: m.data, seq: m.seq, header: get });
+        } catch (err) {
+          this.reports.report(err, stream, 'stream handler failed');
+        }
+      },
+    });
+    return {
+      unsubscribe: () => void messages.close().catch(() => undefined),
+      drain: async () => {
+        await bounded(messages.close().then(() => undefined));
+      },
+    };
   }
 
   async close(): Promise<void> {

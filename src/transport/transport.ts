@@ -86,7 +86,26 @@ export interface Transport {
   maxPayloadBytes(): number | undefined;
   /** Resolves when everything published so far has reached the server. */
   flush(): Promise<void>;
+  /** Bytes queued on the connection and not yet written to the server, when the adapter can tell (the change feed drops past a bound). */
+  outboundBytes?(): number | undefined;
+  /**
+   * JetStream: the messages of `stream` from `start` on, then new ones as
+   * they come (an ordered consumer), to `handler` in stream order. Only the
+   * NATS adapter has it.
+   */
+  replay?(stream: string, start: ReplayStart, handler: (msg: StreamMessage) => void): Promise<Subscription>;
   close(): Promise<void>;
+}
+
+/** Where a replay starts: a stream sequence, a time, or the last message of each subject. */
+export type ReplayStart = { seq: number } | { time: Date } | { lastPerSubject: true };
+
+export interface StreamMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** The message's sequence in the stream. */
+  readonly seq: number;
+  header(name: string): string | undefined;
 }
 
 export const ServiceErrorHeader = {

@@ -28,7 +28,8 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pack
 /** This build's output root (dist/, or dist-<name>/ for a build of one's own). */
 const out = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The SDK's compiled modules may import these packages and no others. */
-const sdkPackages = ['@nats-io/transport-node', '@nats-io/nats-core', '@nats-io/services'];
+// @nats-io/jetstream: watch() resumes from a stream capturing the change feed (loaded only then).
+const sdkPackages = ['@nats-io/transport-node', '@nats-io/nats-core', '@nats-io/services', '@nats-io/jetstream'];
 
 /** Every specifier a compiled ES module imports (static, re-exports, side effects and literal dynamic imports). */
 function importsOf(file: string): string[] {

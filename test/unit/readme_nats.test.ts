@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { packageRoot } from '../../src/config/load.js';
 
 const readme = readFileSync(`${packageRoot()}/README.md`, 'utf8');
-const goddbCommands = ['get', 'put', 'del', 'owners', 'status', 'client'];
+const goddbCommands = ['get', 'put', 'del', 'owners', 'status', 'client', 'keys', 'watch'];
 
 describe('readme - the NATS CLI', () => {
   it('readme - says how to get the nats command: its GitHub releases or go install', () => {

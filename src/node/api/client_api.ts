@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { BadRequestError, ConditionFailedError, ErrorCode, GodDbError, NotFoundError, TooLargeError, UnavailableError } from '../../core/errors.js';
 import { emptyClock, type VClock } from '../../core/vclock.js';
-import { contextOf, visibleValue } from '../../core/version.js';
+import { contextOf, visibleValue, type Version } from '../../core/version.js';
 import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
 import { ownersReport } from '../../protocol/placement_report.js';
 import { parseTtlHeader } from '../../protocol/ttl.js';
@@ -21,6 +21,7 @@ import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/tra
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Condition } from '../../core/paxos.js';
 import type { Metrics } from './metrics.js';
+import { answerKeys, isKeysSubject, type ListKeys } from './keys_api.js';
 
 /**
  * Membership changes an operator asks for (`kv.leave.<id>`, `kv.remove.<id>`;
@@ -50,6 +51,10 @@ export interface ApiOptions {
   defaultTtlSeconds: number;
   /** Leave and remove; without them those operations answer 503. */
   admin?: AdminHooks;
+  /** Key listing (`kv.keys`, node/keys); without it a listing answers 503. */
+  listKeys?: ListKeys;
+  /** The change feed (node/changes): told of every put and delete answered 200, after the answer. */
+  changes?: { publish(key: string, version: Version): void };
 }
 
 const empty = new Uint8Array(0);
@@ -126,6 +131,14 @@ export class ClientApi {
     const started = performance.now();
     let op = 'unknown';
     try {
+      const subject = unaddressed(msg.subject, this.opts.nodeId);
+      if (isKeysSubject(subject)) {
+        op = 'keys';
+        const page = await answerKeys(msg, subject, { ...this.opts, payloadBytesMax: this.opts.valueBytesMax }, this.opts.listKeys);
+        if (msg.expectsReply) msg.respond(page.data, page.headers);
+        this.metrics.observe(op, 200, performance.now() - started);
+        return;
+      }
       // The first header read also checks the whole block: a malformed one is 400 (BadRequestError) here.
       const parsed = parseClientSubject(unaddressed(msg.subject, this.opts.nodeId), this.keyHeader(msg), msg.header(Header.KeyB64));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
@@ -134,13 +147,15 @@ export class ClientApi {
       if (keyProblem !== undefined) throw new BadRequestError(keyProblem);
       const reply = await this.dispatch(parsed.op, parsed.key, this.requestHeaders(msg), msg);
       if (msg.expectsReply) msg.respond(reply.data, reply.headers);
+      // After the answer: announcing the change never delays or fails the write.
+      if (reply.changed !== undefined) this.opts.changes?.publish(parsed.key, reply.changed);
       this.metrics.observe(op, 200, performance.now() - started);
     } catch (err) {
       const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
       const message = err instanceof Error ? err.message : String(err);
       if (code === ErrorCode.Internal) this.logger.error({ err, subject: msg.subject }, 'request failed');
       // A failed condition says what the key holds now, so the client can try again from there.
-      const headers = err instanceof ConditionFailedError && err.context ? { [Header.Context]: encodeContext(err.context) } : undefined;
+      const headers = err instanceof ConditionFailedError && err.context !== undefined ? { [Header.Context]: err.context } : undefined;
       if (msg.expectsReply) msg.respondError(code, message, headers);
       this.metrics.observe(op, code, performance.now() - started);
     }
@@ -174,7 +189,7 @@ export class ClientApi {
     return headers;
   }
 
-  private async dispatch(op: ClientOp, key: string, headers: RequestHeaders, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap }> {
+  private async dispatch(op: ClientOp, key: string, headers: RequestHeaders, msg: InboundMessage): Promise<{ data: Uint8Array; headers?: HeaderMap; changed?: Version }> {
     const { r, w, context } = headers;
     switch (op) {
       case ClientOp.Get: {
@@ -203,10 +218,10 @@ export class ClientApi {
             throw new TooLargeError(`a conditional put's value is at most half the maximum value size, ${Math.floor(this.opts.valueBytesMax / 2)} bytes; this one is ${msg.data.length}`);
           }
           const res = await this.coordinator.conditionalWrite(key, headers.condition, op === ClientOp.Put ? msg.data : null, ttl);
-          return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
+          return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` }, ...(res.version === undefined ? {} : { changed: res.version }) };
         }
         const res = await this.coordinator.write(key, op === ClientOp.Put ? msg.data : null, w, context, ttl, headers.sloppy === undefined ? {} : { sloppy: headers.sloppy });
-        return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` } };
+        return { data: empty, headers: { [Header.Acks]: `${res.acks}/${res.asked}` }, ...(res.version === undefined ? {} : { changed: res.version }) };
       }
       case ClientOp.Owners: {
         const report = ownersReport(key, this.opts.nodeId, this.opts.replication, this.coordinator.placementOf(key));

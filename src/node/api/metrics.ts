@@ -51,6 +51,8 @@ export interface MetricSources {
   hintsDropped?: () => Readonly<Record<string, number>>;
   /** Anti-entropy progress: trees ready, trees compared, keys repaired, segments differing (node/aae). */
   aae?: () => AaeProgress;
+  /** Change-feed events this node published, dropped (outbound buffer over its bound), and published without their value (node/changes). */
+  changes?: () => { published: number; dropped: number; valuesOmitted: number };
 }
 
 export class Metrics {
@@ -113,6 +115,12 @@ export class Metrics {
       new Gauge({ name: 'goddb_aae_exchanges_failed_total', help: 'Anti-entropy exchanges that failed (a peer timed out or refused); the next round tries again', registers: [this.registry], collect() { this.set(aae().exchangesFailed); } });
     }
     if (gcSkipped) new Gauge({ name: 'goddb_gc_skipped_total', help: 'Purge candidates this node\'s sweeps left in place, by reason (moving, not_replica, down, unreachable, differs, old_protocol); the next sweep tries again', labelNames: ['reason'], registers: [this.registry], collect() { for (const [reason, n] of Object.entries(gcSkipped())) this.set({ reason }, n); } });
+    const changes = gauges.changes;
+    if (changes) {
+      new Gauge({ name: 'goddb_changes_published_total', help: 'Change-feed events this node published (one per put or delete it answered 200)', registers: [this.registry], collect() { this.set(changes().published); } });
+      new Gauge({ name: 'goddb_changes_dropped_total', help: 'Change-feed events this node dropped: its NATS connection held more than limits.changesOutboundBytesMax unsent, or the publish failed (the feed is at-most-once)', registers: [this.registry], collect() { this.set(changes().dropped); } });
+      new Gauge({ name: 'goddb_changes_values_omitted_total', help: 'Change-feed events published without their value (too large for max_payload with the headers; KV-Value-Omitted)', registers: [this.registry], collect() { this.set(changes().valuesOmitted); } });
+    }
     new Gauge({ name: 'goddb_ring_settled', help: '1 when no range is moving as this node sees it (goddb status settled), else 0', registers: [this.registry], collect() { this.set(gauges.settled() ? 1 : 0); } });
     new Gauge({
       name: 'goddb_members',

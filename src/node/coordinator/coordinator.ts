@@ -84,6 +84,8 @@ export interface WriteOptions {
 export interface WriteResult {
   acks: number;
   asked: number;
+  /** The version written (the change feed announces it once the client has its answer). */
+  version?: Version;
 }
 
 export interface ReadResult {
@@ -160,7 +162,7 @@ export class Coordinator {
         const floor = r.outcome === FanOutOutcome.Won ? undefined : staleFloorOf(r);
         if (floor === undefined || attempt >= limits.staleWriteAttemptsMax) {
           this.check(r, needed, 'W');
-          return { acks: r.tally.succeeded, asked: counted.length };
+          return { acks: r.tally.succeeded, asked: counted.length, version };
         }
         this.staleRetries++;
         this.passFloor(floor);

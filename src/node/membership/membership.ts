@@ -144,6 +144,10 @@ export class Membership {
   duplicateOf: string | undefined;
   /** When this process started (monotonic ms): downSinceMs of a member not heard since. */
   private readonly startedMs: number;
+  /** When the gossip timer last ran (monotonic ms): a much later now means this process was stalled since. */
+  private tickedMs: number;
+  /** The last time this process did not run (SIGSTOP, a stuck event loop), once the timer saw it. */
+  private lastStall: { fromMs: number; toMs: number } | undefined;
 
   constructor(
     private readonly opts: GossipOptions,
@@ -154,6 +158,7 @@ export class Membership {
     let view: MemberView = new Map();
     const now = clock.monotonicMs();
     this.startedMs = now;
+    this.tickedMs = now;
     const own = opts.state ?? { state: MemberState.Up, stateVersion: 0 };
     view = applyHeartbeat(view, { id: opts.self, virtualNodes: opts.virtualNodes, incarnation: this.incarnation, heartbeat: 0, tokens: opts.tokens, ...own, synced: '' }, now, limits.membersMax);
     // The configured peers are the initial cluster: in the ring from the start, so a node that
@@ -189,6 +194,7 @@ export class Membership {
       this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Probe), (m) => this.onProbe(m)));
       this.subs.unshift(this.transport.subscribe(replicaSubject(this.opts.cluster, this.opts.self, ReplicaOp.Members), (m) => this.onSync(m)));
     }
+    this.tickedMs = this.clock.monotonicMs();
     this.beat(true);
     this.schedule();
   }
@@ -278,9 +284,36 @@ export class Membership {
     const m = this.view.get(id);
     if (!m) return false;
     if (!this.opts.enabled || id === this.opts.self) return true;
-    const now = this.clock.monotonicMs();
+    const now = this.listeningNow(m.lastHeardMs);
     if (statusOf(m, this.opts.self, now, this.opts.failureTimeoutMs) === MemberStatus.Down) return false;
     return phi(this.arrivals.get(id) ?? emptyWindow, now, this.phiSettings) <= this.opts.phiConvictThreshold;
+  }
+
+  /**
+   * Now (monotonic ms) less the time since `sinceMs` this process itself did
+   * not run: silence is only counted while this node could hear. A node
+   * resumed after a pause (SIGSTOP, a long stall) handles the requests that
+   * waited for it before the heartbeats that arrived meanwhile; judged by
+   * the wall of time alone, every peer would look down for that moment and
+   * those requests would be answered 503 (the chaos test saw it on every
+   * pause). A member that was silent before the stall still goes down.
+   */
+  private listeningNow(sinceMs: number): number {
+    const now = this.clock.monotonicMs();
+    const stalls = [this.lastStall, this.stallUntil(now)];
+    let excluded = 0;
+    for (const st of stalls) if (st) excluded += Math.max(0, st.toMs - Math.max(st.fromMs, sinceMs));
+    return now - excluded;
+  }
+
+  /**
+   * The stall this process is in when the gossip timer, due a round after
+   * it last ran, is late by more than another round at `now`: counted from
+   * that last run (when in the round it began is unknown).
+   */
+  private stallUntil(now: number): { fromMs: number; toMs: number } | undefined {
+    if (this.stopped) return undefined;
+    return now - this.tickedMs > 2 * this.opts.intervalMs ? { fromMs: this.tickedMs, toMs: now } : undefined;
   }
 
   /**
@@ -358,7 +391,7 @@ export class Membership {
 
   /** A member's current suspicion, for status output and tests. */
   suspicion(id: string): number {
-    return id === this.opts.self ? 0 : phi(this.arrivals.get(id) ?? emptyWindow, this.clock.monotonicMs(), this.phiSettings);
+    return id === this.opts.self ? 0 : phi(this.arrivals.get(id) ?? emptyWindow, this.listeningNow(this.view.get(id)?.lastHeardMs ?? Number.NEGATIVE_INFINITY), this.phiSettings);
   }
 
   members(): { id: string; virtualNodes: number; status: MemberStatus; state: MemberState; synced: string; plans: string }[] {
@@ -400,6 +433,9 @@ export class Membership {
 
   private schedule(): void {
     this.timer = this.clock.setTimer(this.opts.intervalMs, () => {
+      const now = this.clock.monotonicMs();
+      this.lastStall = this.stallUntil(now) ?? this.lastStall;
+      this.tickedMs = now;
       this.beat(false);
       this.exchange();
       this.logTransitions();

@@ -100,6 +100,7 @@ export class PaxosAcceptor {
       if (!r.ok && state.promised) out.refusedFor = state.promised;
       if (state.accepted) out.accepted = state.accepted;
       if (state.committed) out.committed = state.committed;
+      if (state.recent) out.recent = state.recent;
       return out;
     }).finally(() => this.hlc.advanceTo(ballot.hlc));
   }
@@ -126,7 +127,7 @@ export class PaxosAcceptor {
     await this.replica.put(key, [version]);
     await this.locks.run(key, async () => {
       const state = await this.load(key);
-      const next = commit(state, ballot);
+      const next = commit(state, ballot, version);
       if (next !== state) await this.save(key, next);
     });
   }

@@ -20,11 +20,11 @@ import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ConditionFailedError, ErrorCode, GodDbError, QuorumNotMetError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
-import { conditionHolds, unfinished, type Ballot, type Condition, type PaxosPromise } from '../../core/paxos.js';
+import { commit, compareBallot, committedIn, conditionHolds, recentCommitsMax, unfinished, type Ballot, type Condition, type PaxosPromise } from '../../core/paxos.js';
 import type { Placement } from '../../core/placement.js';
-import { advance, counterOf, type VClock } from '../../core/vclock.js';
+import { advance, compare, counterOf, Order, type VClock } from '../../core/vclock.js';
 import { contextOf, reconcile, union, visibleValue, type ConflictPolicy, type Version } from '../../core/version.js';
-import { decode, encode, Kind, type Message } from '../../protocol/codec.js';
+import { decode, encode, encodeContext, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import { replyError, type Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
@@ -52,6 +52,8 @@ class RefusedError extends GodDbError {
 export interface ConditionalResult {
   acks: number;
   asked: number;
+  /** The version committed (the change feed announces it). */
+  version: Version;
 }
 
 export interface SerialRead {
@@ -89,30 +91,62 @@ export class PaxosProposer {
    * Writes `value` (a tombstone when null, with `ttlSeconds` when given)
    * if `condition` holds for the key's current versions, linearizably with
    * every other conditional write and serial read of the key.
+   *
+   * A proposal that some replicas accepted and others refused (a competing
+   * ballot came between) may still be chosen later; it stays in `mine`,
+   * and the next rounds learn its fate: found unfinished, it is finished
+   * (the write succeeds); found committed on a replica under the ballot it
+   * was accepted with, it succeeded; a later proposal of this write chosen
+   * on a majority supersedes it. While one is pending, a condition that no
+   * longer holds is not a 409 (it may fail because of that very proposal)
+   * but a 504, outcome unknown.
    */
   async write(key: string, condition: Condition, value: Uint8Array | null, ttlSeconds?: number): Promise<ConditionalResult> {
     const deadline = this.clock.monotonicMs() + 2 * this.opts.requestTimeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      const round = await this.promised(key, deadline, attempt);
-      if (round === undefined) continue;
-      const current = this.current(round.promises);
-      const nowHlc = this.hlc.now();
-      const context = contextOf(current);
-      if (!conditionHolds(condition, current, context, nowHlc)) {
-        const live = visibleValue(current, nowHlc) !== undefined;
-        const why = 'ifAbsent' in condition ? `${key} has a value` : live ? `the current version of ${key} is not the one given` : `${key} has no value`;
-        throw new ConditionFailedError(`condition failed: ${why}`, live ? context : undefined);
+    const mine: Version[] = [];
+    /** The latest ballot a proposal of `mine` went out under. */
+    let mineBallot: Ballot | undefined;
+    const unknown = (why: string) => new TimeoutError(`conditional write of ${key}: ${why}; it may yet take effect`);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const round = await this.promised(key, deadline, attempt, mine);
+        if (round === undefined) continue;
+        if ('tookEffect' in round) return round.tookEffect;
+        if (mineBallot !== undefined && noneChosen(round.promises, mineBallot)) mine.length = 0;
+        const current = this.current(round.promises);
+        const nowHlc = this.hlc.now();
+        const context = contextOf(current);
+        if (!conditionHolds(condition, current, context, nowHlc)) {
+          if (mine.length > 0) throw unknown('an earlier proposal of it was accepted by some replicas, and the condition no longer holds');
+          const live = visibleValue(current, nowHlc) !== undefined;
+          const why = 'ifAbsent' in condition ? `${key} has a value` : live ? `the current version of ${key} is not the one given` : `${key} has no value`;
+          throw new ConditionFailedError(`condition failed: ${why}`, live ? encodeContext(context) : undefined);
+        }
+        // A create that holds again over a deleted or expired version cannot tell whether a pending
+        // proposal of its own was chosen and then deleted: it would take effect twice. (A match that
+        // holds again can tell: any commit since the read would have changed the context.)
+        if (mine.length > 0 && 'ifAbsent' in condition && current.length > 0) throw unknown('an earlier proposal of it was accepted by some replicas');
+        const version = this.newVersion(value, context, ttlSeconds);
+        const proposed = await this.propose(key, round, version, deadline);
+        if (proposed !== Proposed.Accepted) {
+          // Refused by all: it can never be chosen. Accepted by some: it may; the next rounds find out.
+          if (proposed === Proposed.Unknown) {
+            mine.push(version);
+            mineBallot = round.ballot;
+          }
+          await this.pause(attempt, deadline, key);
+          continue;
+        }
+        // Chosen: no earlier proposal of this write can be chosen after it.
+        mine.length = 0;
+        const acks = await this.commit(key, round, version, deadline);
+        if (acks < round.majority) throw new TimeoutError(`conditional write of ${key}: chosen, but committed on ${acks} of ${round.targets.length} replicas before the deadline (a majority is ${round.majority}); it takes effect`);
+        return { acks, asked: round.targets.length, version };
       }
-      const version = this.newVersion(value, context, ttlSeconds);
-      const proposed = await this.propose(key, round, version, deadline);
-      if (proposed === Proposed.Refused) {
-        await this.pause(attempt, deadline, key);
-        continue;
-      }
-      if (proposed === Proposed.Unknown) throw new TimeoutError(`conditional write of ${key}: accepted by fewer than a majority of its replicas before the deadline; it may yet take effect`);
-      const acks = await this.commit(key, round, version, deadline);
-      if (acks < round.majority) throw new TimeoutError(`conditional write of ${key}: chosen, but committed on ${acks} of ${round.targets.length} replicas before the deadline (a majority is ${round.majority}); it takes effect`);
-      return { acks, asked: round.targets.length };
+    } catch (err) {
+      // Out of time with a proposal pending: not "nothing was written".
+      if (mine.length > 0 && err instanceof UnavailableError) throw unknown('out of time while a proposal of it was accepted by some replicas');
+      throw err;
     }
   }
 
@@ -120,19 +154,20 @@ export class PaxosProposer {
   async read(key: string): Promise<SerialRead> {
     const deadline = this.clock.monotonicMs() + 2 * this.opts.requestTimeoutMs;
     for (let attempt = 1; ; attempt++) {
-      const round = await this.promised(key, deadline, attempt);
-      if (round === undefined) continue;
+      const round = await this.promised(key, deadline, attempt, []);
+      if (round === undefined || 'tookEffect' in round) continue;
       const versions = reconcile([this.current(round.promises)], this.opts.conflictPolicy, limits.siblingsMax);
       return { versions, nowHlc: this.hlc.now(), acks: round.promises.length, asked: round.targets.length };
     }
   }
 
   /**
-   * One prepare round: a majority's promises with nothing unfinished, or
-   * undefined when the round must start over (refused, or an unfinished
-   * proposal was just finished).
+   * One prepare round: a majority's promises with nothing unfinished; or
+   * `tookEffect` when it shows that one of `mine` was chosen (it is
+   * finished here if need be); or undefined when the round must start over
+   * (refused, or an unfinished proposal was just finished or failed to be).
    */
-  private async promised(key: string, deadline: number, attempt: number): Promise<Promised | undefined> {
+  private async promised(key: string, deadline: number, attempt: number, mine: readonly Version[]): Promise<Promised | { tookEffect: ConditionalResult } | undefined> {
     const { targets, majority } = this.acceptors(key);
     const ballot: Ballot = { hlc: this.hlc.now(), node: this.opts.self };
     const r = await this.fan(targets, majority, deadline, (node) => this.prepareOn(node, key, ballot));
@@ -142,14 +177,41 @@ export class PaxosProposer {
       return undefined;
     }
     const promises = [...r.ok.values()];
+    const round = { ballot, promises, targets, majority };
+    // Finished by another proposer and committed (perhaps replaced since): the write took effect.
+    const done = mine.find((v) => committedIn(promises, v));
+    if (done !== undefined) return { tookEffect: { acks: promises.filter((p) => committedIn([p], done)).length, asked: targets.length, version: done } };
     const open = unfinished(promises);
-    if (open === undefined) return { ballot, promises, targets, majority };
+    if (open === undefined) {
+      // The latest commit among them goes to every one of them that lacks it before anything new is
+      // proposed (Cassandra's commit repair): a commit that reached only some replicas is then on a
+      // majority, so a proposer whose proposal it was finds it in their recent commits.
+      const latest = latestCommitted(promises);
+      const behind = latest === undefined ? [] : [...r.ok].filter(([, p]) => p.committed === undefined || compareBallot(p.committed, latest.ballot) < 0);
+      if (latest !== undefined && behind.length > 0) {
+        const repaired = await Promise.allSettled(behind.map(([node]) => this.commitOn(node, key, latest.ballot, latest.version)));
+        if (repaired.some((x) => x.status === 'rejected')) {
+          await this.pause(attempt, deadline, key);
+          return undefined;
+        }
+        for (const [, p] of behind) {
+          const after = commit({ ...(p.committed ? { committed: p.committed } : {}), ...(p.recent ? { recent: p.recent } : {}) }, latest.ballot, latest.version);
+          p.committed = after.committed;
+          if (after.recent) p.recent = after.recent;
+        }
+      }
+      return round;
+    }
     // A proposal accepted after the latest commit may have been chosen: finish it under this ballot first.
     this.finished++;
-    const round = { ballot, promises, targets, majority };
     const proposed = await this.propose(key, round, open.version, deadline);
-    if (proposed === Proposed.Accepted) await this.commit(key, round, open.version, deadline);
-    else await this.pause(attempt, deadline, key);
+    if (proposed === Proposed.Accepted) {
+      const acks = await this.commit(key, round, open.version, deadline);
+      if (isOneOf(open.version, mine)) {
+        if (acks < majority) throw new TimeoutError(`conditional write of ${key}: chosen, but committed on ${acks} of ${targets.length} replicas before the deadline (a majority is ${majority}); it takes effect`);
+        return { tookEffect: { acks, asked: targets.length, version: open.version } };
+      }
+    } else await this.pause(attempt, deadline, key);
     return undefined;
   }
 
@@ -263,6 +325,39 @@ export class PaxosProposer {
     if (refused) throw refused;
     return decode(reply.data, expected);
   }
+}
+
+/**
+ * The latest commit the promises know and its version: from a promise that
+ * accepted under the very ballot it committed last (one value per ballot).
+ */
+function latestCommitted(promises: readonly PaxosPromise[]): { ballot: Ballot; version: Version } | undefined {
+  let latest: Ballot | undefined;
+  for (const p of promises) if (p.committed && (!latest || compareBallot(p.committed, latest) > 0)) latest = p.committed;
+  if (latest === undefined) return undefined;
+  const holder = promises.find((p) => p.accepted && compareBallot(p.accepted.ballot, latest) === 0);
+  return holder?.accepted;
+}
+
+/**
+ * True when no proposal this proposer made under `ballot` or before can
+ * have been chosen or be chosen later: a later commit is known to this
+ * majority (whatever a later round does, a proposal accepted before it is
+ * no longer unfinished), and none of them remembers committing one of them
+ * (checked by the caller), while every recent list reaches back past
+ * `ballot` (a commit of one of them would be there, under `ballot` or a
+ * later one: commit repair puts every commit on a majority before the next
+ * proposal, and majorities meet).
+ */
+function noneChosen(promises: readonly PaxosPromise[], ballot: Ballot): boolean {
+  const later = promises.some((p) => p.committed !== undefined && compareBallot(p.committed, ballot) > 0);
+  const reachesBack = (p: PaxosPromise) => p.recent === undefined || p.recent.length < recentCommitsMax || compareBallot(p.recent[0]!.ballot, ballot) < 0;
+  return later && promises.every(reachesBack);
+}
+
+/** The same version: same writer, timestamp and clock (a proposal of this write, not a later one). */
+function isOneOf(v: Version, mine: readonly Version[]): boolean {
+  return mine.some((m) => m.writer === v.writer && m.hlc === v.hlc && compare(m.clock, v.clock) === Order.Equal);
 }
 
 const Proposed = { Accepted: 'accepted', Refused: 'refused', Unknown: 'unknown' } as const;
