@@ -152,3 +152,13 @@ export function tookEffect(mine: readonly Version[], current: readonly Version[]
     return order === Order.Before || (order === Order.Equal && c.hlc === m.hlc && c.writer === m.writer);
   }));
 }
+
+/**
+ * Bugs a test plants in a copy of the protocol to show that the
+ * linearizability checker catches them (test/sim/conditional.test.ts);
+ * only NodeDeps can set one, never configuration.
+ *   ignoreUnfinished: a proposer never finishes a proposal that may have been chosen;
+ *   acceptAnyBallot:  an acceptor promises and accepts whatever ballot comes.
+ */
+export const PlantedBug = { IgnoreUnfinished: 'ignoreUnfinished', AcceptAnyBallot: 'acceptAnyBallot' } as const;
+export type PlantedBug = (typeof PlantedBug)[keyof typeof PlantedBug];

@@ -43,6 +43,7 @@ import { HintedHandoff } from './hints/hinted_handoff.js';
 import { createHintEngine } from './hints/hint_engine.js';
 import { createPaxosEngine, PaxosAcceptor } from './paxos/acceptor.js';
 import { PaxosProposer } from './paxos/proposer.js';
+import type { PlantedBug } from '../core/paxos.js';
 import { Gc } from './gc/sweeper.js';
 import { ReplicaClient } from './coordinator/replica_client.js';
 import { AntiEntropy } from './aae/anti_entropy.js';
@@ -56,6 +57,8 @@ export interface NodeDeps {
   hintEngine?: StorageEngine;
   /** The Paxos state's engine (conditional writes; default as for hints). */
   paxosEngine?: StorageEngine;
+  /** Tests only: a bug planted in this node's Paxos (core/paxos.ts PlantedBug). */
+  paxosBug?: PlantedBug;
   clock?: Clock;
   /** Where the clock's high-water mark survives restarts (default: `<dataDir>/meta` for durable engines). */
   meta?: MetaStore;
@@ -142,7 +145,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   });
   replica.hints = hintStore;
   // Paxos state (conditional writes) too: a promise answered must survive a restart.
-  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createPaxosEngine(config)), replica, hlc, { replyBytesMax: sizes.messageBytesMax }, logger.child({ part: 'paxos' }));
+  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createPaxosEngine(config)), replica, hlc, { replyBytesMax: sizes.messageBytesMax, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) }, logger.child({ part: 'paxos' }));
   await acceptor.open().catch(async (err) => {
     await hintStore.close();
     await engine.close();
@@ -254,7 +257,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     logger,
   );
   coordinator.paxos = new PaxosProposer(
-    { self: id, cluster: config.cluster, requestTimeoutMs: config.requestTimeoutMs, conflictPolicy: config.conflictPolicy, protocolOf: (node) => membership.protocolOf(node), random: deps.random },
+    { self: id, cluster: config.cluster, requestTimeoutMs: config.requestTimeoutMs, conflictPolicy: config.conflictPolicy, protocolOf: (node) => membership.protocolOf(node), random: deps.random, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) },
     transport,
     acceptor,
     (key) => coordinator.placementOf(key),

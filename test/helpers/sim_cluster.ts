@@ -9,6 +9,7 @@
 import pino from 'pino';
 import type { NodeConfig } from '../../src/config/types.js';
 import { limits } from '../../src/core/limits.js';
+import type { PlantedBug } from '../../src/core/paxos.js';
 import { union, visibleValue, type Version } from '../../src/core/version.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
@@ -81,6 +82,8 @@ export interface SimClusterOptions {
   bus?: Omit<SimOptions, 'seed' | 'clock'>;
   /** Each node's initial clock offset (ms, negative is behind); 0 when not given. */
   clockOffsetsMs?: Readonly<Record<string, number>>;
+  /** A bug planted in every node's Paxos (test/sim/conditional.test.ts shows the checker finds it). */
+  paxosBug?: PlantedBug;
 }
 
 export interface RestartOptions {
@@ -131,6 +134,7 @@ export class SimCluster {
   private starts = 0;
   /** The newest protocol version a node speaks when it next starts (absent: the newest); 1 simulates a node not yet upgraded. */
   readonly protocols = new Map<string, number>();
+  private readonly paxosBug: PlantedBug | undefined;
 
   constructor(
     readonly seed: number,
@@ -139,6 +143,7 @@ export class SimCluster {
     opts: SimClusterOptions = {},
   ) {
     this.bus = new SimBus({ ...opts.bus, seed, clock: this.clock });
+    this.paxosBug = opts.paxosBug;
     this.client = this.connectClient('client');
     for (const [id, offset] of Object.entries(opts.clockOffsetsMs ?? {})) this.offsets.set(id, offset);
   }
@@ -188,7 +193,7 @@ export class SimCluster {
     const transport = this.bus.connect(id, clock);
     // Seeded per node and per start, so a seed replays the gossip exchanges too.
     const random = seededRandom((this.seed ^ hashId(id)) + this.starts++);
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, paxosEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random });
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, paxosEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random, ...(this.paxosBug ? { paxosBug: this.paxosBug } : {}) });
     const sim: SimNode = { id, node, engine, hintEngine, paxosEngine, meta, clock, transport, up: true };
     // A process that crashed while starting stays dead.
     if (transport.alive) this.nodes.set(id, sim);

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/core/errors.js';
+import { PlantedBug } from '../../src/core/paxos.js';
 import { ClientOp, Header } from '../../src/protocol/subjects.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import { checkLinearizable, formatLinearizability, RegisterOp, RegisterOutcome, type RegisterOperation } from '../helpers/linearizability.js';
@@ -59,91 +60,116 @@ describe('conditional writes', () => {
     await c.stop();
   });
 
-  it('sim paxos - compare-and-set loops under drops, duplicates, crashes and partitions are linearizable per key', async () => {
-    const seed = simSeed();
-    const random = seededRandom(seed ^ 0x5eed);
-    const c = new SimCluster(seed, ids, { requestTimeoutMs: 500 }, { bus: { dropRate: 0.02, duplicateRate: 0.01, slowRate: 0.02, slowDelayMsMax: 300 } });
-    await c.start();
-    const keys = ['ctr.a', 'ctr.b'];
-    const history: RegisterOperation[] = [];
-    const startMs = c.clock.nowMs();
-    let running = true;
-    let seq = 0;
-    const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimer(ms, r));
-    const record = (entry: Omit<RegisterOperation, 'id'>) => history.push({ id: history.length + 1, ...entry });
-    const loop = async (name: string): Promise<void> => {
-      const client = c.connectClient(name, 3_000);
-      while (running) {
-        const key = keys[Math.floor(random() * keys.length)]!;
-        let invokeMs = c.clock.nowMs() - startMs;
-        let dups = client.transport.duplicatesSent;
-        const read = await client.request(ClientOp.Get, key, '', { [Header.Serial]: 'true' });
-        const readOk = read.code === 200 || read.code === ErrorCode.NotFound;
-        record({ client: name, key, op: RegisterOp.Get, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: readOk ? RegisterOutcome.Ok : RegisterOutcome.Unknown, ...(read.code === 200 ? { value: read.value } : {}), note: `${read.code} ${read.message.slice(0, 120)}` });
-        if (!readOk) {
-          await sleep(Math.floor(random() * 50));
-          continue;
-        }
-        const value = `${name}.${++seq}`;
-        const conditional: Record<string, string> = read.code === 200 ? { [Header.IfMatch]: read.header(Header.Context)! } : { [Header.IfAbsent]: 'true' };
-        invokeMs = c.clock.nowMs() - startMs;
-        dups = client.transport.duplicatesSent;
-        const w = await client.request(ClientOp.Put, key, value, conditional);
-        // A duplicated request may have run twice: its own first run can be why the second failed.
-        const once = client.transport.duplicatesSent === dups;
-        const outcome = w.code === 200 && once ? RegisterOutcome.Ok : w.code === ErrorCode.ConditionFailed && once ? RegisterOutcome.Conflict : RegisterOutcome.Unknown;
-        record({
-          client: name,
-          key,
-          op: read.code === 200 ? RegisterOp.PutIfMatch : RegisterOp.PutIfAbsent,
-          ...(read.code === 200 ? { expected: read.value } : {}),
-          value,
-          invokeMs,
-          completeMs: c.clock.nowMs() - startMs,
-          outcome,
-          note: `${w.code} ${w.message.slice(0, 120)}`,
-        });
-        await sleep(Math.floor(random() * 20));
-      }
-    };
-    const clients = Array.from({ length: 5 }, (_, i) => loop(`c${i + 1}`));
-    const nemesis = (async () => {
-      for (let round = 0; round < 4; round++) {
-        await sleep(3_000 + Math.floor(random() * 2_000));
-        const victim = ids[Math.floor(random() * ids.length)]!;
-        if (random() < 0.5) {
-          await c.crash(victim);
-          await sleep(1_000 + Math.floor(random() * 2_000));
-          await c.restart(victim, { wipe: false });
-        } else {
-          c.bus.isolate(victim, ids.filter((id) => id !== victim));
-          await sleep(1_000 + Math.floor(random() * 2_000));
-          c.bus.heal();
-        }
-      }
-      await sleep(3_000);
-      running = false;
-    })();
-    await c.clock.run(Promise.all([nemesis, ...clients]));
-    // After the faults: every key read serially once more, when nothing else runs.
-    // (The bus still drops messages: a read whose request or reply is lost is asked again.)
-    for (const key of keys) {
-      let r = { code: 0, message: '' } as Awaited<ReturnType<SimCluster['request']>>;
-      for (let attempt = 0; attempt < 5 && r.code !== 200 && r.code !== ErrorCode.NotFound; attempt++) {
-        const invokeMs = c.clock.nowMs() - startMs;
-        r = await c.request(ClientOp.Get, key, '', { [Header.Serial]: 'true' });
-        const known = r.code === 200 || r.code === ErrorCode.NotFound;
-        record({ client: 'final', key, op: RegisterOp.Get, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: known ? RegisterOutcome.Ok : RegisterOutcome.Unknown, ...(r.code === 200 ? { value: r.value } : {}) });
-      }
-      assert.ok(r.code === 200 || r.code === ErrorCode.NotFound, `seed ${seed}: the final serial read of ${key}: ${r.code} ${r.message}`);
+  // The promise holds on every seed; GODDB_PAXOS_SEEDS=500 runs the long check (about 1 s a seed).
+  const seeds = Number(process.env['GODDB_PAXOS_SEEDS'] ?? 8);
+  it(`sim paxos - compare-and-set loops under drops, duplicates, crashes and partitions are linearizable per key (${seeds} seeds; GODDB_PAXOS_SEEDS)`, async () => {
+    const first = simSeed();
+    for (let seed = first; seed < first + seeds; seed++) {
+      const run = await casWorkload(seed);
+      const count = (outcome: RegisterOutcome) => run.writes.filter((o) => o.outcome === outcome).length;
+      if (seeds <= 10 || seed === first + seeds - 1) console.log(`# seed ${seed}: ${run.history.length} operations, ${run.writes.length} conditional writes: ${count(RegisterOutcome.Ok)} ok, ${count(RegisterOutcome.Conflict)} refused (409), ${count(RegisterOutcome.Unknown)} unknown`);
+      assert.equal(run.report.verdict, 'ok', `seed ${seed} (replay with GODDB_SEED=${seed} GODDB_PAXOS_SEEDS=1):\n${formatLinearizability(run.report, seed)}`);
+      assert.ok(count(RegisterOutcome.Ok) >= 20, `seed ${seed}: only ${count(RegisterOutcome.Ok)} conditional writes succeeded`);
+      assert.ok(count(RegisterOutcome.Conflict) >= 5, `seed ${seed}: the clients competed (${count(RegisterOutcome.Conflict)} refused)`);
     }
-    const writes = history.filter((o) => o.op !== RegisterOp.Get);
-    const count = (outcome: RegisterOutcome) => writes.filter((o) => o.outcome === outcome).length;
-    console.log(`# seed ${seed}: ${history.length} operations, ${writes.length} conditional writes: ${count(RegisterOutcome.Ok)} ok, ${count(RegisterOutcome.Conflict)} refused (409), ${count(RegisterOutcome.Unknown)} unknown`);
-    const report = checkLinearizable(history);
-    assert.equal(report.verdict, 'ok', `seed ${seed} (replay with GODDB_SEED=${seed}):\n${formatLinearizability(report, seed)}`);
-    assert.ok(count(RegisterOutcome.Ok) >= 20, `seed ${seed}: only ${count(RegisterOutcome.Ok)} conditional writes succeeded`);
-    assert.ok(count(RegisterOutcome.Conflict) >= 5, `seed ${seed}: the clients competed (${count(RegisterOutcome.Conflict)} refused)`);
-    await c.stop();
   });
+
+  for (const bug of Object.values(PlantedBug)) {
+    it(`sim paxos - the checker finds a bug planted in a copy of the protocol: ${bug}`, async () => {
+      const first = simSeed();
+      const found: number[] = [];
+      for (let seed = first; seed < first + 5 && found.length === 0; seed++) {
+        const run = await casWorkload(seed, bug);
+        if (run.report.verdict === 'violation') found.push(seed);
+      }
+      console.log(`# ${bug}: a violation found with seed ${found[0] ?? 'none'} (of seeds ${first} to ${first + 4})`);
+      assert.equal(found.length, 1, `${bug}: no violation in 5 seeds from ${first}`);
+    });
+  }
 });
+
+/**
+ * Five clients' compare-and-set loops on two keys (a serial read, then a
+ * write conditional on what it read) under drops, duplicates and slow
+ * messages, with four crashes or partitions of a node; then a final serial
+ * read of each key. The history and its linearizability verdict.
+ */
+async function casWorkload(seed: number, paxosBug?: PlantedBug): Promise<{ history: RegisterOperation[]; writes: RegisterOperation[]; report: ReturnType<typeof checkLinearizable> }> {
+  const random = seededRandom(seed ^ 0x5eed);
+  const c = new SimCluster(seed, ids, { requestTimeoutMs: 500 }, { bus: { dropRate: 0.02, duplicateRate: 0.01, slowRate: 0.02, slowDelayMsMax: 300 }, ...(paxosBug ? { paxosBug } : {}) });
+  await c.start();
+  const keys = ['ctr.a', 'ctr.b'];
+  const history: RegisterOperation[] = [];
+  const startMs = c.clock.nowMs();
+  let running = true;
+  let seq = 0;
+  const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimer(ms, r));
+  const record = (entry: Omit<RegisterOperation, 'id'>) => history.push({ id: history.length + 1, ...entry });
+  const loop = async (name: string): Promise<void> => {
+    const client = c.connectClient(name, 3_000);
+    while (running) {
+      const key = keys[Math.floor(random() * keys.length)]!;
+      let invokeMs = c.clock.nowMs() - startMs;
+      const read = await client.request(ClientOp.Get, key, '', { [Header.Serial]: 'true' });
+      const readOk = read.code === 200 || read.code === ErrorCode.NotFound;
+      record({ client: name, key, op: RegisterOp.Get, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: readOk ? RegisterOutcome.Ok : RegisterOutcome.Unknown, ...(read.code === 200 ? { value: read.value } : {}), note: `${read.code} ${read.message.slice(0, 120)}` });
+      if (!readOk) {
+        await sleep(Math.floor(random() * 50));
+        continue;
+      }
+      const value = `${name}.${++seq}`;
+      const conditional: Record<string, string> = read.code === 200 ? { [Header.IfMatch]: read.header(Header.Context)! } : { [Header.IfAbsent]: 'true' };
+      invokeMs = c.clock.nowMs() - startMs;
+      const dups = client.transport.duplicatesSent;
+      const w = await client.request(ClientOp.Put, key, value, conditional);
+      // A duplicated request may have run twice: its own first run can be why the second failed.
+      const once = client.transport.duplicatesSent === dups;
+      const outcome = w.code === 200 && once ? RegisterOutcome.Ok : w.code === ErrorCode.ConditionFailed && once ? RegisterOutcome.Conflict : RegisterOutcome.Unknown;
+      record({
+        client: name,
+        key,
+        op: read.code === 200 ? RegisterOp.PutIfMatch : RegisterOp.PutIfAbsent,
+        ...(read.code === 200 ? { expected: read.value } : {}),
+        value,
+        invokeMs,
+        completeMs: c.clock.nowMs() - startMs,
+        outcome,
+        note: `${w.code} ${w.message.slice(0, 120)}`,
+      });
+      await sleep(Math.floor(random() * 20));
+    }
+  };
+  const clients = Array.from({ length: 5 }, (_, i) => loop(`c${i + 1}`));
+  const nemesis = (async () => {
+    for (let round = 0; round < 4; round++) {
+      await sleep(3_000 + Math.floor(random() * 2_000));
+      const victim = ids[Math.floor(random() * ids.length)]!;
+      if (random() < 0.5) {
+        await c.crash(victim);
+        await sleep(1_000 + Math.floor(random() * 2_000));
+        await c.restart(victim, { wipe: false });
+      } else {
+        c.bus.isolate(victim, ids.filter((id) => id !== victim));
+        await sleep(1_000 + Math.floor(random() * 2_000));
+        c.bus.heal();
+      }
+    }
+    await sleep(3_000);
+    running = false;
+  })();
+  await c.clock.run(Promise.all([nemesis, ...clients]));
+  // After the faults: every key read serially once more, when nothing else runs.
+  // (The bus still drops messages: a read whose request or reply is lost is asked again.)
+  for (const key of keys) {
+    let r = { code: 0, message: '' } as Awaited<ReturnType<SimCluster['request']>>;
+    for (let attempt = 0; attempt < 5 && r.code !== 200 && r.code !== ErrorCode.NotFound; attempt++) {
+      const invokeMs = c.clock.nowMs() - startMs;
+      r = await c.request(ClientOp.Get, key, '', { [Header.Serial]: 'true' });
+      const known = r.code === 200 || r.code === ErrorCode.NotFound;
+      record({ client: 'final', key, op: RegisterOp.Get, invokeMs, completeMs: c.clock.nowMs() - startMs, outcome: known ? RegisterOutcome.Ok : RegisterOutcome.Unknown, ...(r.code === 200 ? { value: r.value } : {}) });
+    }
+    assert.ok(r.code === 200 || r.code === ErrorCode.NotFound, `seed ${seed}: the final serial read of ${key}: ${r.code} ${r.message}`);
+  }
+  await c.stop();
+  return { history, writes: history.filter((o) => o.op !== RegisterOp.Get), report: checkLinearizable(history) };
+}

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../../config/types.js';
 import { ErrorCode, GodDbError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
-import { commit, prepare, propose, type Acceptance, type Ballot, type PaxosPromise, type PaxosState } from '../../core/paxos.js';
+import { commit, PlantedBug, prepare, propose, type Acceptance, type Ballot, type PaxosPromise, type PaxosState } from '../../core/paxos.js';
 import type { Version } from '../../core/version.js';
 import { decodeKindOnly, decodePaxosState, decodeVersioned, encode, encodePaxosState, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
@@ -58,6 +58,8 @@ export function createPaxosEngine(config: Readonly<NodeConfig>): StorageEngine {
 export interface AcceptorOptions {
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
+  /** Tests only (core/paxos.ts PlantedBug). */
+  plantedBug?: PlantedBug;
 }
 
 export class PaxosAcceptor {
@@ -93,7 +95,7 @@ export class PaxosAcceptor {
     this.admit(ballot);
     return this.locks.run(key, async () => {
       const state = await this.load(key);
-      const r = prepare(state, ballot);
+      const r = this.opts.plantedBug === PlantedBug.AcceptAnyBallot ? { ok: true, state: { ...state, promised: ballot } } : prepare(state, ballot);
       if (r.ok) await this.save(key, r.state);
       else this.refusals++;
       const out: PaxosPromise = { promised: r.ok, versions: await this.replica.get(key) };
@@ -111,7 +113,7 @@ export class PaxosAcceptor {
     this.replica.checkSkew([version]);
     return this.locks.run(key, async () => {
       const state = await this.load(key);
-      const r = propose(state, ballot, version);
+      const r = this.opts.plantedBug === PlantedBug.AcceptAnyBallot ? { ok: true, state: { ...state, promised: ballot, accepted: { ballot, version } } } : propose(state, ballot, version);
       if (!r.ok) {
         this.refusals++;
         return state.promised ? { accepted: false, refusedFor: state.promised } : { accepted: false };

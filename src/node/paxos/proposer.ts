@@ -20,7 +20,7 @@ import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ConditionFailedError, ErrorCode, GodDbError, QuorumNotMetError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
-import { commit, compareBallot, committedIn, conditionHolds, recentCommitsMax, unfinished, type Ballot, type Condition, type PaxosPromise } from '../../core/paxos.js';
+import { commit, compareBallot, committedIn, conditionHolds, PlantedBug, recentCommitsMax, unfinished, type Ballot, type Condition, type PaxosPromise } from '../../core/paxos.js';
 import type { Placement } from '../../core/placement.js';
 import { advance, compare, counterOf, Order, type VClock } from '../../core/vclock.js';
 import { contextOf, reconcile, union, visibleValue, type ConflictPolicy, type Version } from '../../core/version.js';
@@ -40,6 +40,8 @@ export interface ProposerOptions {
   protocolOf: (node: string) => number;
   /** Pauses between contended rounds (default Math.random; simulations pass a seeded one). */
   random?: () => number;
+  /** Tests only (core/paxos.ts PlantedBug). */
+  plantedBug?: PlantedBug;
 }
 
 /** An acceptor refused a ballot: it promised `ballot` (a later one). */
@@ -181,7 +183,7 @@ export class PaxosProposer {
     // Finished by another proposer and committed (perhaps replaced since): the write took effect.
     const done = mine.find((v) => committedIn(promises, v));
     if (done !== undefined) return { tookEffect: { acks: promises.filter((p) => committedIn([p], done)).length, asked: targets.length, version: done } };
-    const open = unfinished(promises);
+    const open = this.opts.plantedBug === PlantedBug.IgnoreUnfinished ? undefined : unfinished(promises);
     if (open === undefined) {
       // The latest commit among them goes to every one of them that lacks it before anything new is
       // proposed (Cassandra's commit repair): a commit that reached only some replicas is then on a
