@@ -52,6 +52,8 @@ import {
 } from './transport.js';
 
 const sweepIntervalMs = 10;
+/** A sweep this much later than its interval means the process stalled: pending deadlines move by the stall. */
+const stallMsMin = 100;
 /** How long close() waits for subscriptions to drain before closing outright. */
 const drainTimeoutMs = 2000;
 /**
@@ -481,6 +483,7 @@ export class NatsTransport implements Transport {
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private lastSweepMs = performance.now();
   private closed = false;
   private readonly reports: ErrorReports;
 
@@ -543,9 +546,16 @@ export class NatsTransport implements Transport {
   }
 
   private sweep(): void {
-    if (this.pending.size === 0) return;
     // Deadlines are on the monotonic clock: a wall clock stepped forward must not time out every request.
     const now = performance.now();
+    // A sweep far later than its interval means this process did not run meanwhile (SIGSTOP, a
+    // stuck event loop): the replies that came in the meantime wait in the socket, read only after
+    // the timers. That time does not count against the requests: their deadlines move by it.
+    // (A resumed coordinator answered 503 to requests whose replicas had all answered.)
+    const stalledMs = now - this.lastSweepMs - sweepIntervalMs;
+    this.lastSweepMs = now;
+    if (this.pending.size === 0) return;
+    if (stalledMs > stallMsMin) for (const p of this.pending.values()) p.deadlineMs += stalledMs;
     for (const [token, p] of this.pending) {
       if (p.deadlineMs <= now) {
         this.pending.delete(token);

@@ -1,0 +1,74 @@
+/**
+ * Issue 10 (gray failures), the coordinator's side of a pause: a process
+ * that did not run for a while (SIGSTOP, a stuck event loop) finds, when it
+ * runs again, its request timers overdue and the replies that came in the
+ * meantime still unread in the socket (Node runs timers before it polls
+ * I/O). The stalled time must not count against the requests: a reply that
+ * arrived during the stall resolves its request. (Before, a resumed
+ * coordinator answered 503 to requests whose replicas had all answered.)
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
+import { connectNats } from '../../src/transport/nats.js';
+import { RequestTimeoutError, type Transport } from '../../src/transport/transport.js';
+
+const natsConfig = (url: string) => ({ servers: [url], user: '', pass: '', token: '', credsFile: '', nkeySeedFile: '', tls: { enabled: false, caFile: '', certFile: '', keyFile: '' } });
+
+/** Blocks this process's event loop for `ms`, as a pause would. */
+function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // nothing runs: no timer, no socket read
+  }
+}
+
+describe('NATS transport - a stalled process', () => {
+  let nats: NatsServerHandle;
+  let transport: Transport;
+  let responder: ReturnType<typeof spawn> | undefined;
+
+  before(async () => {
+    nats = await startNatsServer();
+    transport = await connectNats(natsConfig(nats.url), 'stall-test', { waitOnFirstConnect: false, onError: () => undefined });
+    // A responder in another process, so it answers while this one is stalled.
+    const script = `
+      const { connect } = await import('@nats-io/transport-node');
+      const nc = await connect({ servers: ${JSON.stringify(nats.url)} });
+      nc.subscribe('stall.echo', { callback: (_e, m) => m.respond(m.data) });
+      nc.subscribe('stall.silent', { callback: () => {} });
+      await nc.flush();
+      console.log('ready');
+      await nc.closed();`;
+    responder = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+    await new Promise<void>((resolve, reject) => {
+      responder!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      responder!.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
+    });
+  });
+
+  after(async () => {
+    responder?.kill('SIGKILL');
+    await transport?.close();
+    await nats?.stop();
+  });
+
+  it('transport - a reply that arrived while the process was stalled past the deadline resolves the request', async () => {
+    assert.equal(new TextDecoder().decode((await transport.request('stall.echo', new TextEncoder().encode('warm'), { timeoutMs: 1_000 })).data), 'warm');
+    const pending = transport.request('stall.echo', new TextEncoder().encode('during'), { timeoutMs: 300 });
+    await transport.flush(); // the request is on the wire; its reply comes back within a few ms
+    stall(1_000); // more than three times its timeout, with the reply waiting in the socket
+    const reply = await pending;
+    assert.equal(new TextDecoder().decode(reply.data), 'during');
+  });
+
+  it('transport - a request with no reply still times out, the stall not counted', async () => {
+    const started = performance.now();
+    const pending = transport.request('stall.silent', new Uint8Array(0), { timeoutMs: 300 });
+    await transport.flush();
+    stall(600);
+    await assert.rejects(pending, RequestTimeoutError);
+    assert.ok(performance.now() - started >= 600, 'it failed only after the stall');
+  });
+});
