@@ -47,6 +47,22 @@ describe('sim - ttl', () => {
     await c.stop();
   });
 
+  for (const via of ['n1', 'n3']) {
+    it(`ttl - with n3's clock ahead by almost the maximum skew, a put through ${via} with KV-TTL 30 reads on every node until 29 s and 404 on every node from 31 s`, async () => {
+      const maxSkewMs = 60_000; // simConfig's maxClockSkewMs
+      const c = new SimCluster(simSeed(), ids, {}, { clockOffsetsMs: { n3: maxSkewMs - 1_000 } });
+      await c.start();
+      await c.clock.advance(2_000); // heartbeats carry n3's clock to the others' HLCs
+      const put = await c.requestVia(via, ClientOp.Put, `skewed.${via}`, 'token', { [Header.Ttl]: '30' });
+      assert.equal(put.code, 200, put.message);
+      await c.clock.advance(29_000);
+      assert.deepEqual(await codesThroughEveryNode(c, `skewed.${via}`), everywhere(200), 'live until its time on every node');
+      await c.clock.advance(2_000);
+      assert.deepEqual(await codesThroughEveryNode(c, `skewed.${via}`), everywhere(404), 'expired on every node at once');
+      await c.stop();
+    });
+  }
+
   it('ttl - an expired version still supersedes an older live one', async () => {
     const c = new SimCluster(simSeed(), ids);
     await c.start();
