@@ -18,7 +18,9 @@ export async function openClient(params: LoadgenParams): Promise<BenchClient> {
     case System.GoddbRaw:
       return (await import('./nats_clients.js')).openGoddbRaw(endpoints.natsUrl, requestTimeoutMs);
     case System.GoddbSdk:
-      return (await import('./nats_clients.js')).openGoddbSdk(endpoints.natsUrl, requestTimeoutMs);
+      return (await import('./nats_clients.js')).openGoddbSdk(endpoints.natsUrl, requestTimeoutMs, 'any');
+    case System.GoddbSdkDirect:
+      return (await import('./nats_clients.js')).openGoddbSdk(endpoints.natsUrl, requestTimeoutMs, 'direct');
     case System.GoddbPeriodic: {
       if (endpoints.natsPeriodicUrl === undefined) throw new Error('the goddb-periodic cluster was not started');
       return (await import('./nats_clients.js')).openGoddbRaw(endpoints.natsPeriodicUrl, requestTimeoutMs);

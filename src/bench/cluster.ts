@@ -32,8 +32,8 @@ export interface Worker {
 }
 
 /** b1..b3 for `goddb-raw` and `goddb-sdk`, p1..p3 for `goddb-periodic`. */
-export function nodeIds(prefix = 'b'): string[] {
-  return Array.from({ length: nodeCount }, (_, i) => `${prefix}${i + 1}`);
+export function nodeIds(prefix = 'b', count = nodeCount): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
 }
 
 export interface ClusterOptions {
@@ -41,11 +41,13 @@ export interface ClusterOptions {
   idPrefix?: string;
   /** The workers' storage.sync (default theirs: always). */
   sync?: 'always' | 'periodic';
+  /** Workers (default nodeCount). */
+  nodes?: number;
 }
 
 /** Starts every worker at once (they wait to hear each other) and resolves when all serve. */
 export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void, opts: ClusterOptions = {}): Promise<Worker[]> {
-  const ids = nodeIds(opts.idPrefix);
+  const ids = nodeIds(opts.idPrefix, opts.nodes);
   const workers: Worker[] = [];
   for (const id of ids) {
     const dataDir = join(dataRoot, id);

@@ -21,6 +21,7 @@ export function serverLabels(system: System, sampled: readonly string[]): string
   switch (system) {
     case System.GoddbRaw:
     case System.GoddbSdk:
+    case System.GoddbSdkDirect:
       return sampled.filter((l) => l === 'nats' || goddbNode.test(l));
     case System.GoddbPeriodic:
       return sampled.filter((l) => l === natsPeriodicLabel || periodicNode.test(l));

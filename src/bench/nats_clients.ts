@@ -47,8 +47,9 @@ export async function openGoddbRaw(url: string, requestTimeoutMs: number): Promi
   };
 }
 
-export async function openGoddbSdk(url: string, requestTimeoutMs: number): Promise<BenchClient> {
-  const db = await connect({ servers: url, timeoutMs: requestTimeoutMs, name: 'goddb-bench-sdk' });
+/** The SDK with the routing named (the same client options otherwise: `goddb-sdk` is 'any', `goddb-sdk-direct` 'direct'). */
+export async function openGoddbSdk(url: string, requestTimeoutMs: number, routing: 'any' | 'direct'): Promise<BenchClient> {
+  const db = await connect({ servers: url, timeoutMs: requestTimeoutMs, name: 'goddb-bench-sdk', routing });
   return {
     async put(key, value) {
       await db.put(key, value);

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { limits } from '../core/limits.js';
+import { nodeCount, replication } from './cluster.js';
 import { allSystems, Engine, type BenchConfig } from './types.js';
 
 export interface BenchFlags {
@@ -18,6 +19,7 @@ export interface BenchFlags {
   systems?: string;
   out?: string;
   quick?: boolean;
+  nodes?: string;
 }
 
 const defaults = { duration: '3000', warmup: '1000', repeats: '3', concurrency: '1,16,128', valueBytes: '100', keys: '10000', out: 'bench-results' };
@@ -31,6 +33,7 @@ export const benchLimits = {
   /** Each in-flight request is one async loop; GoD-DB nodes refuse past limits.inflightRequestsMax. */
   concurrencyMax: 4_096,
   keysMax: 10_000_000,
+  nodesMax: 9,
 } as const;
 
 export function addBenchOptions(cmd: Command): Command {
@@ -43,6 +46,7 @@ export function addBenchOptions(cmd: Command): Command {
     .option('--keys <n>', `keys preloaded and then read and written at random (default ${defaults.keys})`)
     .addOption(new Option('--engine <engine>', 'storage engine of the GoD-DB nodes').choices(Object.values(Engine)).default(Engine.Lmdb))
     .option('--systems <list>', `comma-separated, from ${allSystems.join(', ')} (default all)`)
+    .option('--nodes <n>', `GoD-DB workers per cluster, N=3 R=W=2 (default ${nodeCount}; with more than N, a node that is not a replica of a key coordinates it unless the client routes 'direct')`)
     .option('--out <dir>', `directory for the JSON result (default ${defaults.out})`)
     .option('--quick', `a smoke run: duration ${quick.duration}, warmup ${quick.warmup}, repeats ${quick.repeats}, concurrency ${quick.concurrency}`);
 }
@@ -79,6 +83,7 @@ function configFrom(flags: BenchFlags): BenchConfig {
     // In the canonical order, so the table reads the same whatever order they were given in.
     systems: allSystems.filter((s) => systems.includes(s)),
     outDir: flags.out ?? defaults.out,
+    nodes: integer('--nodes', flags.nodes ?? String(nodeCount), replication, benchLimits.nodesMax),
   });
 }
 

@@ -40,6 +40,7 @@ export function preloadSystems(systems: readonly System[]): System[] {
   const out: System[] = [];
   if (systems.includes(System.GoddbRaw)) out.push(System.GoddbRaw);
   else if (systems.includes(System.GoddbSdk)) out.push(System.GoddbSdk);
+  else if (systems.includes(System.GoddbSdkDirect)) out.push(System.GoddbSdkDirect);
   if (systems.includes(System.GoddbPeriodic)) out.push(System.GoddbPeriodic);
   if (systems.includes(System.JetstreamKv)) out.push(System.JetstreamKv);
   if (systems.includes(System.JetstreamKvR3)) out.push(System.JetstreamKvR3);
@@ -50,7 +51,7 @@ export function preloadSystems(systems: readonly System[]): System[] {
 export function estimateMs(config: BenchConfig): number {
   const measurements = measurementPlan(config).length;
   const preloadMs = preloadSystems(config.systems).reduce((sum, system) => {
-    const rate = system === System.GoddbRaw || system === System.GoddbSdk || system === System.GoddbPeriodic ? preloadOpsPerSecEstimate.goddb : preloadOpsPerSecEstimate.other;
+    const rate = system === System.GoddbRaw || system === System.GoddbSdk || system === System.GoddbSdkDirect || system === System.GoddbPeriodic ? preloadOpsPerSecEstimate.goddb : preloadOpsPerSecEstimate.other;
     return sum + loadgenOverheadMs + (config.keys / rate) * 1000;
   }, 0);
   return setupMs + measurements * (config.warmupMs + config.durationMs + loadgenOverheadMs) + preloadMs;

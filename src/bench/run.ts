@@ -85,7 +85,7 @@ async function execute(
   const samples = await measureAll(config, plan, systems, ticksPerSecond, createProgress(plan.length), isInterrupted);
   const end = await memoryOf(systems.workers);
   const keyBytes = keySpace(config.keys)[0]!.length;
-  const dataBytes = dataBytesPerNode(config.keys, keyBytes, config.valueBytes, replication, nodeCount);
+  const dataBytes = dataBytesPerNode(config.keys, keyBytes, config.valueBytes, replication, config.nodes ?? nodeCount);
   const nodes: NodeMemoryRecord[] = systems.workers.map((w) => {
     const record = { base: base.get(w.id)!, afterPreload: afterPreload.get(w.id)!, end: end.get(w.id)! };
     return {
@@ -105,7 +105,7 @@ async function execute(
     wallMs: Date.now() - startedAtMs,
     estimateMs: estimate,
     machine,
-    config: { ...config, nodes: nodeCount, replication, readQuorum, writeQuorum, requestTimeoutMs, preloadConcurrency, keyBytes },
+    config: { ...config, nodes: config.nodes ?? nodeCount, replication, readQuorum, writeQuorum, requestTimeoutMs, preloadConcurrency, keyBytes },
     processes: Object.fromEntries(systems.pids),
     preload,
     memory: { dataBytesPerNode: dataBytes, nodes },

@@ -49,7 +49,7 @@ export function findSummary(summaries: readonly Summary[], system: System, op: O
   return summaries.find((s) => s.system === system && s.op === op && s.concurrency === concurrency);
 }
 
-export const subjects: readonly System[] = [System.GoddbRaw, System.GoddbSdk, System.GoddbPeriodic];
+export const subjects: readonly System[] = [System.GoddbRaw, System.GoddbSdk, System.GoddbSdkDirect, System.GoddbPeriodic];
 export const references: readonly System[] = [System.JetstreamKvR3, System.JetstreamKv, System.Echo, System.Redis];
 
 export interface Ratio {

@@ -46,11 +46,11 @@ export class RunningSystems {
     this.nats = await startNatsServer({ jetstream: true, storeDir });
     this.pids.set('nats', this.nats.process.pid ?? -1);
     note(`nats-server ${this.nats.url} (JetStream, store in ${this.tempDir})`);
-    if (wanted.has(System.GoddbRaw) || wanted.has(System.GoddbSdk)) {
+    if (wanted.has(System.GoddbRaw) || wanted.has(System.GoddbSdk) || wanted.has(System.GoddbSdkDirect)) {
       await startCluster(this.nats.url, config.engine, join(this.tempDir, 'nodes'), (w) => {
         this.workers.push(w);
         this.pids.set(w.id, w.child.pid);
-      });
+      }, config.nodes === undefined ? {} : { nodes: config.nodes });
       note(`GoD-DB: ${this.workers.map((w) => w.id).join(', ')} ready (engine ${config.engine})`);
     }
     if (wanted.has(System.GoddbPeriodic)) {
@@ -60,7 +60,7 @@ export class RunningSystems {
         this.periodicWorkers.push(w);
         this.pids.set(w.id, w.child.pid);
       };
-      await startCluster(this.natsPeriodic.url, config.engine, join(this.tempDir, 'nodes-periodic'), started, { idPrefix: 'p', sync: 'periodic' });
+      await startCluster(this.natsPeriodic.url, config.engine, join(this.tempDir, 'nodes-periodic'), started, { idPrefix: 'p', sync: 'periodic', ...(config.nodes === undefined ? {} : { nodes: config.nodes }) });
       note(`GoD-DB, storage.sync periodic: ${this.periodicWorkers.map((w) => w.id).join(', ')} ready on ${this.natsPeriodic.url} (engine ${config.engine})`);
     }
     if (wanted.has(System.Echo)) {

@@ -15,6 +15,8 @@
 export const System = {
   GoddbRaw: 'goddb-raw',
   GoddbSdk: 'goddb-sdk',
+  /** The SDK with routing 'direct' (each request to a replica of its key); `goddb-sdk` routes 'any'. */
+  GoddbSdkDirect: 'goddb-sdk-direct',
   GoddbPeriodic: 'goddb-periodic',
   Echo: 'echo',
   JetstreamKv: 'jetstream-kv',
@@ -47,6 +49,8 @@ export interface BenchConfig {
   engine: Engine;
   systems: System[];
   outDir: string;
+  /** GoD-DB workers per cluster (default cluster.ts nodeCount, 3). */
+  nodes?: number;
 }
 
 /** Where the load generator finds the system it drives. */

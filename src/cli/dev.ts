@@ -13,6 +13,10 @@
  * ~/.config/goddb/context.json, or --context-file / $GODDB_CONTEXT) with the
  * NATS URL, so that `goddb get k` and connect() find this cluster with no
  * flags. The file stays after Ctrl-C: the next `npm start` serves the same URL.
+ *
+ * Authorization is on (nats-server.conf, deploy/nats/auth.conf): the first run
+ * makes a password for each role (dev_credentials.ts); the workers connect as
+ * the node role, and the context and the banner give the client role's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
@@ -22,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { contextFile, writeContext } from '../client/context.js';
 import { packageRoot } from '../config/load.js';
 import { startNatsServer, type NatsServerHandle } from '../devtools/servers.js';
+import { devCredentials, natsServerEnv, workerEnv, type DevCredentials } from './dev_credentials.js';
 
 export interface DevFlags {
   natsPort: string;
@@ -82,7 +87,15 @@ export async function runDev(flags: DevFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown(state, 0, 'SIGTERM'));
   const configFile = join(packageRoot(), 'nats-server.conf');
   if (!existsSync(configFile)) fail(`${configFile} is missing`);
-  state.natsStarting = startNatsServer({ port: opts.natsPort, configFile });
+  let creds: DevCredentials;
+  try {
+    const made = devCredentials('data');
+    creds = made.credentials;
+    if (made.created) process.stdout.write(`goddb dev: made NATS passwords for the node and client roles in ${made.file}\n`);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  state.natsStarting = startNatsServer({ port: opts.natsPort, configFile, env: natsServerEnv(creds) });
   let nats: NatsServerHandle;
   try {
     nats = await state.natsStarting;
@@ -92,24 +105,24 @@ export async function runDev(flags: DevFlags): Promise<void> {
   if (state.stopping) return; // Ctrl-C while nats-server was starting: shutdown() has it.
   const ids = Array.from({ length: opts.nodes }, (_, i) => `node${i + 1}`);
   try {
-    for (const id of ids) state.workers.push(spawnWorker(id, workerArgs(id, ids, nats.url, opts), opts.verbose, state));
+    for (const id of ids) state.workers.push(spawnWorker(id, workerArgs(id, ids, nats.url, opts), opts.verbose, state, workerEnv(creds)));
     await Promise.all(state.workers.map((w) => waitReady(w)));
   } catch (err) {
     process.stderr.write(`goddb dev: ${(err as Error).message}\n`);
     await shutdown(state, 1, 'startup failed');
     return;
   }
-  const wrote = saveContext(opts.contextFile, nats.url, opts.nodes);
-  printBanner(nats.url, opts, state.workers, wrote);
+  const wrote = saveContext(opts.contextFile, nats.url, opts.nodes, creds);
+  printBanner(nats.url, opts, state.workers, wrote, creds);
 }
 
-/** Writes the context; a failure only costs the convenience, so it is a warning. */
-function saveContext(file: string, url: string, nodes: number): boolean {
+/** Writes the context (with the client role's credentials); a failure only costs the convenience, so it is a warning. */
+function saveContext(file: string, url: string, nodes: number, creds: DevCredentials): boolean {
   try {
-    writeContext(file, { url, description: `goddb dev (npm start) in ${process.cwd()}: ${nodes} node(s), pid ${process.pid}` });
+    writeContext(file, { url, description: `goddb dev (npm start) in ${process.cwd()}: ${nodes} node(s), pid ${process.pid}`, user: creds.client.user, password: creds.client.password });
     return true;
   } catch (err) {
-    process.stderr.write(`goddb dev: could not write the context ${file} (${(err as Error).message}); give clients --servers ${url}\n`);
+    process.stderr.write(`goddb dev: could not write the context ${file} (${(err as Error).message}); give clients --servers ${url} --nats-user ${creds.client.user} --nats-pass <the password in data/nats-credentials.json>\n`);
     return false;
   }
 }
@@ -137,11 +150,12 @@ function workerArgs(id: string, ids: string[], natsUrl: string, opts: DevOptions
   ];
 }
 
-function spawnWorker(id: string, args: string[], verbose: boolean, state: DevState): WorkerProc {
+function spawnWorker(id: string, args: string[], verbose: boolean, state: DevState, env: Record<string, string>): WorkerProc {
   const dir = join('data', id);
   mkdirSync(dir, { recursive: true });
   const log = createWriteStream(join(dir, 'worker.log'), { flags: 'a' });
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+  // The node role's credentials through the environment: a command line is visible to every user (ps).
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, env: { ...process.env, ...env } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let markReady = (): void => undefined;
   const readyLine = new Promise<void>((resolve) => (markReady = resolve));
@@ -252,20 +266,22 @@ function goddbCommand(): string {
   return `node ${fromHere.startsWith('..') ? bin : fromHere}`;
 }
 
-function printBanner(url: string, opts: DevOptions, workers: WorkerProc[], wroteContext: boolean): void {
+function printBanner(url: string, opts: DevOptions, workers: WorkerProc[], wroteContext: boolean, creds: DevCredentials): void {
   const goddb = goddbCommand();
-  const servers = wroteContext ? '' : ` --servers ${url}`;
+  const { user, password } = creds.client;
+  const servers = wroteContext ? '' : ` --servers ${url} --nats-user ${user} --nats-pass ${password}`;
   const lines = [
     '',
     `GoD-DB dev cluster ready: ${workers.length} node(s), engine ${opts.engine}, NATS ${url}`,
     ...workers.map((w) => `  ${w.id}  http://127.0.0.1:${w.httpPort}/health  log data/${w.id}/worker.log`),
     ...(wroteContext ? [`Context: ${opts.contextFile} (goddb and connect() find this cluster through it)`] : []),
+    `Client credentials: user ${user} password ${password} (data/nats-credentials.json; connect({ user, pass }))`,
     '',
     'Try it:',
     `  ${goddb} put hello world${servers}`,
     `  ${goddb} get hello${servers}`,
     `  ${goddb} client${servers}`,
-    `  nats req --server ${url} kv.get.hello ''     # the NATS CLI (github.com/nats-io/natscli)`,
+    `  nats req --server ${url} --user ${user} --password ${password} kv.get.hello ''     # the NATS CLI (github.com/nats-io/natscli)`,
     '',
     'Ctrl-C stops the cluster.',
     '',

@@ -58,6 +58,8 @@ export function runGet(key: string, flags: QuorumFlags): Promise<number> {
     const got = await client.get(key, { ...(r === undefined ? {} : { r }), ...(flags.serial === true ? { serial: true } : {}) });
     if (got === null) throw new CliError(ErrorCode.NotFound, 'not found');
     if (flags.printContext === true) process.stderr.write(`context ${got.context}\n`);
+    // conflictPolicy siblings: the newest value is printed; all of them are in the SDK's values (README "Siblings").
+    if (got.siblings > 1) process.stderr.write(`siblings ${got.siblings}: printed the newest; a put with --context ${got.context} resolves them\n`);
     await write(got.value);
     // A newline only for people; scripts get the bytes exactly.
     if (process.stdout.isTTY) await write(new Uint8Array([0x0a]));

@@ -15,9 +15,11 @@ import {
 import { limits } from '../core/limits.js';
 import { listNodes, type NodeInfo } from './nodes.js';
 import { NodeRouter } from './node_router.js';
+import { RingRouter, type Route } from './ring_router.js';
 import { parseOwnersReport, type OwnersReport } from '../protocol/placement_report.js';
 import { ClientOp, Header, clientRequest, isValidToken, keysSubject, unsendableKey, type AdminOp } from '../protocol/subjects.js';
 import { ttlSecondsOf } from '../protocol/ttl.js';
+import { decodeSiblings } from '../protocol/siblings_reply.js';
 import { watchChanges, type WatchOptions, type Watcher } from './watch.js';
 import { listKeys, type KeysOptions } from './keys.js';
 import {
@@ -29,8 +31,13 @@ import {
 } from '../transport/transport.js';
 
 export interface GetResult {
-  /** The value's bytes, exactly as stored. */
+  /** The value's bytes, exactly as stored (with siblings: the newest, by LWW). */
   readonly value: Uint8Array;
+  /**
+   * Every live concurrent value, newest first (conflictPolicy `siblings`);
+   * `[value]` when there is one. A put with `context` resolves them all.
+   */
+  readonly values: Uint8Array[];
   /** The value decoded as UTF-8. */
   text(): string;
   /** Opaque causal context; pass it to put/del to supersede exactly what was read. */
@@ -130,19 +137,39 @@ export interface GodDbClient {
   keys(prefix?: string, opts?: KeysOptions): AsyncIterableIterator<string>;
   /** The nodes requests go to now (those that answered the last $SRV.PING round), when routing by node. */
   liveNodes(): string[];
+  /**
+   * The key's replicas in preference order by the ring this client holds
+   * (routing 'direct', from `kv.ring`); [] under other routings or before
+   * the ring is known. Requests on the key go to the first of them that is live.
+   */
+  replicasOf(key: string): string[];
   close(): Promise<void>;
 }
 
 export interface ClientRouting {
   /**
-   * 'nodes' (the SDK's default): each request goes to one node that answers
-   * $SRV.PING, on its own subject, so a paused node stops getting requests
-   * within about a second (client/node_router.ts); 'queue': through the
-   * `kv.>` queue group, where the NATS server picks.
+   * 'direct' (the SDK's default): each request goes to the first live
+   * replica of its key, by the ring the nodes publish on `kv.ring`, so the
+   * coordinator is a replica (client/ring_router.ts); else as 'any'.
+   * 'any' ('nodes' is its old name): to one node that answers $SRV.PING,
+   * on its own subject, so a paused node stops getting requests within
+   * about a second (client/node_router.ts); 'queue': through the `kv.>`
+   * queue group, where the NATS server picks.
    */
-  routing?: 'nodes' | 'queue';
+  routing?: 'direct' | 'any' | 'nodes' | 'queue';
   /** How often the live nodes are asked for (ms). */
   routeProbeMs?: number;
+  /** 'direct': how often the ring's fingerprint is checked (ms, default 1000). */
+  ringPollMs?: number;
+}
+
+type Router = NodeRouter | RingRouter;
+
+function routerFor(transport: Transport, opts: ClientRouting): Router | undefined {
+  const probe = opts.routeProbeMs === undefined ? {} : { probeMs: opts.routeProbeMs };
+  if (opts.routing === 'direct') return new RingRouter(transport, { ...probe, ...(opts.ringPollMs === undefined ? {} : { ringPollMs: opts.ringPollMs }) });
+  if (opts.routing === 'any' || opts.routing === 'nodes') return new NodeRouter(transport, probe);
+  return undefined;
 }
 
 const empty = new Uint8Array(0);
@@ -150,7 +177,7 @@ const encoder = new TextEncoder();
 
 /** A client over an already-connected transport; it takes ownership (close() closes it). */
 export function clientOverTransport(transport: Transport, opts: { timeoutMs: number } & ClientRouting): GodDbClient {
-  const router = opts.routing === 'nodes' ? new NodeRouter(transport, opts.routeProbeMs === undefined ? {} : { probeMs: opts.routeProbeMs }) : undefined;
+  const router = routerFor(transport, opts);
   router?.start();
   return new TransportClient(transport, opts.timeoutMs, router);
 }
@@ -159,11 +186,15 @@ class TransportClient implements GodDbClient {
   constructor(
     private readonly transport: Transport,
     private readonly timeoutMs: number,
-    private readonly router: NodeRouter | undefined,
+    private readonly router: Router | undefined,
   ) {}
 
   liveNodes(): string[] {
     return this.router?.nodes() ?? [];
+  }
+
+  replicasOf(key: string): string[] {
+    return this.router instanceof RingRouter ? this.router.replicasOf(key) : [];
   }
 
   watch(prefix: string, opts: WatchOptions = {}): Promise<Watcher> {
@@ -180,12 +211,15 @@ class TransportClient implements GodDbClient {
     if (opts.serial === true) headers[Header.Serial] = '1';
     const reply = await this.call(ClientOp.Get, key, empty, headers, true);
     if (reply === null) return null;
-    const value = reply.data;
+    const lengths = reply.header(Header.SiblingLengths);
+    const values = lengths === undefined ? [reply.data] : decodeSiblings(reply.data, lengths);
+    const value = values[0] ?? reply.data;
     return {
       value,
+      values,
       text: () => new TextDecoder().decode(value),
       context: reply.header(Header.Context) ?? '',
-      siblings: Number(reply.header(Header.Siblings) ?? '1') || 1,
+      siblings: values.length,
     };
   }
 
@@ -264,7 +298,8 @@ class TransportClient implements GodDbClient {
     const { subject, keyHeader, keyB64Header } = clientRequest(op, key);
     if (keyHeader !== undefined) headers[Header.Key] = keyHeader;
     if (keyB64Header !== undefined) headers[Header.KeyB64] = keyB64Header;
-    const reply = await this.send(op, subject, data, headers);
+    // Reads and writes go to one of the key's replicas under 'direct' routing (leave and remove name a node, not a key).
+    const reply = await this.send(op, subject, data, headers, keyed.has(op) ? key : undefined);
     const err = replyError(reply);
     if (err === undefined) return reply;
     if (notFoundIsNull && err.code === ErrorCode.NotFound) return null;
@@ -284,17 +319,22 @@ class TransportClient implements GodDbClient {
    * paused node acts on it when resumed), and a second copy would be a
    * second, later write; it fails with a timeout, its outcome unknown.
    */
-  private async send(op: ClientOp, subject: string, data: Uint8Array, headers: Record<string, string>): Promise<Reply> {
+  private async send(op: ClientOp, subject: string, data: Uint8Array, headers: Record<string, string>, key?: string): Promise<Reply> {
     const deadline = performance.now() + this.timeoutMs;
     const tried = new Set<string>();
     let last: GodDbError | undefined;
     for (;;) {
-      const routed = this.router === undefined ? { subject, node: undefined } : this.router.route(subject, tried);
+      const routed: Route | undefined = this.router === undefined ? { subject, node: undefined } : this.router instanceof RingRouter ? this.router.route(subject, tried, key) : this.router.route(subject, tried);
       const leftMs = Math.ceil(deadline - performance.now());
       if (last !== undefined && (routed === undefined || leftMs <= 0)) throw last;
       if (routed === undefined) throw new Error('assertion: a first request always has a route');
+      // Routed by the ring: the node says when its ring differs (a replica no longer, or not yet).
+      if (routed.ring !== undefined) headers[Header.Ring] = routed.ring;
+      else delete headers[Header.Ring];
       try {
-        return await this.attempt(routed.subject, routed.node, rereadable.has(op), data, headers, leftMs);
+        const reply = await this.attempt(routed.subject, routed.node, rereadable.has(op), data, headers, leftMs);
+        if (this.router instanceof RingRouter && routed.ring !== undefined) this.router.observe(reply);
+        return reply;
       } catch (err) {
         if (routed.node === undefined) throw fromTransportError(err, subject, this.timeoutMs);
         const again = err instanceof NodeGoneError || err instanceof NoRespondersError;
@@ -330,6 +370,12 @@ class TransportClient implements GodDbClient {
 /** A read sent to a node that stopped answering before it replied; it is sent to another. */
 class NodeGoneError extends Error {}
 
+/**
+ * Reads and writes of a key: routed to one of its replicas under 'direct'
+ * routing. Not owners: it answers as the node asked sees the key, and
+ * asking different nodes in turn is how one compares their views.
+ */
+const keyed: ReadonlySet<ClientOp> = new Set([ClientOp.Get, ClientOp.Put, ClientOp.Del]);
 /** Reads: sent again to another node when the one asked goes away (they change nothing). */
 const rereadable: ReadonlySet<ClientOp> = new Set([ClientOp.Get, ClientOp.Owners]);
 /** The `{ node, state }` a leave or remove answers, or undefined when `data` is not one. */

@@ -67,6 +67,12 @@ export interface ConnectOptions extends ClientRouting {
   timeoutMs?: number;
   /** Connection name, as NATS monitoring shows it (default 'goddb-client'). */
   name?: string;
+  /**
+   * Where replies come (nats.js `inboxPrefix`; default `_INBOX`): with a NATS user of its own
+   * whose subscribe permission is only `_INBOX.app1.>`, `'_INBOX.app1'` keeps an application's
+   * replies from other clients (README, "Security").
+   */
+  inboxPrefix?: string;
 }
 
 export const defaultTimeoutMs = 5000;
@@ -82,8 +88,8 @@ export async function connect(opts: ConnectOptions = {}): Promise<GodDbClient> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
   const target = resolveTarget(opts, process.env);
   const cfg = natsConfig({ ...credentialsOf(target.context), ...definedOnly(opts) }, target.servers);
-  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs }), timeoutMs, target);
-  return clientOverTransport(transport, { timeoutMs, routing: opts.routing ?? 'nodes', ...(opts.routeProbeMs === undefined ? {} : { routeProbeMs: opts.routeProbeMs }) });
+  const transport = await withTimeout(connectNats(cfg, opts.name ?? 'goddb-client', { waitOnFirstConnect: false, connectTimeoutMs: timeoutMs, ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}) }), timeoutMs, target);
+  return clientOverTransport(transport, { timeoutMs, routing: opts.routing ?? 'direct', ...(opts.routeProbeMs === undefined ? {} : { routeProbeMs: opts.routeProbeMs }), ...(opts.ringPollMs === undefined ? {} : { ringPollMs: opts.ringPollMs }) });
 }
 
 function definedOnly(opts: ConnectOptions): ConnectOptions {

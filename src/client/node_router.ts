@@ -53,6 +53,12 @@ export class NodeRouter {
     return this.live.filter((id) => !this.suspects.has(id));
   }
 
+  /** Whether `id` answered the last round (and none of its requests timed out since); undefined before any node answered. */
+  isLive(id: string): boolean | undefined {
+    if (this.live.length === 0) return undefined;
+    return this.live.includes(id) && !this.suspects.has(id);
+  }
+
   /**
    * The subject for a client request: a live node's own (none of `avoid`),
    * or the queue group's when none is known; undefined when every live node

@@ -323,10 +323,18 @@ export const configSchema: convict.Schema<NodeConfig> = {
     arg: 'default-ttl-seconds',
   },
   conflictPolicy: {
-    doc: 'How concurrent versions resolve: lww (latest timestamp, ties by node id).',
-    format: ['lww'],
+    doc: 'How concurrent versions resolve: lww (latest timestamp, ties by node id) or siblings (a get returns every concurrent value; a put with its context resolves them). The same on every node.',
+    format: ['lww', 'siblings'],
     default: 'lww',
     env: 'GODDB_CONFLICT_POLICY',
+    arg: 'conflict-policy',
+  },
+  siblingsMax: {
+    doc: 'Under conflictPolicy siblings: the most siblings a key keeps; past it the oldest collapse by LWW (goddb_siblings_collapsed_total).',
+    format: intFormat(1, limits.siblingsMax),
+    default: limits.siblingsMax,
+    env: 'GODDB_SIBLINGS_MAX',
+    arg: 'siblings-max',
   },
   limits: {
     keyBytesMax: {

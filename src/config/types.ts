@@ -55,7 +55,9 @@ export interface NodeConfig {
   maxClockSkewMs: number;
   /** Time to live of a put without KV-TTL, in seconds; 0: none. */
   defaultTtlSeconds: number;
-  conflictPolicy: 'lww';
+  conflictPolicy: 'lww' | 'siblings';
+  /** Under `siblings`: the most siblings a key keeps (1 to limits.siblingsMax); past it the oldest collapse by LWW. */
+  siblingsMax: number;
   limits: { keyBytesMax: number; valueBytesMax: number };
   log: { level: string };
 }

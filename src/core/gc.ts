@@ -13,7 +13,9 @@
  * - a value winner without one is live: the key stays. So a key rewritten
  *   after its delete (a later value, with or without the delete's context)
  *   is never purged.
- * (Under a siblings policy every sibling would have to be dead; only lww exists.)
+ * Under the `siblings` policy a concurrent live value is not shadowed (a read
+ * shows it), so every sibling must be dead: a key holding a dotted version
+ * (only `siblings` writes them, core/version.ts) is a candidate only then.
  *
  * Why the grace period, and why counted from the expiry for TTL values: a
  * purge removes the version that shadows older ones. What may still hold an
@@ -54,6 +56,9 @@ export function purgeCandidate(versions: readonly Version[], nowHlc: number, gra
   let winner: Version | undefined;
   for (const v of versions) if (!winner || lwwCompare(v, winner) > 0) winner = v;
   if (winner === undefined) return undefined;
+  if (versions.length > 1 && versions.some((v) => v.pastCounter !== undefined)) {
+    if (!versions.every((v) => { const d = deadSince(v); return d !== undefined && d + graceHlc(graceSeconds) <= nowHlc; })) return undefined;
+  }
   const dead = deadSince(winner);
   if (dead === undefined || dead + graceHlc(graceSeconds) > nowHlc) return undefined;
   return winner.tombstone ? PurgeKind.Tombstone : PurgeKind.Expired;

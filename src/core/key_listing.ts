@@ -18,7 +18,7 @@
  */
 import { hashMax } from './moves.js';
 import { successorIndex, type Ring } from './ring.js';
-import { union, visibleValue, type Version } from './version.js';
+import { ConflictPolicy, hasLiveValue, union, type Version } from './version.js';
 
 /** Where a listing goes on: entries with a hash of at least `hash`, skipping those of that hash with keys up to `afterKey`. */
 export interface ListingPosition {
@@ -74,7 +74,7 @@ export function compareHashed(a: HashedKey, b: HashedKey): number {
  * order and where the listing goes on: undefined when every replica reached
  * the span's end.
  */
-export function mergeKeyPages(pages: readonly ReplicaKeysPage[], nowHlc: number, siblingsMax: number): { live: HashedKey[]; stop: HashedKey | undefined } {
+export function mergeKeyPages(pages: readonly ReplicaKeysPage[], nowHlc: number, siblingsMax: number, policy: ConflictPolicy = ConflictPolicy.Lww): { live: HashedKey[]; stop: HashedKey | undefined } {
   let stop: HashedKey | undefined;
   for (const p of pages) if (p.next !== undefined && (stop === undefined || compareHashed(p.next, stop) < 0)) stop = p.next;
   const byKey = new Map<string, { hash: bigint; answers: Version[][] }>();
@@ -88,7 +88,8 @@ export function mergeKeyPages(pages: readonly ReplicaKeysPage[], nowHlc: number,
   }
   const live: HashedKey[] = [];
   for (const [key, { hash, answers }] of byKey) {
-    if (visibleValue(union(answers, siblingsMax), nowHlc) !== undefined) live.push({ hash, key });
+    // Under siblings a key is listed while any sibling is live, as a get answers it.
+    if (hasLiveValue(union(answers, siblingsMax, Number.POSITIVE_INFINITY, { policy }), nowHlc, policy)) live.push({ hash, key });
   }
   live.sort(compareHashed);
   return { live, stop };

@@ -57,6 +57,13 @@ export const limits = {
   heartbeatGapStdDevMinMs: 150,
   /** Members a node keeps track of. */
   membersMax: 1024,
+  /**
+   * Tokens of a ring published to clients (`kv.ring`, 8 bytes each): 64
+   * members of 256 virtual nodes take 16,384 (130 KiB); this bound keeps an
+   * answer within 1 MiB, NATS's default max_payload. A larger ring answers
+   * 503 and the SDK routes through any node instead.
+   */
+  ringMapTokensMax: 65_536,
   /** Characters of a member's incarnation (a UUID has 36). */
   incarnationCharsMax: 64,
   /** Probes of unverified members in flight at once; the other claims wait their turn (at most membersMax of them). */

@@ -21,7 +21,7 @@
  * proposal is never lost or replaced by an older one.
  */
 import { compare, Order, type VClock } from './vclock.js';
-import { visibleValue, type Version } from './version.js';
+import { versionOrder, visibleValue, type Version } from './version.js';
 
 /** A proposal number: a proposer's HLC reading, ties broken by its node id (unique per proposer and reading). */
 export interface Ballot {
@@ -148,7 +148,8 @@ export function conditionHolds(condition: Condition, current: readonly Version[]
  */
 export function tookEffect(mine: readonly Version[], current: readonly Version[]): boolean {
   return mine.some((m) => current.some((c) => {
-    const order = compare(m.clock, c.clock);
+    // versionOrder: a dotted version (siblings) descends from m only when its past holds m; otherwise the clock order.
+    const order = versionOrder(m, c);
     return order === Order.Before || (order === Order.Equal && c.hlc === m.hlc && c.writer === m.writer);
   }));
 }

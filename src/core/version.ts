@@ -7,9 +7,21 @@
  * the concurrent siblings collapse into one version that carries the value of
  * the last writer and the merge of all their clocks, so writing it back (read
  * repair) supersedes every sibling on every replica.
+ *
+ * Under `siblings` (Riak's allow_mult) new versions carry a dot (dotted
+ * version vectors, Almeida et al., "Scalable and Accurate Causality Tracking
+ * for Eventually Consistent Stores"; Riak 2.0): the version's clock is its
+ * causal past (the context it was written with) plus one event of its
+ * writer, (writer, hlc), and `pastCounter` keeps the writer's entry of that
+ * past. A version supersedes another only when its past holds the other's
+ * whole clock (its dot included): two blind puts through one coordinator, or
+ * two puts with the same stale context, are then siblings, where a plain
+ * vector clock (one entry per coordinator) would order them and lose the
+ * first. Versions without `pastCounter` (written under `lww`, collapsed, or
+ * by older nodes) compare by their clocks as before.
  */
 import { limits } from './limits.js';
-import { compare, counterOf, mergeAll, Order, prune, type VClock } from './vclock.js';
+import { compare, counterOf, descends, mergeAll, Order, prune, setCounter, type VClock } from './vclock.js';
 
 export interface Version {
   clock: VClock;
@@ -29,9 +41,16 @@ export interface Version {
    * expired version is still a write that happened and supersedes older ones.
    */
   expiresHlc?: number;
+  /**
+   * Dotted versions only (written under the `siblings` policy): the writer's
+   * entry in the version's causal past, 0 when the past has none; always
+   * below `clock[writer]`, which is the dot. Optional on disk and on the wire:
+   * a node that does not know it reads the version as a plain vector clock.
+   */
+  pastCounter?: number;
 }
 
-export const ConflictPolicy = { Lww: 'lww' } as const;
+export const ConflictPolicy = { Lww: 'lww', Siblings: 'siblings' } as const;
 export type ConflictPolicy = (typeof ConflictPolicy)[keyof typeof ConflictPolicy];
 
 /** Total order used by last-writer-wins: later timestamp, then larger writer id, then value bytes. */
@@ -43,7 +62,54 @@ export function lwwCompare(a: Version, b: Version): number {
 }
 
 export function sameVersion(a: Version, b: Version): boolean {
-  return lwwCompare(a, b) === 0 && compare(a.clock, b.clock) === Order.Equal;
+  return lwwCompare(a, b) === 0 && compare(a.clock, b.clock) === Order.Equal && a.pastCounter === b.pastCounter;
+}
+
+/** A version's causal past: its clock without its own dot (the whole clock for a version without a dot). */
+export function pastOf(v: Version): VClock {
+  if (v.pastCounter === undefined) return v.clock;
+  const past: Record<string, number> = { ...v.clock };
+  if (v.pastCounter > 0) setCounter(past, v.writer, v.pastCounter);
+  else delete past[v.writer];
+  return past;
+}
+
+/** The writer's counter of a dotted version (its hlc when it was made), undefined without a dot. */
+function dotOf(v: Version): number | undefined {
+  return v.pastCounter === undefined ? undefined : counterOf(v.clock, v.writer);
+}
+
+/**
+ * True when `a` supersedes `b`: `a`'s past holds `b`'s whole clock, or `a`
+ * is a retry of `b` (the same put made again by the same coordinator from
+ * the same context: same writer, same past, same contents, a later dot).
+ * The second rule keeps a retried put from growing the sibling count; it
+ * stays a partial order: whatever supersedes `a` has seen `a`'s dot, so
+ * `b`'s, which is below it on the same entry, and `b`'s past, which is `a`'s.
+ */
+function supersedes(a: Version, b: Version): boolean {
+  if (descends(pastOf(a), b.clock)) return true;
+  const da = dotOf(a);
+  const db = dotOf(b);
+  // (Equal pastCounters first: a cheap test that most pairs fail.)
+  return da !== undefined && db !== undefined && a.writer === b.writer && da > db && a.pastCounter === b.pastCounter
+    && a.tombstone === b.tombstone && Buffer.compare(a.value, b.value) === 0 && compare(pastOf(a), pastOf(b)) === Order.Equal;
+}
+
+/**
+ * How version `a` relates to `b` (After: `a` supersedes `b`). Between
+ * versions without dots exactly the vector-clock order; with a dot on either
+ * side, the dotted rule (`supersedes`), and two versions with the same dot
+ * are Equal (one write, delivered twice).
+ */
+export function versionOrder(a: Version, b: Version): Order {
+  if (a.pastCounter === undefined && b.pastCounter === undefined) return compare(a.clock, b.clock);
+  const da = dotOf(a);
+  if (da !== undefined && a.writer === b.writer && da === dotOf(b)) return Order.Equal;
+  const aOverB = supersedes(a, b);
+  const bOverA = supersedes(b, a);
+  if (aOverB === bOverA) return aOverB ? Order.Equal : Order.Concurrent;
+  return aOverB ? Order.After : Order.Before;
 }
 
 /**
@@ -52,13 +118,58 @@ export function sameVersion(a: Version, b: Version): boolean {
  * different contents (possible only after clock pruning) resolve by LWW.
  * When more than `siblingsMax` remain, or they weigh more than `bytesMax`
  * (so that one key's record always fits in one NATS message), they collapse
- * into one by LWW, which bounds memory at the cost of the losers' values.
+ * into one by LWW, which bounds memory at the cost of the losers' values;
+ * under a `siblings` bound only the oldest collapse (collapseOldest).
+ * "Descends" is versionOrder: dotted versions by their past.
  */
-export function mergeSiblings(siblings: readonly Version[], incoming: readonly Version[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY): Version[] {
+export function mergeSiblings(siblings: readonly Version[], incoming: readonly Version[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY, bound: SiblingsBound = {}): Version[] {
   let out: Version[] = [...siblings];
   for (const v of incoming) out = addOne(out, v);
+  if (bound.policy === ConflictPolicy.Siblings) return collapseOldest(out, siblingsMax, bytesMax, bound.collapsed);
   if (out.length > siblingsMax || (out.length > 1 && versionsBytes(out) > bytesMax)) return [collapse(out)];
   return out.sort(lwwCompare);
+}
+
+/** How a `siblings` cluster bounds a key's siblings (mergeSiblings, reconcile). */
+export interface SiblingsBound {
+  /** `siblings`: past the bound only the oldest collapse; otherwise (`lww`) all collapse into one, as always. */
+  policy?: ConflictPolicy;
+  /** Told how many versions were folded into others (goddb_siblings_collapsed_total). */
+  collapsed?: (versions: number) => void;
+}
+
+/**
+ * At most `siblingsMax` versions weighing at most `bytesMax`: past either,
+ * two versions collapse into one that descends from both, again until the
+ * bound holds. Versions of the same contents go first (the oldest such pair:
+ * a put retried through several coordinators, which loses no value); then
+ * the two oldest by LWW, so the newest writes stay siblings and the oldest
+ * lose their values (counted by `collapsed`). Newest last, as mergeSiblings answers.
+ */
+export function collapseOldest(versions: readonly Version[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY, collapsed?: (versions: number) => void): Version[] {
+  let out = [...versions].sort(lwwCompare);
+  let lost = 0;
+  while (out.length > Math.max(1, siblingsMax) || (out.length > 1 && versionsBytes(out) > bytesMax)) {
+    const pair = sameContentsPair(out);
+    if (pair === undefined) lost++;
+    const [i, j] = pair ?? [0, 1];
+    const rest = out.filter((_, k) => k !== i && k !== j);
+    out = addOne(rest, collapse([out[i]!, out[j]!])).sort(lwwCompare);
+  }
+  if (lost > 0) collapsed?.(lost);
+  return out;
+}
+
+/** The first pair (by LWW, oldest first) of versions with the same contents, if any. */
+function sameContentsPair(sorted: readonly Version[]): [number, number] | undefined {
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i + 1; j < sorted.length; j++) {
+      const a = sorted[i]!;
+      const b = sorted[j]!;
+      if (a.tombstone === b.tombstone && Buffer.compare(a.value, b.value) === 0) return [i, j];
+    }
+  }
+  return undefined;
 }
 
 /** Framing, timestamp, flags and writer id of one encoded version, beyond its value and clock. */
@@ -87,7 +198,7 @@ export function versionsBytes(versions: readonly Version[]): number {
 export function staleFloor(held: readonly Version[], fresh: Version, policy: ConflictPolicy): number | undefined {
   let floor: number | undefined;
   for (const h of held) {
-    const order = compare(fresh.clock, h.clock);
+    const order = versionOrder(fresh, h);
     if (order === Order.After) continue;
     const stale =
       order === Order.Equal ? !sameVersion(h, fresh)
@@ -101,7 +212,7 @@ export function staleFloor(held: readonly Version[], fresh: Version, policy: Con
 function addOne(set: Version[], v: Version): Version[] {
   const kept: Version[] = [];
   for (const s of set) {
-    const order = compare(v.clock, s.clock);
+    const order = versionOrder(v, s);
     if (order === Order.Before) return set; // v is obsolete
     if (order === Order.Equal) {
       if (sameVersion(s, v) || lwwCompare(s, v) > 0) return set;
@@ -122,7 +233,9 @@ export function collapse(siblings: readonly Version[]): Version {
   if (siblings.length === 1) return winner;
   // Pruned like any clock: the winner has the largest timestamp, so a sibling
   // that pruning lets back in as concurrent loses to it again under LWW.
-  return { ...winner, clock: prune(mergeAll(siblings.map((s) => s.clock)), limits.vclockEntriesMax, winner.writer) };
+  // No dot: the collapsed version stands for several writes, its past is its whole clock.
+  const { pastCounter: _dot, ...rest } = winner;
+  return { ...rest, clock: prune(mergeAll(siblings.map((s) => s.clock)), limits.vclockEntriesMax, winner.writer) };
 }
 
 /**
@@ -130,21 +243,21 @@ export function collapse(siblings: readonly Version[]): Version {
  * answers and read repair writes back. Deterministic: the same answers in any
  * order give the same result on every node.
  */
-export function reconcile(answers: readonly (readonly Version[])[], policy: ConflictPolicy, siblingsMax: number): Version[] {
+export function reconcile(answers: readonly (readonly Version[])[], policy: ConflictPolicy, siblingsMax: number, collapsed?: (versions: number) => void, bytesMax = Number.POSITIVE_INFINITY): Version[] {
   const all = union(answers, Number.MAX_SAFE_INTEGER);
   if (all.length === 0) return [];
   switch (policy) {
     case ConflictPolicy.Lww:
       return [collapse(all)];
     default:
-      return all.length > siblingsMax ? [collapse(all)] : all;
+      return collapseOldest(all, siblingsMax, bytesMax, collapsed);
   }
 }
 
 /** Every version the answers hold that no other one descends from (what read repair writes back). */
-export function union(answers: readonly (readonly Version[])[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY): Version[] {
+export function union(answers: readonly (readonly Version[])[], siblingsMax: number, bytesMax = Number.POSITIVE_INFINITY, bound: SiblingsBound = {}): Version[] {
   let all: Version[] = [];
-  for (const a of answers) all = mergeSiblings(all, a, siblingsMax, bytesMax);
+  for (const a of answers) all = mergeSiblings(all, a, siblingsMax, bytesMax, bound);
   return all;
 }
 
@@ -158,6 +271,26 @@ export function isUpToDate(held: readonly Version[], reconciled: readonly Versio
 /** The causal context of a read: the merge of every sibling's clock. */
 export function contextOf(versions: readonly Version[]): VClock {
   return mergeAll(versions.map((v) => v.clock));
+}
+
+/**
+ * What a read under `siblings` shows: the values of the live versions
+ * (tombstones and expired ones left out), newest first by LWW, each value
+ * once (a put retried through another coordinator is two versions of one
+ * value). The first is the newest live value; empty when none is live.
+ */
+export function liveSiblings(versions: readonly Version[], nowHlc: number): Version[] {
+  const out: Version[] = [];
+  for (const v of [...versions].sort((a, b) => lwwCompare(b, a))) {
+    if (v.tombstone || isExpired(v, nowHlc)) continue;
+    if (!out.some((o) => Buffer.compare(o.value, v.value) === 0)) out.push(v);
+  }
+  return out;
+}
+
+/** True when a read of `versions` at `nowHlc` answers a value: under `lww` the winner's, under `siblings` any live sibling's. */
+export function hasLiveValue(versions: readonly Version[], nowHlc: number, policy: ConflictPolicy): boolean {
+  return policy === ConflictPolicy.Siblings ? liveSiblings(versions, nowHlc).length > 0 : visibleValue(versions, nowHlc) !== undefined;
 }
 
 /** True when `v` has a time to live and the HLC time `nowHlc` has reached it. */

@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Extra nats-server arguments, appended last. */
   args?: string[];
+  /** Environment variables added to this process's for nats-server (a config's `$NAME` references read them). */
+  env?: Record<string, string>;
 }
 
 export interface NatsServerHandle {
@@ -92,7 +94,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     ...(opts.args ?? []),
   ];
   const isReady = (pid: number): Promise<boolean> => natsListening(portsDir, pid, port);
-  const server = await startServer('nats-server', binary, args, isReady, ownDirs);
+  const server = await startServer('nats-server', binary, args, isReady, ownDirs, opts.env);
   return { url: `nats://${host}:${port}`, port, process: server.child, stop: server.stop };
 }
 
@@ -130,8 +132,9 @@ async function startServer(
   args: string[],
   isReady: (pid: number) => Promise<boolean>,
   ownDirs: string[],
+  env?: Record<string, string>,
 ): Promise<StartedServer> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const output = captureOutput(child);
   const exited = exitOf(child);
   let stopping: Promise<void> | undefined;

@@ -17,11 +17,12 @@ import { MemoryEngine } from '../storage/memory.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
 import { generateNodeId } from '../protocol/node_id.js';
-import { isNodeSubject, nodeAddressedFilter } from '../protocol/subjects.js';
+import { isNodeOnlySubject, nodeAddressedFilter, nodeInboxPrefix } from '../protocol/subjects.js';
 import { connectNats, ConnectEventType, redactUrl, type ConnectBehaviour } from '../transport/nats.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { goddbVersion } from '../version.js';
 import { ClientApi } from './api/client_api.js';
+import { RingPublisher } from './api/ring_api.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { Moves } from './handoff/moves.js';
 import { MemberAdmin } from './membership/admin.js';
@@ -124,7 +125,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // Before the replica listens: writes that arrive once it does must not make a wiped disk look used.
   const emptyAtStart = (await engine.count()) === 0;
   if (!deps.transport) logger.info({ servers: config.nats.servers.map(redactUrl), giveUpAfterMs: config.nats.connectWaitMs }, 'connecting to NATS');
-  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock)).catch(async (err) => {
+  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock, id)).catch(async (err) => {
     await engine.close();
     throw err;
   }));
@@ -135,9 +136,9 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   const hlc = new HybridClock(clock, meta, config.maxClockSkewMs);
   const protocolMax = deps.protocolVersion ?? protocolVersion;
   const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
-  const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
+  const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, siblingsMax: config.siblingsMax, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
   // Hints are a namespace of their own, open before the replica listens (it keeps hinted writes in it).
-  const hintStore = new HintStore(deps.hintEngine ?? (deps.engine ? new MemoryEngine() : createHintEngine(config)), { windowMs: config.hints.windowMs, bytesMax: config.hints.bytesMax, recordBytesMax: sizes.recordBytesMax }, clock, logger.child({ part: 'hints' }));
+  const hintStore = new HintStore(deps.hintEngine ?? (deps.engine ? new MemoryEngine() : createHintEngine(config)), { windowMs: config.hints.windowMs, bytesMax: config.hints.bytesMax, recordBytesMax: sizes.recordBytesMax, conflictPolicy: config.conflictPolicy }, clock, logger.child({ part: 'hints' }));
   await hintStore.open().catch(async (err) => {
     await engine.close();
     if (!deps.transport) await transport.close();
@@ -236,6 +237,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       requestTimeoutMs: config.requestTimeoutMs,
       readSpeculativeMs: config.readSpeculativeMs,
       conflictPolicy: config.conflictPolicy,
+      siblingsMax: config.siblingsMax,
       recordBytesMax: sizes.recordBytesMax,
       requestBytesMax: sizes.messageBytesMax,
       protocolOf: (node) => membership.protocolOf(node),
@@ -312,7 +314,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     logger.child({ part: 'aae' }),
   );
   const keyListing = new KeyListing(
-    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, replyBytesMax: sizes.messageBytesMax },
+    { self: id, cluster: config.cluster, replication: config.quorum.replication, requestTimeoutMs: config.requestTimeoutMs, replyBytesMax: sizes.messageBytesMax, conflictPolicy: config.conflictPolicy },
     engine,
     transport,
     { ring: () => membership.ring(), reachable: (node) => coordinator.reachable(node), whole: () => !replica.bootstrapping },
@@ -329,6 +331,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     staleRetries: () => coordinator.staleRetries,
     staleRefusals: () => replica.staleRefusals,
     skewRefusals: () => replica.skewRefusals,
+    siblingsCollapsed: () => replica.siblingsCollapsed + coordinator.siblingsCollapsed,
     malformedReplicaRequests: () => replica.malformed,
     unconfirmedMembers: () => membership.unconfirmed,
     hlc: () => hlc.peek(),
@@ -367,6 +370,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       admin,
       changes: changeFeed,
       listKeys: (req) => keyListing.page(req),
+      ring: new RingPublisher({ ring: () => membership.ring(), isUp: (peer) => coordinator.reachable(peer), replication: config.quorum.replication }),
     },
     coordinator,
     metrics,
@@ -475,9 +479,10 @@ function resolveIdentity(config: Readonly<NodeConfig>, durable: boolean, logger:
 /**
  * A worker waits for NATS up to `connectWaitMs`, saying why each attempt failed (at most one
  * line per 10 s); what the transport catches (a handler or reply that failed) goes to the log;
- * and it never replies on a node subject (see isNodeSubject).
+ * and it never replies on a node subject or the change feed (see isNodeOnlySubject); its
+ * replies come on its private inbox prefix.
  */
-function transportBehaviour(logger: Logger, connectWaitMs: number, clock: Clock): ConnectBehaviour {
+function transportBehaviour(logger: Logger, connectWaitMs: number, clock: Clock, nodeId: string): ConnectBehaviour {
   const logs = new LogLimiter(logger, () => clock.monotonicMs());
   return {
     waitOnFirstConnect: true,
@@ -494,7 +499,8 @@ function transportBehaviour(logger: Logger, connectWaitMs: number, clock: Clock)
     },
     // One line per kind of failure per 10 s: a flood of bad requests must not fill the disk with logs.
     onError: (err, { subject, what }) => logs.error(`transport-${what}`, { err, subject }, `transport: ${what}`),
-    replyAllowed: (subject) => !isNodeSubject(subject),
+    replyAllowed: (subject) => !isNodeOnlySubject(subject),
+    inboxPrefix: nodeInboxPrefix(nodeId),
   };
 }
 

@@ -13,7 +13,10 @@
  *      A version-2 node writing to a version-1 node adds `timestampMs` (what version 1 reads);
  *      version 1 ignores fields it does not know. A version may carry `expiresHlc` (a put
  *      with a TTL; optional, so older version-2 nodes and records read on without it;
- *      a version-1 node drops it, and the key then lives on there).
+ *      a version-1 node drops it, and the key then lives on there). Under the `siblings`
+ *      policy a version may carry `pastCounter` (its writer's entry in its causal past: a
+ *      dotted version vector, core/version.ts); optional, so a node that does not know it
+ *      reads the version as a plain vector clock (siblings it keeps may then collapse).
  *      Member claims (heartbeats, probe replies) may carry `state`, `stateVersion` and
  *      `synced` (issue 9; optional: a member without them is up, at version 0), and four
  *      kinds move ranges and member records: RangeRequest/RangeReply (a page of an arc, in
@@ -21,14 +24,15 @@
  *
  * The disk record has its own format number, apart from the protocol:
  *   1  (written by protocol-1 nodes) `{ v: 1, kind: 6, versions }` with `timestampMs`;
- *   2  `{ f: 2, versions }` with `hlc`, and `expiresHlc` on versions with a TTL (optional).
+ *   2  `{ f: 2, versions }` with `hlc`, and `expiresHlc` on versions with a TTL (optional),
+ *      `pastCounter` on dotted versions (optional; written only under `siblings`).
  *      Both are read; 2 is written.
  */
 import { Encoder } from 'cbor-x';
 import { GodDbError, ErrorCode } from '../core/errors.js';
 import { fromWallMs, physicalMs } from '../core/hlc.js';
 import { limits } from '../core/limits.js';
-import { setCounter, type VClock } from '../core/vclock.js';
+import { counterOf, setCounter, type VClock } from '../core/vclock.js';
 import type { Version } from '../core/version.js';
 import { recentCommitsMax, type Acceptance, type Ballot, type PaxosPromise, type PaxosState, type RecentCommit } from '../core/paxos.js';
 import { isValidToken } from './subjects.js';
@@ -506,6 +510,12 @@ function decodeVersion(x: unknown, v: number): Version {
     if (tombstone) fail('a tombstone with an expiry');
     if (expires <= version.hlc) fail(`expiresHlc ${expires} is not above the version's hlc ${version.hlc}`);
     version.expiresHlc = expires;
+  }
+  if (x['pastCounter'] !== undefined) {
+    const past = int(x, 'pastCounter');
+    const dot = counterOf(version.clock, version.writer);
+    if (past >= dot) fail(`pastCounter ${past} is not below the writer's clock entry ${dot} (the version's dot)`);
+    version.pastCounter = past;
   }
   return version;
 }

@@ -41,6 +41,9 @@
  *     headers out: KV-Keys-Count (keys in this page), then KV-Keys-After (ask again
  *     with it) or KV-Keys-Done (the total; the listing is over). A page whose keys
  *     hold CR or LF carries every key base64url and says KV-Keys-Encoding: base64url.
+ *   kv.ring        payload: empty          reply: the serving ring, binary (protocol/ring_map.ts): replication,
+ *     fingerprint, members with liveness and tokens. Header in: KV-Ring (the fingerprint the client
+ *     holds: when it is the node's, the tokens are left out). The SDK's 'direct' routing polls it.
  *   $SRV.PING|INFO|STATS.goddb   the NATS micro-service endpoints of every node (@nats-io/services)
  *
  * Change feed (published by the coordinating node, fire and forget, after it answered 200):
@@ -51,6 +54,9 @@
  *                     subscribes to all of `kv.>` (a queue group), so events there would each
  *                     be delivered to a node as a request; and clients, which may publish on
  *                     `kv.>`, could forge events there.
+ *
+ * Replies: clients' on `_INBOX.…` (nats.js's default); nodes' on `_INBOX_GOD.<node-id>.…`
+ * (nodeInboxPrefix), which the NATS client role may not subscribe to (nats-server.conf).
  *
  * Between nodes (god.<cluster>.…; <id> is a node id, itself a subject token):
  *   god.<cluster>.gossip              heartbeats and announcements (publish)
@@ -181,6 +187,9 @@ export type ReplicaOp = (typeof ReplicaOp)[keyof typeof ReplicaOp];
 /** The subject of a key listing (`kv.keys`): no key; the prefix travels in KV-Prefix. */
 export const keysSubject = `${apiPrefix}.keys`;
 
+/** The serving ring as clients place keys with it (`kv.ring`, protocol/ring_map.ts): any node answers from memory. */
+export const ringSubject = `${apiPrefix}.ring`;
+
 export const Header = {
   Key: 'KV-Key',
   KeyB64: 'KV-Key-B64',
@@ -195,6 +204,11 @@ export const Header = {
   Serial: 'KV-Serial',
   Ttl: 'KV-TTL',
   Siblings: 'KV-Siblings',
+  /**
+   * A get under the `siblings` policy with several live values: their lengths in bytes, comma
+   * separated, newest first; the payload is the values one after another (protocol/siblings_reply.ts).
+   */
+  SiblingLengths: 'KV-Sibling-Lengths',
   Acks: 'KV-Acks',
   /** Per-request sloppy quorum: 1/true or 0/false (strict: 503 rather than hints on fallbacks). */
   Sloppy: 'KV-Sloppy',
@@ -220,6 +234,12 @@ export const Header = {
   ExpiresHlc: 'KV-Expires-HLC',
   /** Change feed: the value's size in bytes when it was left out of the event (too large for max_payload). */
   ValueOmitted: 'KV-Value-Omitted',
+  /**
+   * The fingerprint of the serving ring the client holds: on `kv.ring`, the
+   * answer leaves the tokens out when it is the node's; on a request the SDK
+   * routed by it, a node whose ring differs puts its own in the reply.
+   */
+  Ring: 'KV-Ring',
 } as const;
 
 /** True when `key` can travel as the tail of a subject (tokens non-empty, no wildcards or spaces). */
@@ -349,6 +369,25 @@ function checkedNodeId(op: ClientOp, key: string): { op: ClientOp; key: string }
  */
 export function isNodeSubject(subject: string): boolean {
   return subject === 'god' || subject.startsWith('god.');
+}
+
+/**
+ * True for subjects a node must never reply on: its own namespace (isNodeSubject) and the change
+ * feed, where a node publishes with rights a client lacks. A reply there would carry a value the
+ * client chose as a forged change event.
+ */
+export function isNodeOnlySubject(subject: string): boolean {
+  return isNodeSubject(subject) || subject === changesPrefix || subject.startsWith(`${changesPrefix}.`);
+}
+
+/**
+ * The first tokens of a node's reply subjects (nats.js `inboxPrefix`): outside `_INBOX.>`, which
+ * the NATS client role may subscribe to, so no client reads what replicas answer each other.
+ */
+export const nodeInboxRoot = '_INBOX_GOD';
+
+export function nodeInboxPrefix(nodeId: string): string {
+  return `${nodeInboxRoot}.${nodeId}`;
 }
 
 export function gossipSubject(cluster: string): string {

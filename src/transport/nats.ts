@@ -16,6 +16,7 @@
  * protocol/headers.ts, strictly, never by nats.js's throwing getter, and
  * every header value a reply carries is sanitized first.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
@@ -143,6 +144,12 @@ export interface ConnectBehaviour {
   onError?: TransportErrorListener;
   /** Reply subjects this process may answer on (a request naming another gets no reply); default: any. */
   replyAllowed?: (subject: string) => boolean;
+  /**
+   * The first tokens of every reply subject this connection asks for; default `_INBOX`. Nodes
+   * use a private one (protocol/subjects.ts nodeInboxPrefix) that the NATS client role may not
+   * subscribe to, so no client reads replies between nodes.
+   */
+  inboxPrefix?: string;
 }
 
 export function connectionOptions(cfg: NatsOptions, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): ConnectionOptions {
@@ -157,6 +164,7 @@ export function connectionOptions(cfg: NatsOptions, name: string, behaviour: Con
     waitOnFirstConnect: behaviour.waitOnFirstConnect,
   };
   if (behaviour.connectTimeoutMs !== undefined) opts.timeout = behaviour.connectTimeoutMs;
+  if (behaviour.inboxPrefix) opts.inboxPrefix = behaviour.inboxPrefix;
   if (cfg.user) opts.user = cfg.user;
   if (cfg.pass) opts.pass = cfg.pass;
   if (cfg.token) opts.token = cfg.token;
@@ -176,7 +184,7 @@ export function connectionOptions(cfg: NatsOptions, name: string, behaviour: Con
 export async function connectNats(cfg: NatsOptions, name: string, behaviour: ConnectBehaviour = { waitOnFirstConnect: true }): Promise<Transport> {
   const opts = connectionOptions(cfg, name, behaviour);
   const nc = behaviour.waitOnFirstConnect ? await connectRetrying(opts, cfg.servers, behaviour) : await connect(opts);
-  return new NatsTransport(nc, behaviour.onError, behaviour.replyAllowed, behaviour.onConnectEvent);
+  return new NatsTransport(nc, behaviour.onError, behaviour.replyAllowed, behaviour.onConnectEvent, behaviour.inboxPrefix);
 }
 
 /**
@@ -492,9 +500,11 @@ export class NatsTransport implements Transport {
     onError: TransportErrorListener = stderrListener,
     private readonly replyAllowed: (subject: string) => boolean = () => true,
     private readonly onConnectEvent?: (event: ConnectEvent) => void,
+    private readonly inboxBase: string = '_INBOX',
   ) {
     this.reports = new ErrorReports(onError, errorReportsPerSecondMax);
-    this.inboxPrefix = `_INBOX.${nc.info?.client_id ?? 'c'}${Math.random().toString(36).slice(2, 10)}`;
+    // Unguessable: whoever may publish where a node replies must not be able to aim at a pending request.
+    this.inboxPrefix = `${inboxBase}.${nc.info?.client_id ?? 'c'}${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}`;
     nc.subscribe(`${this.inboxPrefix}.*`, {
       callback: (err, msg) => {
         try {
@@ -520,6 +530,8 @@ export class NatsTransport implements Transport {
         if (s.type === 'staleConnection') this.reports.report(new Error('NATS answered no ping: the connection is stale, reconnecting'), '', 'connection');
         else if (s.type === 'disconnect') tell(this.onConnectEvent, { type: ConnectEventType.Disconnected, server: redactUrl(s.server) });
         else if (s.type === 'reconnect') tell(this.onConnectEvent, { type: ConnectEventType.Reconnected, server: redactUrl(s.server) });
+        // A permissions violation (a role that lacks a subject it needs) is otherwise silent.
+        else if (s.type === 'error') this.reports.report(s.error, '', 'server error');
       }
     } catch (err) {
       this.reports.report(err, '', 'connection status');
@@ -583,7 +595,7 @@ export class NatsTransport implements Transport {
   }
 
   gather(subject: string, data: Uint8Array, opts: { waitMs: number; max?: number }): Promise<Reply[]> {
-    const inbox = createInbox();
+    const inbox = createInbox(this.inboxBase);
     const replies: Reply[] = [];
     return new Promise<Reply[]>((resolve) => {
       const done = () => {

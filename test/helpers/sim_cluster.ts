@@ -49,6 +49,7 @@ export function simConfig(nodeId: string, peers: string[], overrides: Partial<No
     maxClockSkewMs: 60_000,
     defaultTtlSeconds: 0,
     conflictPolicy: 'lww',
+    siblingsMax: limits.siblingsMax,
     limits: { keyBytesMax: 1024, valueBytesMax: 1024 * 1024 - 8192 },
     log: { level: 'silent' },
     ...overrides,

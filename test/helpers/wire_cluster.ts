@@ -18,12 +18,18 @@ export interface WireCluster {
   stop(): Promise<void>;
 }
 
-export async function startWireCluster(cluster: string, ids: string[], engine: EngineName): Promise<WireCluster> {
+export interface WireClusterOptions {
+  /** conflictPolicy of every worker (--conflict-policy); lww when not given. */
+  conflictPolicy?: 'lww' | 'siblings';
+}
+
+export async function startWireCluster(cluster: string, ids: string[], engine: EngineName, opts: WireClusterOptions = {}): Promise<WireCluster> {
   const nats = await startNatsServer();
   const dirs = ids.map((id) => tempDir(`${cluster}-${id}`));
   const args = (i: number) => [
     '--cluster', cluster, '-peers', ids.join(','), '-discovery', nats.url, '--engine', engine, '--data-dir', dirs[i]!.path,
     '-port', '0', '-replication', '3', '-writequorum', '2', '-readquorum', '2', '-gossip', '200ms', '--log-level', 'info',
+    ...(opts.conflictPolicy === undefined ? [] : ['--conflict-policy', opts.conflictPolicy]),
   ];
   const workers: Worker[] = [];
   const stop = async () => {

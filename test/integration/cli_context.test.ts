@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
@@ -85,6 +85,10 @@ describe('the context npm start writes', () => {
     assert.deepEqual(JSON.parse(readFileSync(contextPath, 'utf8')).url, `nats://127.0.0.1:${port}`);
     assert.match(dev!.output(), new RegExp(`Context: ${contextPath.replace(/[.]/g, '\\.')}`));
     assert.match(dev!.output(), /put hello world\n/, 'the banner shows goddb without --servers');
+    const { user, password } = JSON.parse(readFileSync(contextPath, 'utf8')) as { user: string; password: string };
+    assert.equal(user, 'goddb-client', 'the context holds the client role');
+    assert.ok(dev!.output().includes(`Client credentials: user goddb-client password ${password}`), 'the banner shows how a client connects');
+    assert.ok(existsSync(join(dir.path, 'data', 'nats-credentials.json')), 'the passwords are kept under data/');
     const put = await goddb(['put', 'hello', 'world']);
     assert.equal(put.code, 0, put.stderr);
     const get = await goddb(['get', 'hello']);
@@ -111,7 +115,10 @@ describe('the context npm start writes', () => {
     const overridden = await goddb(['get', 'hello'], cleanEnv({ GODDB_NATS_SERVERS: closed }));
     assert.equal(overridden.code, 3, 'the environment wins over the context');
     assert.match(overridden.stderr, /from GODDB_NATS_SERVERS/);
-    assert.equal((await goddb(['get', 'hello', '--servers', `nats://127.0.0.1:${port}`], cleanEnv({ GODDB_NATS_SERVERS: closed }))).stdout, 'world');
+    // A context's credentials go only with its own servers: with --servers, the client role's are given too.
+    const { user, password } = JSON.parse(readFileSync(contextPath, 'utf8')) as { user: string; password: string };
+    const flags = ['--servers', `nats://127.0.0.1:${port}`, '--nats-user', user, '--nats-pass', password];
+    assert.equal((await goddb(['get', 'hello', ...flags], cleanEnv({ GODDB_NATS_SERVERS: closed }))).stdout, 'world');
   });
 
   it('context - stopping the cluster leaves the context; goddb then says how to start one, with exit 3', async () => {

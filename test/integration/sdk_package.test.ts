@@ -26,7 +26,7 @@ import { tempDir, type ScriptRun } from '../helpers/workers.js';
 const root = packageRoot();
 const ids = ['p1', 'p2', 'p3'];
 /** What a clone holds that the build and the package need. */
-const sources = ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'nats-server.conf', 'bin', 'config', 'src'];
+const sources = ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'nats-server.conf', 'deploy', 'bin', 'config', 'src'];
 const installTimeoutMs = 90_000;
 
 /**
@@ -107,7 +107,7 @@ describe('the SDK as a user installs it', () => {
     symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
     const packed = JSON.parse(ok(await run('npm', ['pack', '--json'], pkg, env), 'npm pack').stdout) as { filename: string; files: { path: string }[] }[];
     const files = packed[0]!.files.map((f) => f.path);
-    for (const needed of ['package.json', 'README.md', 'bin/goddb.js', 'config/default.json', 'nats-server.conf', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js']) {
+    for (const needed of ['package.json', 'README.md', 'bin/goddb.js', 'config/default.json', 'nats-server.conf', 'deploy/nats/auth.conf', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js']) {
       assert.ok(files.includes(needed), `the tarball holds ${needed}`);
     }
     assert.deepEqual(files.filter((f) => /^(src|test|dist\/test)\/|\.map$|\.ts$/.test(f) && !f.endsWith('.d.ts')), [], 'no sources, tests or source maps');

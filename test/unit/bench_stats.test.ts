@@ -143,8 +143,8 @@ describe('bench stats', () => {
   it('options - defaults, --quick presets, and explicit options winning over them', () => {
     const full = parseBenchFlags({}) as BenchConfig;
     assert.deepEqual(
-      { d: full.durationMs, w: full.warmupMs, r: full.repeats, c: full.concurrency, v: full.valueBytes, k: full.keys, e: full.engine, n: full.systems.length, o: full.outDir },
-      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 7, o: 'bench-results' },
+      { d: full.durationMs, w: full.warmupMs, r: full.repeats, c: full.concurrency, v: full.valueBytes, k: full.keys, e: full.engine, n: full.systems.length, o: full.outDir, nodes: full.nodes },
+      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 8, o: 'bench-results', nodes: 3 },
     );
     const quick = parseBenchFlags({ quick: true, duration: '300', concurrency: '4' }) as BenchConfig;
     assert.deepEqual({ d: quick.durationMs, w: quick.warmupMs, r: quick.repeats, c: quick.concurrency }, { d: 300, w: 200, r: 1, c: [4] });
@@ -158,6 +158,7 @@ describe('bench stats', () => {
     assert.match((parseBenchFlags({ concurrency: '1,0' }) as { error: string }).error, /--concurrency/);
     assert.match((parseBenchFlags({ systems: 'mongo' }) as { error: string }).error, /unknown mongo/);
     assert.match((parseBenchFlags({ engine: 'redis' }) as { error: string }).error, /--engine/);
+    assert.match((parseBenchFlags({ nodes: '2' }) as { error: string }).error, /--nodes must be an integer from 3/, 'fewer workers than N=3');
   });
 
   it('plan - repeats outermost, every system within each (op, C), rotated each repeat', () => {

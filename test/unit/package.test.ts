@@ -67,8 +67,9 @@ describe('package', () => {
     assert.equal(pkg.types, 'dist/src/client/index.d.ts');
     assert.deepEqual(pkg.bin, { goddb: 'bin/goddb.js' });
     assert.match(readFileSync(join(root, pkg.bin['goddb']!), 'utf8'), /import '\.\.\/dist\/src\/cli\/main\.js'/);
-    assert.deepEqual(pkg.files, ['bin/', 'config/', 'dist/src/**/*.js', 'dist/src/**/*.d.ts', 'nats-server.conf']);
-    for (const f of ['bin', 'config/default.json', 'nats-server.conf']) assert.ok(existsSync(join(root, f)), f);
+    // nats-server.conf includes deploy/nats/auth.conf (the NATS roles).
+    assert.deepEqual(pkg.files, ['bin/', 'config/', 'dist/src/**/*.js', 'dist/src/**/*.d.ts', 'nats-server.conf', 'deploy/nats/auth.conf']);
+    for (const f of ['bin', 'config/default.json', 'nats-server.conf', 'deploy/nats/auth.conf']) assert.ok(existsSync(join(root, f)), f);
   });
 
   it('package - a git install and npm pack build it: prepare runs the TypeScript build', () => {

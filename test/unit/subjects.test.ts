@@ -21,7 +21,10 @@ import {
   ReplicaOp,
   unsendableKey,
   invalidUtf8KeyMessage,
+  changeSubject,
+  isNodeOnlySubject,
   isNodeSubject,
+  nodeInboxPrefix,
 } from '../../src/protocol/subjects.js';
 import { limits } from '../../src/core/limits.js';
 
@@ -230,6 +233,13 @@ describe('subjects - node subjects', () => {
   it('subjects - the node namespace is god.…, where no node ever replies', () => {
     for (const s of ['god', 'god.c.gossip', replicaSubject('c', 'n1', ReplicaOp.Put)]) assert.equal(isNodeSubject(s), true, s);
     for (const s of ['_INBOX.abc.1', 'goddess', 'kv.get.god', 'God.c.gossip', '']) assert.equal(isNodeSubject(s), false, s);
+  });
+
+  it('subjects - a node replies neither on god.… nor on the change feed, and its replies come on _INBOX_GOD.<id>', () => {
+    for (const s of ['god.c.gossip', 'kvchanges', 'kvchanges.user.42', changeSubject('k').subject]) assert.equal(isNodeOnlySubject(s), true, s);
+    for (const s of ['_INBOX.abc.1', '_INBOX_GOD.n1.x', 'kvchangesx', 'kv.changes.k', '']) assert.equal(isNodeOnlySubject(s), false, s);
+    assert.equal(nodeInboxPrefix('n1'), '_INBOX_GOD.n1');
+    assert.ok(!nodeInboxPrefix('n1').startsWith('_INBOX.'), 'outside the clients\' _INBOX.>');
   });
 
   it('subjects - gossip goes to god.<cluster>.gossip', () => {

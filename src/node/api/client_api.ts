@@ -11,7 +11,8 @@
 import type { Logger } from 'pino';
 import { BadRequestError, ConditionFailedError, ErrorCode, GodDbError, NotFoundError, TooLargeError, UnavailableError } from '../../core/errors.js';
 import { emptyClock, type VClock } from '../../core/vclock.js';
-import { contextOf, visibleValue, type Version } from '../../core/version.js';
+import { contextOf, liveSiblings, visibleValue, type Version } from '../../core/version.js';
+import { encodeSiblings } from '../../protocol/siblings_reply.js';
 import { decodeContext, encodeContext, ProtocolError } from '../../protocol/codec.js';
 import { ownersReport } from '../../protocol/placement_report.js';
 import { parseTtlHeader } from '../../protocol/ttl.js';
@@ -22,6 +23,7 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import type { Condition } from '../../core/paxos.js';
 import type { Metrics } from './metrics.js';
 import { answerKeys, isKeysSubject, type ListKeys } from './keys_api.js';
+import { isRingSubject, type RingPublisher } from './ring_api.js';
 
 /**
  * Membership changes an operator asks for (`kv.leave.<id>`, `kv.remove.<id>`;
@@ -55,6 +57,8 @@ export interface ApiOptions {
   listKeys?: ListKeys;
   /** The change feed (node/changes): told of every put and delete answered 200, after the answer. */
   changes?: { publish(key: string, version: Version): void };
+  /** The serving ring for clients (`kv.ring`, node/api/ring_api.ts); without it `kv.ring` answers 503. */
+  ring?: RingPublisher;
 }
 
 const empty = new Uint8Array(0);
@@ -139,6 +143,14 @@ export class ClientApi {
         this.metrics.observe(op, 200, performance.now() - started);
         return;
       }
+      if (isRingSubject(subject)) {
+        op = 'ring';
+        if (this.opts.ring === undefined) throw new UnavailableError(`node ${this.opts.nodeId} does not publish its ring`);
+        const data = this.opts.ring.answer(msg, subject);
+        if (msg.expectsReply) msg.respond(data);
+        this.metrics.observe(op, 200, performance.now() - started);
+        return;
+      }
       // The first header read also checks the whole block: a malformed one is 400 (BadRequestError) here.
       const parsed = parseClientSubject(unaddressed(msg.subject, this.opts.nodeId), this.keyHeader(msg), msg.header(Header.KeyB64));
       if ('error' in parsed) throw new BadRequestError(parsed.error);
@@ -146,6 +158,7 @@ export class ClientApi {
       const keyProblem = unsendableKey(parsed.key, this.opts.keyBytesMax);
       if (keyProblem !== undefined) throw new BadRequestError(keyProblem);
       const reply = await this.dispatch(parsed.op, parsed.key, this.requestHeaders(msg), msg);
+      this.noteStaleRing(msg, reply);
       if (msg.expectsReply) msg.respond(reply.data, reply.headers);
       // After the answer: announcing the change never delays or fails the write.
       if (reply.changed !== undefined) this.opts.changes?.publish(parsed.key, reply.changed);
@@ -196,11 +209,14 @@ export class ClientApi {
         if (headers.condition !== undefined) throw new BadRequestError(`${Header.IfAbsent} and ${Header.IfMatch} are for puts and deletes`);
         const res = headers.serial === true ? await this.coordinator.serialRead(key) : await this.coordinator.read(key, r);
         const acks = `${res.acks}/${res.asked}`;
-        const winner = visibleValue(res.versions, res.nowHlc);
+        // Several versions only under the siblings policy (lww reconciles to one): every live value, once.
+        const live = res.versions.length > 1 ? liveSiblings(res.versions, res.nowHlc) : undefined;
+        const winner = live === undefined ? visibleValue(res.versions, res.nowHlc) : live[0];
         if (!winner) throw new NotFoundError(`not found: ${key}`);
         const out: Record<string, string> = { [Header.Context]: encodeContext(contextOf(res.versions)), [Header.Acks]: acks };
-        if (res.versions.length > 1) out[Header.Siblings] = String(res.versions.length);
-        return { data: winner.value, headers: out };
+        if (live === undefined || live.length === 1) return { data: winner.value, headers: out };
+        const reply = encodeSiblings(live.map((v) => v.value));
+        return { data: reply.data, headers: { ...out, [Header.Siblings]: String(live.length), [Header.SiblingLengths]: reply.lengths } };
       }
       case ClientOp.Put:
       case ClientOp.Del: {
@@ -231,6 +247,18 @@ export class ClientApi {
       case ClientOp.Remove:
         return { data: await this.membershipChange(op, key, msg) };
     }
+  }
+
+  /**
+   * A request the SDK routed by a ring (KV-Ring: its fingerprint) other than
+   * this node's: served all the same (any node may coordinate any key), and
+   * the reply carries this node's fingerprint so the SDK fetches the ring.
+   */
+  private noteStaleRing(msg: InboundMessage, reply: { headers?: HeaderMap }): void {
+    const held = msg.header(Header.Ring);
+    if (held === undefined || this.opts.ring === undefined) return;
+    const fingerprint = this.opts.ring.fingerprint();
+    if (held.trim() !== fingerprint) reply.headers = { ...reply.headers, [Header.Ring]: fingerprint };
   }
 
   /** A leave or remove of member `nodeId` (a valid node id: parseClientSubject checked it), as `{ node, state }`. */

@@ -17,6 +17,8 @@ export interface MetricSources {
   /** Versions this replica refused as stale, or as stamped beyond the clock skew. */
   staleRefusals: () => number;
   skewRefusals: () => number;
+  /** Under `siblings`: versions folded into others by LWW because a key had more than siblingsMax (replica stores and reads). */
+  siblingsCollapsed?: () => number;
   /** Replica requests and gossip claims refused as malformed or unconfirmed. */
   malformedReplicaRequests: () => number;
   unconfirmedMembers: () => number;
@@ -90,6 +92,9 @@ export class Metrics {
       ['goddb_handoff_active', 'Range pulls of this node under way (one per source)', gauges.handoffActive],
       ['goddb_handoff_keys_deleted_total', 'Keys this node deleted because it replicates them no more, once their new owners said they hold them', gauges.keysDeleted],
     ];
+    if (gauges.siblingsCollapsed !== undefined) {
+      counts.push(['goddb_siblings_collapsed_total', 'Siblings collapsed by LWW into others because a key had more than siblingsMax (conflictPolicy siblings); their values are lost', gauges.siblingsCollapsed]);
+    }
     for (const [name, help, read] of counts) new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
     new Gauge({
       name: 'goddb_keys',

@@ -21,7 +21,7 @@ import { limits } from '../../core/limits.js';
 import { ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
 import { advance, counterOf, emptyClock, type VClock } from '../../core/vclock.js';
-import { isUpToDate, reconcile, union, type ConflictPolicy, type Version } from '../../core/version.js';
+import { ConflictPolicy, contextOf, isUpToDate, reconcile, union, type Version } from '../../core/version.js';
 import { transferReport, type AaeReport, type RingReport } from '../../protocol/placement_report.js';
 import { TransferState, type Transfer } from '../../core/handoff.js';
 import type { Transport } from '../../transport/transport.js';
@@ -48,6 +48,8 @@ export interface CoordinatorOptions {
    */
   readSpeculativeMs: number;
   conflictPolicy: ConflictPolicy;
+  /** Under `siblings`: the most siblings a read answers; past it the oldest collapse by LWW (default limits.siblingsMax). */
+  siblingsMax?: number;
   /** Largest encoded record of one key; read repair writes no more (siblings collapse by LWW). */
   recordBytesMax: number;
   /** Largest replica request payload (NATS max_payload less headers); undefined when unknown. */
@@ -112,6 +114,8 @@ export class Coordinator {
   staleRetries = 0;
   /** Hinted copies sent to fallbacks for replicas that were down. */
   hintsSent = 0;
+  /** Under `siblings`: versions a read folded into others by LWW past siblingsMax (goddb_siblings_collapsed_total). */
+  siblingsCollapsed = 0;
   /** Conditional writes and serial reads (node/paxos); set by the node, 503 without it. */
   paxos: PaxosProposer | undefined;
   /** Members whose replica requests time out are routed around for a while (gray failures). */
@@ -125,7 +129,7 @@ export class Coordinator {
     private readonly local: Replica,
     private readonly clock: Clock,
     private readonly hlc: HybridClock,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.hintLogs = new LogLimiter(logger, () => clock.monotonicMs());
     this.responsiveness = new Responsiveness(clock, { timeoutsToShun: limits.replicaTimeoutsToShun, shunMs: 2 * opts.requestTimeoutMs, quietMs: opts.requestTimeoutMs, membersMax: limits.membersMax });
@@ -141,6 +145,11 @@ export class Coordinator {
   async write(key: string, value: Uint8Array | null, w: number, context: VClock = emptyClock, ttlSeconds?: number, options: WriteOptions = {}): Promise<WriteResult> {
     if (ttlSeconds !== undefined && (value === null || !Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)) {
       throw new Error('assertion: a time to live is a positive number of seconds on a value');
+    }
+    if (value === null && this.opts.conflictPolicy === ConflictPolicy.Siblings && Object.keys(context).length === 0) {
+      // Under siblings a delete without a context would only add a tombstone beside the values
+      // (a sibling, hiding nothing): it reads first and deletes what it read, as Riak's client does.
+      context = contextOf((await this.read(key, w)).versions);
     }
     return this.admit(value?.length ?? 0, async () => {
       this.observeContext(context);
@@ -179,7 +188,11 @@ export class Coordinator {
       this.check(q, r, 'R');
       if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
       else this.repairsSkipped++;
-      const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, limits.siblingsMax);
+      const siblingsMax = Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax);
+      const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, siblingsMax, (n) => {
+        this.siblingsCollapsed += n;
+        this.hintLogs.warn('siblings-collapsed', { key, collapsed: n, siblingsMax }, 'a read found more siblings than siblingsMax: the oldest collapsed by LWW');
+      }, this.opts.recordBytesMax); // the values of a siblings reply fit in one message, as a record does
       for (const v of versions) this.hlc.advanceTo(v.hlc);
       // now(), not the wall clock: at least the wall clock and past every heartbeat and version seen,
       // so a node whose wall clock is behind still agrees on expiry within maxClockSkewMs.
@@ -249,6 +262,9 @@ export class Coordinator {
       value: value ?? new Uint8Array(0),
     };
     if (ttlSeconds !== undefined) version.expiresHlc = afterSeconds(now, ttlSeconds);
+    // Under siblings the version is dotted (core/version.ts): its past is the context alone, so
+    // it supersedes what the client read and nothing else this node wrote meanwhile.
+    if (this.opts.conflictPolicy === ConflictPolicy.Siblings) version.pastCounter = counterOf(context, this.opts.self);
     return version;
   }
 
@@ -409,7 +425,8 @@ export class Coordinator {
    * common (blind puts through different coordinators).
    */
   private async repair(key: string, all: FanOutResult<Version[]>): Promise<void> {
-    const versions = union([...all.ok.values()], limits.siblingsMax, this.opts.recordBytesMax);
+    const siblingsMax = this.opts.conflictPolicy === ConflictPolicy.Siblings ? Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax) : limits.siblingsMax;
+    const versions = union([...all.ok.values()], siblingsMax, this.opts.recordBytesMax, { policy: this.opts.conflictPolicy });
     if (versions.length === 0) return;
     const stale = [...all.ok].filter(([, held]) => !isUpToDate(held, versions)).map(([node]) => node);
     await Promise.all(
@@ -418,7 +435,8 @@ export class Coordinator {
           await this.replicaPut(node, key, versions);
           this.readRepairs++;
         } catch (err) {
-          this.logger.warn({ key, replica: node, err: (err as Error).message }, 'read repair failed');
+          // Rate limited: a replica that answers garbage would otherwise cost a line per read.
+          this.hintLogs.warn('read-repair', { key, replica: node, err: (err as Error).message }, 'read repair failed');
         }
       }),
     );

@@ -23,7 +23,7 @@ import type { Clock } from '../../core/clock.js';
 import { decodeRecord, encodeRecord } from '../../protocol/codec.js';
 import { StorageError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
-import { isUpToDate, mergeSiblings, type Version } from '../../core/version.js';
+import { ConflictPolicy, isUpToDate, mergeSiblings, type Version } from '../../core/version.js';
 import type { StorageEngine } from '../../storage/engine.js';
 import { KeyLock } from '../replica/key_lock.js';
 import { LogLimiter } from '../log_limiter.js';
@@ -62,6 +62,8 @@ export interface HintStoreOptions {
   bytesMax: number;
   /** Largest record of one key's versions (as the replica bounds its own). */
   recordBytesMax: number;
+  /** Under `siblings` past the bound only the oldest collapse, as on the replica; default lww (all collapse). */
+  conflictPolicy?: ConflictPolicy;
 }
 
 interface OwnerTally {
@@ -123,7 +125,7 @@ export class HintStore implements HintSink {
     await this.locks.run(storageKey, async () => {
       const old = await this.engine.get(storageKey);
       const held = old === undefined ? undefined : decodeHint(old);
-      const merged = mergeSiblings(held?.versions ?? [], versions, limits.siblingsMax, this.opts.recordBytesMax);
+      const merged = mergeSiblings(held?.versions ?? [], versions, limits.siblingsMax, this.opts.recordBytesMax, { policy: this.opts.conflictPolicy ?? ConflictPolicy.Lww });
       if (held !== undefined && isUpToDate(held.versions, merged)) return;
       const record = encodeHint({ owner, key, versions: merged, storedAtMs: held?.storedAtMs ?? this.clock.nowMs() });
       const grows = record.length - (held === undefined ? 0 : old!.length);

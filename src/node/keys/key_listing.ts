@@ -20,7 +20,7 @@ import { compareHashed, mergeKeyPages, pastSpan, spanAt, takeWithin, type Hashed
 import { limits } from '../../core/limits.js';
 import { placement } from '../../core/placement.js';
 import { keyHash, type Ring } from '../../core/ring.js';
-import { versionsBytes } from '../../core/version.js';
+import { versionsBytes, type ConflictPolicy } from '../../core/version.js';
 import { decode, encode, Kind, type KeysReply, type KeysRequest } from '../../protocol/codec.js';
 import { pageBytesOf } from '../../protocol/keys_page.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
@@ -37,6 +37,8 @@ export interface KeyListingOptions {
   requestTimeoutMs: number;
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
+  /** Which keys count as live (core/version.ts hasLiveValue); default lww. */
+  conflictPolicy?: ConflictPolicy;
 }
 
 /** What the cluster looks like now, and whether this node's own data is whole. */
@@ -117,7 +119,7 @@ export class KeyListing {
         throw err;
       }
       for (const p of pages) for (const item of p.items) for (const v of item.versions) this.hlc.advanceTo(v.hlc);
-      const merged = mergeKeyPages(pages, this.hlc.now(), limits.siblingsMax);
+      const merged = mergeKeyPages(pages, this.hlc.now(), limits.siblingsMax, this.opts.conflictPolicy);
       const { taken, complete } = takeWithin(merged.live, req.keysMax - keys.length, req.bytesMax - bytes, pageBytesOf);
       for (const k of taken) {
         keys.push(k.key);

@@ -30,6 +30,7 @@ import { replyError, type Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { fanOut, FanOutOutcome, type FanOutResult } from '../coordinator/fan_out.js';
 import type { PaxosAcceptor } from './acceptor.js';
+import { KeyLock } from '../replica/key_lock.js';
 
 export interface ProposerOptions {
   self: string;
@@ -79,6 +80,13 @@ export class PaxosProposer {
   contended = 0;
   /** Proposals found unfinished and completed before this proposer's own. */
   finished = 0;
+  /**
+   * Conditional operations on one key coordinated here take turns: two
+   * rounds of this node would only refuse each other's ballots. (With the
+   * SDK's direct routing every client's operations on a key come to its
+   * first replica, so contention on a key is then mostly gone.)
+   */
+  private readonly turns = new KeyLock(limits.keyLocksMax);
 
   constructor(
     private readonly opts: ProposerOptions,
@@ -104,6 +112,10 @@ export class PaxosProposer {
    * but a 504, outcome unknown.
    */
   async write(key: string, condition: Condition, value: Uint8Array | null, ttlSeconds?: number): Promise<ConditionalResult> {
+    return this.turns.run(key, () => this.writeNow(key, condition, value, ttlSeconds));
+  }
+
+  private async writeNow(key: string, condition: Condition, value: Uint8Array | null, ttlSeconds?: number): Promise<ConditionalResult> {
     const deadline = this.clock.monotonicMs() + 2 * this.opts.requestTimeoutMs;
     const mine: Version[] = [];
     /** The latest ballot a proposal of `mine` went out under. */
@@ -154,6 +166,10 @@ export class PaxosProposer {
 
   /** The key's versions as a majority holds them, after finishing any proposal that may have been chosen. */
   async read(key: string): Promise<SerialRead> {
+    return this.turns.run(key, () => this.readNow(key));
+  }
+
+  private async readNow(key: string): Promise<SerialRead> {
     const deadline = this.clock.monotonicMs() + 2 * this.opts.requestTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       const round = await this.promised(key, deadline, attempt, []);

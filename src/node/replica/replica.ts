@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
-import { mergeSiblings, isUpToDate, staleFloor, type ConflictPolicy, type Version } from '../../core/version.js';
+import { ConflictPolicy, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
 import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
@@ -29,6 +29,8 @@ import { LogLimiter } from '../log_limiter.js';
 
 export interface ReplicaOptions {
   conflictPolicy: ConflictPolicy;
+  /** Under `siblings`: the most siblings a key keeps, past it the oldest collapse (default limits.siblingsMax). */
+  siblingsMax?: number;
   /** Largest encoded record of one key (its siblings); more collapse by LWW. */
   recordBytesMax: number;
   /** Largest reply payload this node may send (the NATS max_payload less room for headers). */
@@ -65,6 +67,8 @@ export class Replica {
   staleRefusals = 0;
   /** Requests refused whole because they could not be decoded (garbage, or a protocol this node does not speak). */
   malformed = 0;
+  /** Under `siblings`: versions folded into others by LWW past siblingsMax (goddb_siblings_collapsed_total). */
+  siblingsCollapsed = 0;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -96,7 +100,7 @@ export class Replica {
           throw new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
         }
       }
-      const merged = mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+      const merged = this.merge(key, held, incoming);
       if (isUpToDate(held, merged)) return;
       await this.engine.put(key, encodeRecord(merged));
       this.changed(key, held, merged);
@@ -121,7 +125,7 @@ export class Replica {
           const held = await this.get(key);
           let merged = held;
           for (const incoming of incomings) {
-            const next = mergeSiblings(merged, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+            const next = this.merge(key, merged, incoming);
             if (!isUpToDate(merged, next)) merged = next; // as put: an item that adds nothing is not written
           }
           return { key, held, merged };
@@ -149,6 +153,23 @@ export class Replica {
       await this.engine.delete(key);
       this.changed(key, held, []);
       return true;
+    });
+  }
+
+  /**
+   * `incoming` merged into `held`, bounded: under `lww` as always (past the
+   * bound all collapse into one), under `siblings` the oldest collapse, counted
+   * and logged (at most once a minute per kind).
+   */
+  private merge(key: string, held: readonly Version[], incoming: readonly Version[]): Version[] {
+    if (this.opts.conflictPolicy !== ConflictPolicy.Siblings) return mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+    const siblingsMax = Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax);
+    return mergeSiblings(held, incoming, siblingsMax, this.opts.recordBytesMax, {
+      policy: ConflictPolicy.Siblings,
+      collapsed: (n) => {
+        this.siblingsCollapsed += n;
+        this.logs.warn('siblings-collapsed', { key, collapsed: n, siblingsMax }, 'a key had more siblings than siblingsMax: the oldest collapsed by LWW');
+      },
     });
   }
 
