@@ -21,7 +21,8 @@
  * by older nodes) compare by their clocks as before.
  */
 import { limits } from './limits.js';
-import { compare, counterOf, descends, mergeAll, Order, prune, setCounter, type VClock } from './vclock.js';
+import { advance, compare, counterOf, descends, mergeAll, Order, prune, setCounter, type VClock } from './vclock.js';
+import { afterSeconds } from './hlc.js';
 
 export interface Version {
   clock: VClock;
@@ -307,4 +308,26 @@ export function visibleValue(versions: readonly Version[], nowHlc: number): Vers
   let winner: Version | undefined;
   for (const v of versions) if (!winner || lwwCompare(v, winner) > 0) winner = v;
   return winner && !winner.tombstone && !isExpired(winner, nowHlc) ? winner : undefined;
+}
+
+/**
+ * A coordinator's new version (a plain write or a conditional one): made
+ * by `writer` at its HLC reading `now`, its clock past `context`, a
+ * tombstone when `value` is null, expiring `ttlSeconds` after `now` when
+ * given (values only). Under `siblings` it is dotted: its past is the
+ * context alone, so it supersedes what the client read and nothing else
+ * this node wrote meanwhile.
+ */
+export function newVersion(writer: string, now: number, value: Uint8Array | null, context: VClock, ttlSeconds: number | undefined, policy: ConflictPolicy): Version {
+  if (now <= counterOf(context, writer)) throw new Error('assertion: the context was observed before the version was made');
+  const version: Version = {
+    clock: advance(context, writer, now, limits.vclockEntriesMax),
+    hlc: now,
+    writer,
+    tombstone: value === null,
+    value: value ?? new Uint8Array(0),
+  };
+  if (ttlSeconds !== undefined && value !== null) version.expiresHlc = afterSeconds(now, ttlSeconds);
+  if (policy === ConflictPolicy.Siblings) version.pastCounter = counterOf(context, writer);
+  return version;
 }

@@ -16,19 +16,11 @@ import { buildRing, keyHash, type Ring } from '../../src/core/ring.js';
 import { RingPublisher } from '../../src/node/api/ring_api.js';
 import { decodeRingMap, encodeRingMap } from '../../src/protocol/ring_map.js';
 import { Header, ringSubject } from '../../src/protocol/subjects.js';
+import { seededRandom } from '../../src/transport/sim.js';
 import type { InboundMessage, Reply, Transport } from '../../src/transport/transport.js';
 
-/** mulberry32: a seeded generator, so a failing seed replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so a failing seed replays. */
+const rng = seededRandom;
 
 function randomToken(next: () => number): bigint {
   return (BigInt(Math.floor(next() * 2 ** 32)) << 32n) | BigInt(Math.floor(next() * 2 ** 32));

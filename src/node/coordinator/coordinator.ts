@@ -16,12 +16,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ErrorCode, GodDbError, QuorumNotMetError, StaleWriteError, TimeoutError, UnavailableError } from '../../core/errors.js';
-import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
 import { ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
-import { advance, counterOf, emptyClock, type VClock } from '../../core/vclock.js';
-import { ConflictPolicy, contextOf, isUpToDate, reconcile, union, type Version } from '../../core/version.js';
+import { counterOf, emptyClock, type VClock } from '../../core/vclock.js';
+import { ConflictPolicy, contextOf, isUpToDate, newVersion, reconcile, union, type Version } from '../../core/version.js';
 import { transferReport, type AaeReport, type RingReport } from '../../protocol/placement_report.js';
 import { TransferState, type Transfer } from '../../core/handoff.js';
 import type { Transport } from '../../transport/transport.js';
@@ -252,21 +251,9 @@ export class Coordinator {
 
   /** The counter and the timestamp of a new version are one HLC reading, past everything in `context`. */
   private newVersion(value: Uint8Array | null, context: VClock, ttlSeconds: number | undefined): Version {
-    const now = this.hlc.now();
-    if (now <= counterOf(context, this.opts.self)) throw new Error('assertion: the context was observed before the version was made');
-    const version: Version = {
-      clock: advance(context, this.opts.self, now, limits.vclockEntriesMax),
-      hlc: now,
-      writer: this.opts.self,
-      tombstone: value === null,
-      value: value ?? new Uint8Array(0),
-    };
-    if (ttlSeconds !== undefined) version.expiresHlc = afterSeconds(now, ttlSeconds);
-    // Under siblings the version is dotted (core/version.ts): its past is the context alone, so
-    // it supersedes what the client read and nothing else this node wrote meanwhile.
-    if (this.opts.conflictPolicy === ConflictPolicy.Siblings) version.pastCounter = counterOf(context, this.opts.self);
-    return version;
+    return newVersion(this.opts.self, this.hlc.now(), value, context, ttlSeconds, this.opts.conflictPolicy);
   }
+
 
   /** The key's replicas, fallbacks and pending owners as this node sees them now (`goddb owners` shows this). */
   placementOf(key: string): Placement {

@@ -18,12 +18,11 @@
  */
 import type { Clock } from '../../core/clock.js';
 import { ClockSkewError, ConditionFailedError, ErrorCode, GodDbError, QuorumNotMetError, TimeoutError, UnavailableError } from '../../core/errors.js';
-import { afterSeconds } from '../../core/hlc.js';
 import { limits } from '../../core/limits.js';
 import { commit, compareBallot, committedIn, conditionHolds, PlantedBug, recentCommitsMax, unfinished, type Ballot, type Condition, type PaxosPromise } from '../../core/paxos.js';
 import type { Placement } from '../../core/placement.js';
-import { advance, compare, counterOf, Order, type VClock } from '../../core/vclock.js';
-import { contextOf, reconcile, union, visibleValue, type ConflictPolicy, type Version } from '../../core/version.js';
+import { compare, Order, type VClock } from '../../core/vclock.js';
+import { contextOf, newVersion, reconcile, union, visibleValue, type ConflictPolicy, type Version } from '../../core/version.js';
 import { decode, encode, encodeContext, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import { replyError, type Transport } from '../../transport/transport.js';
@@ -308,18 +307,9 @@ export class PaxosProposer {
   }
 
   private newVersion(value: Uint8Array | null, context: VClock, ttlSeconds: number | undefined): Version {
-    const now = this.hlc.now();
-    if (now <= counterOf(context, this.opts.self)) throw new Error('assertion: the context was observed before the version was made');
-    const version: Version = {
-      clock: advance(context, this.opts.self, now, limits.vclockEntriesMax),
-      hlc: now,
-      writer: this.opts.self,
-      tombstone: value === null,
-      value: value ?? new Uint8Array(0),
-    };
-    if (ttlSeconds !== undefined && value !== null) version.expiresHlc = afterSeconds(now, ttlSeconds);
-    return version;
+    return newVersion(this.opts.self, this.hlc.now(), value, context, ttlSeconds, this.opts.conflictPolicy);
   }
+
 
   private async prepareOn(node: string, key: string, ballot: Ballot): Promise<PaxosPromise> {
     const p = node === this.opts.self ? await this.local.prepare(key, ballot) : await this.ask(node, { kind: Kind.PaxosPrepare, key, ballot }, Kind.PaxosPrepareReply);
