@@ -28,7 +28,7 @@ import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
-import { replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
+import { NoRespondersError, replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
 import type { Membership } from '../membership/membership.js';
 import type { StoreListener } from '../replica/replica.js';
 import { LogLimiter } from '../log_limiter.js';
@@ -191,6 +191,8 @@ export class AntiEntropy {
       try {
         await this.exchange(t, peer);
       } catch (err) {
+        // A peer seen up whose subjects are not there yet (it is still starting): nothing to compare.
+        if (err instanceof NoRespondersError) continue;
         this.exchangesFailed++;
         this.logs.warn('aae-exchange', { peer, err: (err as Error).message }, 'an anti-entropy exchange failed; it runs again next round');
       }
