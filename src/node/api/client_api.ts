@@ -20,6 +20,7 @@ import { summarizeRequests } from '../../protocol/request_counts.js';
 import { ClientOp, clientEndpoint, Header, parseClientSubject, serviceName, unaddressed, unsendableKey, type AdminOp } from '../../protocol/subjects.js';
 import type { HeaderMap, InboundMessage, ServiceSpec } from '../../transport/transport.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import { LogLimiter } from '../log_limiter.js';
 import type { Condition } from '../../core/paxos.js';
 import type { Metrics } from './metrics.js';
 import { answerKeys, isKeysSubject, type ListKeys } from './keys_api.js';
@@ -99,14 +100,18 @@ function parseFlagHeader(name: string, raw: string | undefined): boolean | undef
 }
 
 export class ClientApi {
+  private readonly logs: LogLimiter;
+
   constructor(
     private readonly opts: ApiOptions,
     private readonly coordinator: Coordinator,
     private readonly metrics: Metrics,
-    private readonly logger: Logger,
+    logger: Logger,
     /** Keys this node holds, cached (node/api/key_count.ts); undefined until counted. */
     private readonly keys: () => Promise<number | undefined>,
-  ) {}
+  ) {
+    this.logs = new LogLimiter(logger);
+  }
 
   service(): ServiceSpec {
     // The promise lets a draining subscription wait until the reply is sent.
@@ -166,7 +171,8 @@ export class ClientApi {
     } catch (err) {
       const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
       const message = err instanceof Error ? err.message : String(err);
-      if (code === ErrorCode.Internal) this.logger.error({ err, subject: msg.subject }, 'request failed');
+      // Rate-limited: a flood of requests that all hit one bug must not fill the disk with lines.
+      if (code === ErrorCode.Internal) this.logs.error('request-bug', { err, subject: msg.subject }, 'request failed');
       // A failed condition says what the key holds now, so the client can try again from there.
       const headers = err instanceof ConditionFailedError && err.context !== undefined ? { [Header.Context]: err.context } : undefined;
       if (msg.expectsReply) msg.respondError(code, message, headers);
