@@ -10,6 +10,8 @@
  *   goddb leave|remove <node-id>   a member hands its ranges over and exits | a down member is replaced
  *   goddb watch [prefix]           one line per change of a key under prefix, until Ctrl-C
  *   goddb keys [prefix]            every live key under prefix, one a line (walks the whole store)
+ *   goddb prestop                  Kubernetes preStop: leave when scaled away, else return at once
+ *   goddb backup|restore <dir>     copy a node's data directory while it serves | put a copy back (node stopped)
  *   goddb dev                      nats-server + a local cluster (npm start)
  *   goddb bench [options]          the benchmark harness (npm run bench)
  */
@@ -123,6 +125,38 @@ function buildProgram(): Command {
       });
   membershipChange('leave', 'ask the live member <node-id> to hand its ranges to their next owners and exit; shows progress (ranges and bytes moved) until it has left');
   membershipChange('remove', 'remove the down member <node-id>: each of its ranges gets a new replica, streamed from the surviving copies; shows progress until every node is settled');
+
+  addClientOptions(program.command('prestop').description('the Kubernetes preStop hook of a StatefulSet pod: goddb leave <pod> when the StatefulSet was scaled below this pod (it goes for good), else return at once (a restart keeps its volume and must not leave); reads spec.replicas with the pod\'s service account'), { requestTimeout: false })
+    .option('--pod <name>', 'the pod [default: $POD_NAME, the host name]')
+    .option('--statefulset <name>', 'the StatefulSet [default: the pod name less its ordinal]')
+    .option('--namespace <ns>', 'its namespace [default: the service account\'s]')
+    .option('--api <url>', 'the Kubernetes API [default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT]')
+    .option('--json', 'print the final `goddb status --json` once left')
+    .option('--timeout <duration>', 'how long to watch the leave (keep it under terminationGracePeriodSeconds)', '10m')
+    .action(async (flags: import('./prestop.js').PrestopFlags) => {
+      const { runPrestop } = await import('./prestop.js');
+      exitWith(await runPrestop({ ...flags, wait: true }));
+    });
+
+  program
+    .command('backup')
+    .argument('<dir>', 'a new (or empty) directory for the copy')
+    .description("copy this machine's node data directory (identity, meta, and the lmdb data, hints and paxos stores, each a consistent LMDB snapshot) into <dir>, while the worker serves; prints the backup's manifest as JSON")
+    .option('--data-dir <dir>', 'the node\'s data directory [env GODDB_DATA_DIR]')
+    .option('--compact', 'compact the stores while copying (slower, smaller)')
+    .action(async (dir: string, flags: import('./backup.js').BackupFlags) => {
+      const { runBackup } = await import('./backup.js');
+      exitWith(await runBackup(dir, flags));
+    });
+  program
+    .command('restore')
+    .argument('<dir>', 'a directory goddb backup made')
+    .description('replace the node data directory\'s identity, meta and stores with the backup in <dir>; the worker must be stopped (its lock is free) and the directory must be the same node\'s or empty; start the worker after: anti-entropy brings it up to date')
+    .option('--data-dir <dir>', 'the node\'s data directory [env GODDB_DATA_DIR]')
+    .action(async (dir: string, flags: import('./backup.js').BackupFlags) => {
+      const { runRestore } = await import('./backup.js');
+      exitWith(await runRestore(dir, flags));
+    });
 
   program
     .command('dev')

@@ -36,6 +36,8 @@ import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
 import { KeyCount } from './api/key_count.js';
 import { Metrics } from './api/metrics.js';
+import { ReplicaTiming, timeReplicaTraffic } from './api/replica_timing.js';
+import { storeBytes } from './backup/backup.js';
 import { ChangeFeed } from './changes/change_feed.js';
 import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
@@ -125,10 +127,13 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // Before the replica listens: writes that arrive once it does must not make a wiped disk look used.
   const emptyAtStart = (await engine.count()) === 0;
   if (!deps.transport) logger.info({ servers: config.nats.servers.map(redactUrl), giveUpAfterMs: config.nats.connectWaitMs }, 'connecting to NATS');
-  const transport = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock, id)).catch(async (err) => {
+  const untimed = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock, id)).catch(async (err) => {
     await engine.close();
     throw err;
   }));
+  // Node-to-node requests timed, sent and served, for /metrics (api/replica_timing.ts).
+  const replicaTiming = new ReplicaTiming();
+  const transport = timeReplicaTraffic(untimed, config.cluster, replicaTiming);
   const maxPayload = transport.maxPayloadBytes();
   const valueBytesMax = effectiveValueBytesMax(config.limits.valueBytesMax, maxPayload, logger);
   const sizes = messageBounds(maxPayload);
@@ -354,6 +359,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     gcSkipped: () => gc.skipped,
     aae: () => aae.progress(),
     changes: () => changeFeed,
+    replicaTiming,
+    ...(durable && engine.kind === 'lmdb' ? { storageBytes: () => storeBytes(config.dataDir) } : {}),
   });
   const api = new ClientApi(
     {

@@ -6,7 +6,10 @@
  * that layout and agree with what the worker would do with its flags and
  * environment (parsed and validated by the worker's own code). The
  * healthcheck command runs for real against the node's HTTP server, and every
- * NATS configuration in the repository passes `nats-server -t`.
+ * NATS configuration in the repository passes `nats-server -t`. The worker
+ * flags and variables the unit and the manifest use must be ones `goddb worker
+ * --help` lists; the manifest must keep a quorum through disruptions (its
+ * PodDisruptionBudget) and leave only when scaled down (its preStop hook).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -219,6 +222,99 @@ describe('deploy - systemd', () => {
     assert.equal(cfg.nodeId, instance);
     assert.equal(cfg.dataDir, dataDir);
     assert.ok(Number(service.get('TimeoutStopSec')?.[0]) > 15, 'systemd waits longer than the worker\'s own stop deadline (15 s)');
+  });
+});
+
+describe('deploy - what the unit and the manifest run exists', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const goddb = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 });
+  const workerHelp = goddb('worker', '--help');
+  /** The flags `goddb worker --help` lists, and the environment variables it says it reads. */
+  const helpFlags = new Set([...workerHelp.stdout.matchAll(/^\s+(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]!));
+  const helpEnv = new Set([...workerHelp.stdout.matchAll(/\[env (GODDB_[A-Z0-9_]+)\]/g)].map((m) => m[1]!));
+  const sts = manifests.find((m) => m.kind === 'StatefulSet')!;
+  const pod = sts.spec['template'].spec;
+  const container = pod.containers[0];
+  const env = Object.fromEntries((container.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+  const prestopSource = readFileSync(fileURLToPath(new URL('../../src/cli/prestop.js', import.meta.url)), 'utf8');
+
+  /** The flags of a worker command line, in the GNU spelling the help uses (the seed's `-peers` is `--peers`). */
+  const flagsOf = (args: string[]) => args.filter((a) => a.startsWith('-')).map((a) => (a.startsWith('--') ? a : `-${a}`).split('=')[0]!);
+
+  it('deploy - every flag the systemd unit and the StatefulSet give the worker is one `goddb worker --help` lists', () => {
+    assert.equal(workerHelp.status, 0, workerHelp.stderr);
+    assert.ok(helpFlags.size > 20 && helpFlags.has('--data-dir'), `the help lists the worker flags (${helpFlags.size})`);
+    const exec = parseUnit(read('deploy/systemd/goddb-worker@.service')).get('Service')!.get('ExecStart')![0]!.split(/\s+/);
+    const unitArgs = exec.slice(exec.indexOf('worker') + 1);
+    const k8sArgs = container.args as string[];
+    for (const [what, args] of [['the systemd unit', unitArgs], ['the StatefulSet', k8sArgs]] as const) {
+      const flags = flagsOf([...args]);
+      assert.ok(flags.length >= 2, `${what} gives flags`);
+      for (const flag of flags) assert.ok(helpFlags.has(flag), `${what}: ${flag} is not a flag of goddb worker --help`);
+    }
+  });
+
+  it('deploy - every GODDB_ variable the StatefulSet sets is one the worker reads (its --help) or goddb prestop reads', () => {
+    const names = Object.keys(env).filter((n) => n.startsWith('GODDB_'));
+    assert.ok(names.length >= 3);
+    for (const name of names) assert.ok(helpEnv.has(name) || prestopSource.includes(`'${name}'`), `${name} is read by nothing`);
+    for (const name of Object.keys(final.env).filter((n) => n.startsWith('GODDB_'))) assert.ok(helpEnv.has(name), `the Dockerfile's ${name} is read by nothing`);
+  });
+
+  it('deploy - node.example.json names only keys of the config schema', async () => {
+    const { configSchema } = await import('../../src/config/schema.js');
+    const walk = (value: Record<string, unknown>, schema: Record<string, unknown>, path: string) => {
+      for (const [key, v] of Object.entries(value)) {
+        const node = schema[key] as Record<string, unknown> | undefined;
+        assert.ok(node !== undefined, `${path}${key} is not a config key`);
+        if (v !== null && typeof v === 'object' && !Array.isArray(v) && !('default' in node)) walk(v as Record<string, unknown>, node, `${path}${key}.`);
+      }
+    };
+    walk(JSON.parse(read('deploy/systemd/node.example.json')) as Record<string, unknown>, configSchema as unknown as Record<string, unknown>, '');
+  });
+
+  it('deploy - a PodDisruptionBudget over the pods keeps a quorum: at most N - max(R, W) of them down at once, and at least one may go', () => {
+    const pdb = manifests.find((m) => m.kind === 'PodDisruptionBudget');
+    assert.ok(pdb, 'the manifest has a PodDisruptionBudget');
+    const labels = sts.spec['template'].metadata.labels as Record<string, string>;
+    for (const [k, v] of Object.entries(pdb.spec['selector'].matchLabels as Record<string, string>)) assert.equal(labels[k], v, `it selects the pods (${k}=${v})`);
+    const cfg = workerConfig((container.args as string[]).map((a) => a.replace('$(POD_NAME)', `${sts.metadata.name}-0`)), { ...final.env, ...env, GODDB_NATS_PASS: 'x' });
+    const replicas = sts.spec['replicas'] as number;
+    const n = Math.min(cfg.quorum.replication, replicas);
+    const quorum = Math.max(cfg.quorum.readQuorum, cfg.quorum.writeQuorum);
+    const maxUnavailable = pdb.spec['maxUnavailable'] ?? replicas - (pdb.spec['minAvailable'] as number);
+    assert.equal(typeof maxUnavailable, 'number', 'a number of pods, not a percentage');
+    assert.ok(maxUnavailable >= 1, 'a drain can proceed, one pod at a time');
+    assert.ok(maxUnavailable <= n - quorum, `with N=${n}, R=${cfg.quorum.readQuorum}, W=${cfg.quorum.writeQuorum} at most ${n - quorum} may be down (got ${maxUnavailable})`);
+    assert.equal(maxUnavailable, 1, 'N=3 with quorums of 2: one');
+  });
+
+  it('deploy - the preStop hook is goddb prestop (goddb leave when scaled away), allowed to read the StatefulSet, within the grace period', () => {
+    const hook = container.lifecycle?.preStop?.exec?.command as string[] | undefined;
+    assert.ok(hook, 'the worker has a preStop exec hook');
+    assertCommandInImage(hook, 'the preStop hook');
+    assert.deepEqual(hook.slice(0, 3), [...final.entrypoint, 'prestop'], 'it runs goddb prestop');
+    const help = goddb('prestop', '--help');
+    assert.equal(help.status, 0, `goddb prestop is a command: ${help.stderr}`);
+    assert.match(help.stdout, /goddb leave/);
+    for (const flag of flagsOf(hook.slice(3))) assert.ok(help.stdout.includes(`${flag} `), `${flag} is a flag of goddb prestop`);
+    const timeout = hook[hook.indexOf('--timeout') + 1];
+    assert.ok(timeout !== undefined && /^\d+m$/.test(timeout), 'it bounds the leave in minutes');
+    assert.ok(Number.parseInt(timeout, 10) * 60 < (pod.terminationGracePeriodSeconds as number), `the leave (${timeout}) ends within terminationGracePeriodSeconds (${pod.terminationGracePeriodSeconds} s)`);
+    // It reads spec.replicas as the pod's service account: a Role allowing get on this StatefulSet, bound to it.
+    const account = pod.serviceAccountName as string;
+    assert.ok(manifests.some((m) => m.kind === 'ServiceAccount' && m.metadata.name === account), `the ServiceAccount ${account} is defined`);
+    const binding = manifests.find((m) => m.kind === 'RoleBinding' && (m as any).subjects?.some((s: { kind: string; name: string }) => s.kind === 'ServiceAccount' && s.name === account)) as any;
+    assert.ok(binding, `a RoleBinding binds ${account}`);
+    const role = manifests.find((m) => m.kind === 'Role' && m.metadata.name === binding.roleRef.name) as any;
+    assert.ok(role?.rules.some((r: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }) =>
+      r.apiGroups.includes('apps') && r.resources.includes('statefulsets') && r.verbs.includes('get') && (r.resourceNames ?? [sts.metadata.name]).includes(sts.metadata.name)), 'its Role allows get on the StatefulSet');
+    // The leave is a client request: the client role of deploy/nats/auth.conf, the worker the node role.
+    const auth = read('deploy/nats/auth.conf');
+    const roleOf = (user: string) => new RegExp(`user: ${user}, password: \\$(\\w+), permissions: \\$(\\w+)`).exec(auth)?.[2];
+    assert.equal(roleOf(env['GODDB_NATS_USER']!), 'GODDB_NODE_PERMISSIONS', 'the worker connects as the node role');
+    assert.equal(roleOf(env['GODDB_CLIENT_NATS_USER']!), 'GODDB_CLIENT_PERMISSIONS', 'goddb prestop leaves as the client role');
+    assert.ok(sts.spec['persistentVolumeClaimRetentionPolicy']?.whenScaled === 'Delete', 'the volume of a pod scaled away (it left) is dropped: it could not rejoin');
   });
 });
 

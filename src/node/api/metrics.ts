@@ -3,9 +3,14 @@
  * share a process in simulations, so nothing goes in the global registry).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ErrorCode } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import type { RequestCounts } from '../../protocol/request_counts.js';
 import type { AaeProgress } from '../aae/anti_entropy.js';
+import type { ReplicaTiming } from './replica_timing.js';
+
+/** Reply codes that mean the cluster could not answer (core/errors.ts): counted in goddb_quorum_failures_total. */
+const quorumFailureCodes = new Set<number>([ErrorCode.Internal, ErrorCode.QuorumNotMet, ErrorCode.Timeout, ErrorCode.StorageUnavailable]);
 
 /** Counts kept by the node's parts, read at scrape time. */
 export interface MetricSources {
@@ -55,12 +60,17 @@ export interface MetricSources {
   aae?: () => AaeProgress;
   /** Change-feed events this node published, dropped (outbound buffer over its bound), and published without their value (node/changes). */
   changes?: () => { published: number; dropped: number; valuesOmitted: number };
+  /** Node-to-node request latency, sent and served (node/api/replica_timing.ts). */
+  replicaTiming?: ReplicaTiming;
+  /** Bytes on disk of each store namespace (data, hints, paxos), for engines with files; read at scrape time. */
+  storageBytes?: () => Promise<Readonly<Record<string, number>>>;
 }
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'op' | 'code'>;
   private readonly latency: Histogram<'op'>;
+  private readonly quorumFailures: Counter<'op' | 'code'>;
 
   constructor(nodeId: string, gauges: MetricSources) {
     this.registry.setDefaultLabels({ node_id: nodeId });
@@ -77,6 +87,28 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     });
+    this.quorumFailures = new Counter({
+      name: 'goddb_quorum_failures_total',
+      help: 'Client requests this coordinator could not answer, by operation and code (503 quorum not met, 504 timeout, 507 storage unavailable, 500 internal)',
+      labelNames: ['op', 'code'],
+      registers: [this.registry],
+    });
+    if (gauges.replicaTiming) {
+      this.registry.registerMetric(gauges.replicaTiming.sent);
+      this.registry.registerMetric(gauges.replicaTiming.served);
+    }
+    const storageBytes = gauges.storageBytes;
+    if (storageBytes) {
+      new Gauge({
+        name: 'goddb_storage_bytes',
+        help: 'Bytes on disk of this node\'s stores, by namespace (data: the key space; hints; paxos)',
+        labelNames: ['namespace'],
+        registers: [this.registry],
+        async collect() {
+          for (const [namespace, n] of Object.entries(await storageBytes())) this.set({ namespace }, n);
+        },
+      });
+    }
     new Gauge({ name: 'goddb_inflight_requests', help: 'Requests being coordinated', registers: [this.registry], collect() { this.set(gauges.inflight()); } });
     new Gauge({ name: 'goddb_members_up', help: 'Members this node sees up', registers: [this.registry], collect() { this.set(gauges.membersUp()); } });
     new Gauge({ name: 'goddb_read_repairs', help: 'Replicas brought up to date by read repair', registers: [this.registry], collect() { this.set(gauges.readRepairs()); } });
@@ -170,6 +202,7 @@ export class Metrics {
   observe(op: string, code: number, elapsedMs: number): void {
     this.requests.inc({ op, code: String(code) });
     this.latency.observe({ op }, elapsedMs / 1000);
+    if (quorumFailureCodes.has(code)) this.quorumFailures.inc({ op, code: String(code) });
   }
 
   /** goddb_requests_total as plain data: what $SRV.STATS and `goddb status` report. */
