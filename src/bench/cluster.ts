@@ -24,6 +24,12 @@ const readyTimeoutMs = 30_000;
 const healthProbeIntervalMs = 100;
 const healthProbeTimeoutMs = 500;
 const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * Extra Node options for the workers only, space-separated (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them; NODE_OPTIONS would
+ * reach the load generators and the orchestrator too).
+ */
+export const workerNodeOptionsEnv = 'GODDB_BENCH_WORKER_NODE_OPTIONS';
 
 export interface Worker {
   id: string;
@@ -60,7 +66,8 @@ export async function startCluster(natsUrl: string, engine: Engine, dataRoot: st
       '-port', String(httpPort),
       ...(opts.sync === undefined ? [] : ['--sync', opts.sync]),
     ];
-    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: heapProbeExecArgv }), httpPort };
+    const extra = (process.env[workerNodeOptionsEnv] ?? '').split(' ').filter((o) => o !== '');
+    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: [...heapProbeExecArgv, ...extra] }), httpPort };
     workers.push(worker);
     started(worker);
   }

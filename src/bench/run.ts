@@ -20,8 +20,12 @@ import { dataBytesPerNode, formatRate, ratios, summarize, targets } from './stat
 import { requestTimeoutMs, RunningSystems } from './systems.js';
 import { Op, type BenchConfig, type LoadgenParams, type Sample } from './types.js';
 
-/** Requests in flight while preloading: enough to keep every system busy, few enough for GoD-DB's limits. */
-const preloadConcurrency = 64;
+/**
+ * Requests in flight while preloading: enough for the coordinators' per-turn
+ * replica batches and LMDB's group commit to fill (a million keys at 64 in
+ * flight took about 9 minutes into GoD-DB), well inside GoD-DB's admission limits.
+ */
+const preloadConcurrency = 512;
 const exitInterrupted = 130;
 
 export async function runBenchCommand(flags: BenchFlags): Promise<number> {

@@ -262,6 +262,24 @@ export function union(answers: readonly (readonly Version[])[], siblingsMax: num
   return all;
 }
 
+/**
+ * The answers when they agree on at most one version (every one empty, or
+ * every one that same single version), else undefined. Then reconcile and
+ * union both answer exactly that (merging a version already held changes
+ * nothing, and one version never collapses), and no replica needs a repair:
+ * a read can skip both unions (under `lww` replicas store one version per key,
+ * so this is the common case).
+ */
+export function agreedSingle(answers: readonly (readonly Version[])[]): Version[] | undefined {
+  const first = answers[0];
+  if (first === undefined || first.length > 1) return undefined;
+  for (let i = 1; i < answers.length; i++) {
+    const a = answers[i]!;
+    if (a.length !== first.length || (a.length === 1 && !sameVersion(a[0]!, first[0]!))) return undefined;
+  }
+  return [...first];
+}
+
 /** True when a replica that answered `held` already has everything in `reconciled`. */
 export function isUpToDate(held: readonly Version[], reconciled: readonly Version[]): boolean {
   if (reconciled.length === 0) return true;

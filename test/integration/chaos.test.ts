@@ -73,9 +73,10 @@ function healthy(s: ClusterStatus): boolean {
 
 const showStatus = (s: ClusterStatus) => `settled ${s.settled}; ${s.members.map((m) => `${m.id} ${m.state}/${m.status} answered ${m.answered} moving ${JSON.stringify(m.moving)}`).join('; ')}`;
 
-/** A version set as one comparable string. */
+/** A version set as one comparable string (clock entries sorted: two replicas may hold one clock built in different orders). */
 function versionSet(versions: readonly Version[]): string {
-  return versions.map((v) => `${v.writer}@${v.hlc}${v.tombstone ? '(del)' : ''}:${JSON.stringify(v.clock)}:${Buffer.from(v.value).toString('base64')}`).sort().join('|');
+  const clock = (v: Version) => Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(',');
+  return versions.map((v) => `${v.writer}@${v.hlc}${v.tombstone ? '(del)' : ''}:{${clock(v)}}:${Buffer.from(v.value).toString('base64')}`).sort().join('|');
 }
 
 /** What `node` holds of `batch`, read on its own replica subject; undefined for a key it could not answer. */

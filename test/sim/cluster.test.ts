@@ -193,14 +193,21 @@ describe('simulated coordinator limits', () => {
 });
 
 describe('simulated read repair of siblings', () => {
-  it('sim - replicas that agree on concurrent siblings are not rewritten by reads; the read resolves them by LWW', async () => {
+  it('sim - concurrent blind writes are collapsed by LWW on every replica (lww), replicas that agree are not rewritten by reads, and a write with the read context supersedes', async () => {
     const c = new SimCluster(simSeed(), ids);
     await c.start();
     const bytes = (s: string) => new TextEncoder().encode(s);
     await c.clock.run(c.node('n1').node.coordinator.write('sib', bytes('from n1'), 3));
     await c.clock.advance(5);
     await c.clock.run(c.node('n2').node.coordinator.write('sib', bytes('from n2'), 3));
-    for (const id of ids) assert.equal((await c.node(id).node.replica.get('sib')).length, 2, `${id} holds both blind writes as siblings`);
+    for (const id of ids) {
+      // Under lww a replica stores what every read would answer: one version, the later write's
+      // value, with a clock that covers both writes.
+      const held = await c.node(id).node.replica.get('sib');
+      assert.equal(held.length, 1, `${id} collapsed the two blind writes`);
+      assert.equal(new TextDecoder().decode(held[0]!.value), 'from n2');
+      assert.deepEqual(Object.keys(held[0]!.clock).sort(), ['n1', 'n2'], `${id}'s version covers both writes`);
+    }
     const repairsBefore = [...c.nodes.values()].reduce((s, n) => s + n.node.coordinator.readRepairs, 0);
     const get = await c.request(ClientOp.Get, 'sib', '', { 'KV-R': '3' });
     assert.equal(get.value, 'from n2', 'the later write wins');

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { ClockSkewError, StaleWriteError, StorageError, UnavailableError } from '../../src/core/errors.js';
 import { fromWallMs } from '../../src/core/hlc.js';
-import { ConflictPolicy, type Version } from '../../src/core/version.js';
+import { collapse, ConflictPolicy, type Version } from '../../src/core/version.js';
 import type { VClock } from '../../src/core/vclock.js';
 import { HybridClock } from '../../src/node/clock/hybrid_clock.js';
 import { KeyLock } from '../../src/node/replica/key_lock.js';
@@ -28,10 +28,10 @@ const runs = (numRuns: number) => ({ seed, numRuns });
 const startMs = 1_700_000_000_000;
 const baseHlc = fromWallMs(startMs);
 
-async function replicaOver(engine = new MemoryEngine()): Promise<{ replica: Replica; engine: MemoryEngine; hlc: HybridClock }> {
+async function replicaOver(engine = new MemoryEngine(), conflictPolicy: ConflictPolicy = ConflictPolicy.Lww): Promise<{ replica: Replica; engine: MemoryEngine; hlc: HybridClock }> {
   await engine.open();
   const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
-  const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+  const replica = new Replica(engine, hlc, { conflictPolicy, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
   return { replica, engine, hlc };
 }
 
@@ -120,6 +120,22 @@ describe('replica putMany', () => {
     assert.deepEqual(heard, [], 'a batch that changes nothing is heard by no one');
   });
 
+  it('replica put - concurrent versions are stored collapsed into one under lww, kept as siblings under siblings', async () => {
+    const first = version({ a: 1 }, 1, 'a', 'first');
+    const second = version({ b: 1 }, 2, 'b', 'second');
+    const lww = (await replicaOver()).replica;
+    await lww.put('k', [first]);
+    await lww.put('k', [second]);
+    assert.deepEqual(siblings(await lww.get('k')), siblings([collapse([first, second])]));
+    assert.deepEqual(Object.keys((await lww.get('k'))[0]!.clock).sort(), ['a', 'b']);
+    await lww.put('k', [first]); // already merged: nothing changes
+    assert.deepEqual(siblings(await lww.get('k')), siblings([collapse([first, second])]));
+    const kept = (await replicaOver(new MemoryEngine(), ConflictPolicy.Siblings)).replica;
+    await kept.put('k', [first]);
+    await kept.put('k', [second]);
+    assert.deepEqual(siblings(await kept.get('k')), siblings([first, second]));
+  });
+
   it('replica putMany - a put of one of the batch keys while the batch is being written is not lost, and neither is the batch', async () => {
     for (const putFirst of [false, true]) {
       const engine = new GatedEngine();
@@ -136,7 +152,9 @@ describe('replica putMany', () => {
       await settle();
       engine.open_();
       await Promise.all([batch, single, late]);
-      assert.deepEqual(siblings(await replica.get('k1')), siblings([fromBatch, concurrent]), `put ${putFirst ? 'before' : 'after'} the batch`);
+      // Under lww the replica stores the two concurrent versions collapsed: the later one's
+      // contents with both clocks, so neither write is lost to a later merge.
+      assert.deepEqual(siblings(await replica.get('k1')), siblings([collapse([fromBatch, concurrent])]), `put ${putFirst ? 'before' : 'after'} the batch`);
       assert.deepEqual(siblings(await replica.get('k0')), siblings([fromBatch]));
     }
   });
@@ -193,7 +211,9 @@ describe('replica put message', () => {
       [200, new ClockSkewError('x').code, new StaleWriteError('x', 0).code, 200, new UnavailableError('x').code, 200],
     );
     assert.equal(engine.putManyCalls, 1, 'the repair items went to the store together');
-    assert.equal((await replica.get('r0')).length, 2, 'both items of r0 were merged');
+    const r0 = await replica.get('r0');
+    assert.equal(r0.length, 1, 'under lww the two concurrent items of r0 are stored collapsed');
+    assert.deepEqual(Object.keys(r0[0]!.clock).sort(), ['a', 'b'], 'both items of r0 were merged');
     assert.equal((await replica.get('r2')).length, 1);
     assert.deepEqual(await replica.get('r1'), []);
     replica.bootstrapping = true;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compare, descends, Order, type VClock } from '../../src/core/vclock.js';
 import {
+  agreedSingle,
   collapse,
   ConflictPolicy,
   contextOf,
@@ -362,6 +363,39 @@ describe('version - union', () => {
     assert.equal(isUpToDate([newer, other], all), true, 'a replica holding both is not behind');
     assert.equal(isUpToDate([old], all), false, 'a replica holding only the old one is');
     assert.deepEqual(union([], unbounded), []);
+  });
+});
+
+describe('version - agreedSingle', () => {
+  it('version - answers agreeing on one version, or on none, are that; anything else is undefined', () => {
+    const x = version({ a: 1 }, 1, 'a', 'x');
+    const y = version({ b: 1 }, 2, 'b', 'y');
+    assert.deepEqual(agreedSingle([[x], [version({ a: 1 }, 1, 'a', 'x')]]), [x]);
+    assert.deepEqual(agreedSingle([[], []]), []);
+    assert.equal(agreedSingle([]), undefined);
+    assert.equal(agreedSingle([[x], [y]]), undefined);
+    assert.equal(agreedSingle([[x], []]), undefined);
+    assert.equal(agreedSingle([[], [x]]), undefined);
+    assert.equal(agreedSingle([[x, y], [x, y]]), undefined, 'siblings go the long way');
+  });
+
+  it(`version - when answers agree, reconcile and union give the same and every answer is up to date (seed ${seed})`, () => {
+    const answersArb = fc.oneof(
+      fc.array(fc.array(versionArb, { maxLength: 1 }), { minLength: 1, maxLength: 3 }),
+      fc.tuple(fc.array(versionArb, { maxLength: 1 }), fc.integer({ min: 1, max: 3 })).map(([a, n]) => Array.from({ length: n }, () => a.map((v) => ({ ...v })))),
+    );
+    fc.assert(
+      fc.property(answersArb, (answers) => {
+        const agreed = agreedSingle(answers);
+        if (agreed === undefined) return;
+        assert.deepEqual(agreed, reconcile(answers, ConflictPolicy.Lww, 16));
+        assert.deepEqual(agreed, reconcile(answers, ConflictPolicy.Siblings, 16));
+        const all = union(answers, 16);
+        assert.deepEqual(agreed, all);
+        for (const a of answers) assert.equal(isUpToDate(a, all), true);
+      }),
+      runs(300),
+    );
   });
 });
 

@@ -20,7 +20,7 @@ import { limits } from '../../core/limits.js';
 import { ownershipPercent, placement, type Placement } from '../../core/placement.js';
 import { keyHash } from '../../core/ring.js';
 import { counterOf, emptyClock, type VClock } from '../../core/vclock.js';
-import { ConflictPolicy, contextOf, isUpToDate, newVersion, reconcile, union, type Version } from '../../core/version.js';
+import { agreedSingle, ConflictPolicy, contextOf, isUpToDate, newVersion, reconcile, union, type Version } from '../../core/version.js';
 import { transferReport, type AaeReport, type RingReport } from '../../protocol/placement_report.js';
 import { TransferState, type Transfer } from '../../core/handoff.js';
 import type { Transport } from '../../transport/transport.js';
@@ -185,10 +185,13 @@ export class Coordinator {
       const { quorum, all } = fanOut(targets, spec, this.clock, (node) => this.blame(node, this.replicaGet(node, key)));
       const q = await quorum;
       this.check(q, r, 'R');
-      if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => this.repair(key, a)));
+      // Replicas that agree on one version (the common case): nothing to union, and nothing to
+      // repair unless a replica that answered after the quorum holds something else.
+      const agreed = agreedSingle([...q.ok.values()]);
+      if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => (agreed !== undefined && a.ok.size === q.ok.size ? undefined : this.repair(key, a))));
       else this.repairsSkipped++;
       const siblingsMax = Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax);
-      const versions = reconcile([...q.ok.values()], this.opts.conflictPolicy, siblingsMax, (n) => {
+      const versions = agreed ?? reconcile([...q.ok.values()], this.opts.conflictPolicy, siblingsMax, (n) => {
         this.siblingsCollapsed += n;
         this.hintLogs.warn('siblings-collapsed', { key, collapsed: n, siblingsMax }, 'a read found more siblings than siblingsMax: the oldest collapsed by LWW');
       }, this.opts.recordBytesMax); // the values of a siblings reply fit in one message, as a record does

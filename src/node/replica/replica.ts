@@ -1,8 +1,8 @@
 /**
  * The replica: serves reads and writes of this node's own storage on its
  * node subjects. A write merges the incoming versions with the stored
- * siblings (core/version.ts) under a per-key lock and stores the result
- * only when it changed.
+ * siblings (core/version.ts; under `lww` collapsed into one) under a
+ * per-key lock and stores the result only when it changed.
  *
  * Everything that arrives is checked before it is stored: timestamps and
  * counters more than the maximum clock skew ahead are refused (a broken
@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
-import { ConflictPolicy, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
+import { collapse, ConflictPolicy, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
 import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
@@ -157,12 +157,18 @@ export class Replica {
   }
 
   /**
-   * `incoming` merged into `held`, bounded: under `lww` as always (past the
-   * bound all collapse into one), under `siblings` the oldest collapse, counted
+   * `incoming` merged into `held`, bounded: under `lww` collapsed into one
+   * version (what a read answers), under `siblings` the oldest collapse, counted
    * and logged (at most once a minute per kind).
    */
   private merge(key: string, held: readonly Version[], incoming: readonly Version[]): Version[] {
-    if (this.opts.conflictPolicy !== ConflictPolicy.Siblings) return mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+    if (this.opts.conflictPolicy !== ConflictPolicy.Siblings) {
+      // Under lww every read collapses a key's siblings into one (reconcile), so the replica
+      // stores that one version: a record of one value and one clock instead of one per
+      // coordinator that wrote blind (three copies of the value to decode, merge and send).
+      const merged = mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
+      return merged.length > 1 ? [collapse(merged)] : merged;
+    }
     const siblingsMax = Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax);
     return mergeSiblings(held, incoming, siblingsMax, this.opts.recordBytesMax, {
       policy: ConflictPolicy.Siblings,
