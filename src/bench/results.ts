@@ -50,6 +50,8 @@ export interface BenchResult {
   medians: Summary[];
   ratios: Ratio[];
   targets: Target[];
+  /** Issue 11's targets against jetstream-kv-r3 (absent in results written before them). */
+  likeForLike?: Target[];
 }
 
 export function describeMachine(binaries: { natsServer?: string; redisServer?: string }): Machine {
@@ -103,5 +105,6 @@ export function renderReport(r: BenchResult): string {
     sections.push('', `Preload: ${r.preload.map((p) => `${p.system} ${(p.ms / 1000).toFixed(1)} s (${Math.round(p.opsPerSec).toLocaleString('en-US')} puts/s)`).join(', ')}.`);
   }
   sections.push('', '### Targets (issue 4)', '', targetLines(r.targets), '');
+  if (r.likeForLike !== undefined) sections.push('### Targets (issue 11: like for like, against jetstream-kv-r3)', '', targetLines(r.likeForLike), '');
   return sections.join('\n');
 }

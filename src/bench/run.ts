@@ -16,7 +16,7 @@ import { estimateMs, formatDuration, measurementPlan, preloadSystems, type Measu
 import { clockTicksPerSecond, readMemory, type Memory } from './proc.js';
 import { createProgress, type Progress } from './progress.js';
 import { allPids, describeMachine, renderReport, type BenchResult, type NodeMemoryRecord, type PreloadRecord } from './results.js';
-import { dataBytesPerNode, formatRate, ratios, summarize, targets } from './stats.js';
+import { dataBytesPerNode, formatRate, likeForLikeTargets, ratios, summarize, targets } from './stats.js';
 import { requestTimeoutMs, RunningSystems } from './systems.js';
 import { Op, type BenchConfig, type LoadgenParams, type Sample } from './types.js';
 
@@ -117,6 +117,7 @@ async function execute(
     medians,
     ratios: ratios(medians),
     targets: targets({ summaries: medians, memory: nodes, dataBytesPerNode: dataBytes, engine: config.engine }),
+    likeForLike: likeForLikeTargets(medians),
   };
 }
 

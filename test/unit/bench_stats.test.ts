@@ -9,7 +9,7 @@ import { parseBenchFlags } from '../../src/bench/options.js';
 import { measurementPlan, preloadSystems } from '../../src/bench/plan.js';
 import { cpuPercent, parseStatCpuTicks, parseStatusBytes } from '../../src/bench/proc.js';
 import { formatTable, ratioTable, resultsTable, targetLines } from '../../src/bench/report.js';
-import { dataBytesPerNode, formatBytes, median, ratios, summarize, targets, Verdict, type NodeMemory } from '../../src/bench/stats.js';
+import { dataBytesPerNode, formatBytes, likeForLikeTargets, median, ratios, summarize, targets, Verdict, type NodeMemory } from '../../src/bench/stats.js';
 import { Engine, Op, System, type BenchConfig, type Sample, type Summary } from '../../src/bench/types.js';
 
 function sample(system: System, op: Op, concurrency: number, repeat: number, opsPerSec: number, p99Ms = 1, errors = 0): Sample {
@@ -87,6 +87,25 @@ describe('bench stats', () => {
     assert.match(list[0]!.detail, /goddb-raw 1,500 ops\/s vs jetstream-kv 1,000 ops\/s = 1\.50x/);
     assert.match(list[3]!.detail, /p99 6\.50 ms/);
     assert.match(list[4]!.detail, /b1 61\.0 MiB \(limit 64\.0 MiB\), b2 70\.0 MiB \(limit 64\.0 MiB\)/);
+  });
+
+  it('targets (issue 11) - against jetstream-kv-r3: ops/s and CPU per op at C=128, p99 at C=16, and the stretch against jetstream-kv', () => {
+    const withCpu = (s: Summary, cpu: number): Summary => ({ ...s, serverCpuUsPerOp: cpu });
+    const list = likeForLikeTargets([
+      withCpu(summary(System.GoddbRaw, Op.Put, 128, 1200), 40),
+      withCpu(summary(System.JetstreamKvR3, Op.Put, 128, 1000), 50),
+      withCpu(summary(System.GoddbRaw, Op.Get, 128, 900), 30),
+      withCpu(summary(System.JetstreamKvR3, Op.Get, 128, 1000), 20),
+      summary(System.GoddbRaw, Op.Put, 16, 0, 4),
+      summary(System.JetstreamKvR3, Op.Put, 16, 0, 5),
+      summary(System.GoddbRaw, Op.Get, 16, 0, 6),
+      summary(System.JetstreamKvR3, Op.Get, 16, 0, 5),
+      summary(System.JetstreamKv, Op.Put, 128, 2400),
+    ]);
+    assert.deepEqual(list.map((t) => t.verdict), [Verdict.Met, Verdict.NotMet, Verdict.Met, Verdict.NotMet, Verdict.Met, Verdict.NotMet, Verdict.Met, Verdict.NotMeasured]);
+    assert.match(list[0]!.detail, /goddb-raw 1,200 ops\/s vs jetstream-kv-r3 1,000 ops\/s = 1\.20x/);
+    assert.match(list[3]!.detail, /30 µs vs jetstream-kv-r3 20 µs = 1\.50x/);
+    assert.match(list[6]!.detail, /= 0\.50x/);
   });
 
   it('targets - not measured without the systems or concurrencies they need, and flagged off lmdb', () => {
