@@ -43,8 +43,8 @@ import { realClock } from './clock/real_clock.js';
 import { Replica } from './replica/replica.js';
 import { HintStore } from './hints/hint_store.js';
 import { HintedHandoff } from './hints/hinted_handoff.js';
-import { createHintEngine } from './hints/hint_engine.js';
-import { createPaxosEngine, PaxosAcceptor } from './paxos/acceptor.js';
+import { createNamespaceEngine, Namespace } from './namespace_engine.js';
+import { PaxosAcceptor } from './paxos/acceptor.js';
 import { PaxosProposer } from './paxos/proposer.js';
 import type { PlantedBug } from '../core/paxos.js';
 import { Gc } from './gc/sweeper.js';
@@ -143,7 +143,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   const gossipLogs = new LogLimiter(logger, () => clock.monotonicMs());
   const replica = new Replica(engine, hlc, { conflictPolicy: config.conflictPolicy, siblingsMax: config.siblingsMax, recordBytesMax: sizes.recordBytesMax, replyBytesMax: sizes.messageBytesMax, protocolMax }, logger);
   // Hints are a namespace of their own, open before the replica listens (it keeps hinted writes in it).
-  const hintStore = new HintStore(deps.hintEngine ?? (deps.engine ? new MemoryEngine() : createHintEngine(config)), { windowMs: config.hints.windowMs, bytesMax: config.hints.bytesMax, recordBytesMax: sizes.recordBytesMax, conflictPolicy: config.conflictPolicy }, clock, logger.child({ part: 'hints' }));
+  const hintStore = new HintStore(deps.hintEngine ?? (deps.engine ? new MemoryEngine() : createNamespaceEngine(config, Namespace.Hints)), { windowMs: config.hints.windowMs, bytesMax: config.hints.bytesMax, recordBytesMax: sizes.recordBytesMax, conflictPolicy: config.conflictPolicy }, clock, logger.child({ part: 'hints' }));
   await hintStore.open().catch(async (err) => {
     await engine.close();
     if (!deps.transport) await transport.close();
@@ -151,7 +151,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   });
   replica.hints = hintStore;
   // Paxos state (conditional writes) too: a promise answered must survive a restart.
-  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createPaxosEngine(config)), replica, hlc, { replyBytesMax: sizes.messageBytesMax, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) }, logger.child({ part: 'paxos' }));
+  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createNamespaceEngine(config, Namespace.Paxos)), replica, hlc, { replyBytesMax: sizes.messageBytesMax, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) }, logger.child({ part: 'paxos' }));
   await acceptor.open().catch(async (err) => {
     await hintStore.close();
     await engine.close();

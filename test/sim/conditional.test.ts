@@ -44,6 +44,13 @@ describe('conditional writes', () => {
     assert.equal(gone.header(Header.Context), undefined, 'and no current context to give');
     assert.equal((await c.requestVia('n3', ClientOp.Put, 'lock', 'f', { [Header.IfAbsent]: 'true' })).code, 200, 'a deleted key can be created again');
 
+    // A prepare answer carries the stored versions and an accepted proposal: a conditional value is at most half the maximum.
+    const half = Math.floor((1024 * 1024 - 8192) / 2); // simConfig's limits.valueBytesMax
+    const big = await c.requestVia('n1', ClientOp.Put, 'big.lock', 'x'.repeat(half + 1), { [Header.IfAbsent]: 'true' });
+    assert.equal(big.code, ErrorCode.TooLarge, big.message);
+    assert.match(big.message, /at most half/);
+    assert.equal((await c.requestVia('n1', ClientOp.Put, 'big.lock', 'x'.repeat(half), { [Header.IfAbsent]: 'true' })).code, 200, 'half fits');
+
     for (const [op, headers, why] of [
       [ClientOp.Put, { [Header.IfAbsent]: 'true', [Header.IfMatch]: now.header(Header.Context)! }, /exclude each other/],
       [ClientOp.Del, { [Header.IfAbsent]: 'true' }, /for puts/],

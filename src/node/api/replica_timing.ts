@@ -14,7 +14,7 @@
 import { Histogram } from 'prom-client';
 import { isErrorCode } from '../../core/errors.js';
 import { ReplicaOp } from '../../protocol/subjects.js';
-import { replyError, type InboundMessage, type MessageHandler, type Reply, type RequestOptions, type Transport } from '../../transport/transport.js';
+import { ServiceErrorHeader, type InboundMessage, type MessageHandler, type Reply, type RequestOptions, type Transport } from '../../transport/transport.js';
 
 const ops = new Set<string>(Object.values(ReplicaOp));
 export const replicaLatencyBuckets = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -59,7 +59,9 @@ export function timeReplicaTraffic(inner: Transport, cluster: string, timing: Re
       const stop = timing.sent.startTimer({ op });
       try {
         const reply = await inner.request(subject, data, opts);
-        stop({ outcome: outcomeOf(replyError(reply)?.code) });
+        // The code header alone: the caller builds the error (an Error per failed reply is enough).
+        const code = reply.header(ServiceErrorHeader.Code);
+        stop({ outcome: outcomeOf(code === undefined ? undefined : Number(code)) });
         return reply;
       } catch (err) {
         const code = (err as { code?: unknown } | null)?.code;

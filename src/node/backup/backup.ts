@@ -25,9 +25,10 @@ import { open } from 'lmdb';
 import { BadRequestError } from '../../core/errors.js';
 import { goddbVersion } from '../../version.js';
 import { identityFile, lockDataDir, readIdentity } from '../membership/identity.js';
+import { Namespace } from '../namespace_engine.js';
 
-/** The LMDB stores of a data directory by namespace (node.ts, hints/hint_engine.ts, paxos/acceptor.ts). */
-export const storeDirs = { data: 'lmdb', hints: 'hints', paxos: 'paxos' } as const;
+/** The LMDB stores of a data directory by namespace (node.ts, namespace_engine.ts). */
+export const storeDirs = { data: 'lmdb', hints: Namespace.Hints.dir, paxos: Namespace.Paxos.dir } as const;
 const metaDir = 'meta';
 export const backupManifestFile = 'backup.json';
 const manifestFormat = 1;

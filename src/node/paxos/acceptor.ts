@@ -12,48 +12,19 @@
  * again (Replica.bootstrapping), and a lost promise is a documented limit
  * (README "Conditional writes"), as in Cassandra.
  */
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../../config/types.js';
 import { ErrorCode, GodDbError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { commit, PlantedBug, prepare, propose, type Acceptance, type Ballot, type PaxosPromise, type PaxosState } from '../../core/paxos.js';
 import type { Version } from '../../core/version.js';
 import { decodeKindOnly, decodePaxosState, decodeVersioned, encode, encodePaxosState, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
-import { EngineKind, SyncMode, type StorageEngine } from '../../storage/engine.js';
-import { createEngine } from '../../storage/index.js';
-import { MemoryEngine } from '../../storage/memory.js';
-import { hashIndexKeyOf, RedisEngine } from '../../storage/redis.js';
+import type { StorageEngine } from '../../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { LogLimiter } from '../log_limiter.js';
 import { KeyLock } from '../replica/key_lock.js';
 import type { Replica } from '../replica/replica.js';
-
-/** Redis keys of Paxos state (the data is under 'god:r:', hints under 'god:h:'). */
-export const paxosRedisKeyPrefix = 'god:p:';
-
-/** The Paxos state's own engine, beside the node's data. Not yet open: PaxosAcceptor.open() opens it. */
-export function createPaxosEngine(config: Readonly<NodeConfig>): StorageEngine {
-  switch (config.storage.engine) {
-    case EngineKind.Redis:
-      return new RedisEngine({ ...config.storage.redis, keyPrefix: paxosRedisKeyPrefix, hashIndexKey: hashIndexKeyOf(paxosRedisKeyPrefix) });
-    case EngineKind.Lmdb:
-      return createEngine({
-        engine: EngineKind.Lmdb,
-        redis: config.storage.redis,
-        lmdbPath: join(config.dataDir, 'paxos'),
-        lmdbMapSizeBytes: config.storage.lmdb.mapSizeBytes,
-        // Always synced, whatever storage.sync says of the data: a promise forgotten in a power loss
-        // could let two proposals be chosen.
-        lmdbSync: SyncMode.Always,
-        lmdbSyncIntervalMs: config.storage.syncIntervalMs,
-      });
-    default:
-      return new MemoryEngine();
-  }
-}
 
 export interface AcceptorOptions {
   /** Largest reply payload this node sends (NATS max_payload less headers). */

@@ -187,9 +187,9 @@ export class PaxosProposer {
   private async promised(key: string, deadline: number, attempt: number, mine: readonly Version[]): Promise<Promised | { tookEffect: ConditionalResult } | undefined> {
     const { targets, majority } = this.acceptors(key);
     const ballot: Ballot = { hlc: this.hlc.now(), node: this.opts.self };
-    const r = await this.fan(targets, majority, deadline, (node) => this.prepareOn(node, key, ballot));
+    const r = await this.fan(key, targets, majority, deadline, (node) => this.prepareOn(node, key, ballot));
     if (r.outcome !== FanOutOutcome.Won) {
-      this.passRefusals(r, key, deadline);
+      this.passRefusals(r);
       await this.pause(attempt, deadline, key);
       return undefined;
     }
@@ -247,7 +247,7 @@ export class PaxosProposer {
     const every = await all;
     const refusedByAll = every.ok.size === 0 && every.failed.size === round.targets.length && [...every.failed.values()].every((e) => e instanceof RefusedError);
     if (refusedByAll) {
-      this.passRefusals(every, key, deadline);
+      this.passRefusals(every);
       return Proposed.Refused;
     }
     return Proposed.Unknown;
@@ -255,7 +255,7 @@ export class PaxosProposer {
 
   /** Commits on every replica asked; resolves how many acknowledged within the deadline. */
   private async commit(key: string, round: Promised, version: Version, deadline: number): Promise<number> {
-    const r = await this.fan(round.targets, round.majority, deadline, (node) => this.commitOn(node, key, round.ballot, version));
+    const r = await this.fan(key, round.targets, round.majority, deadline, (node) => this.commitOn(node, key, round.ballot, version));
     return r.tally.succeeded;
   }
 
@@ -273,13 +273,13 @@ export class PaxosProposer {
     return { targets, majority };
   }
 
-  private async fan<T>(targets: string[], needed: number, deadline: number, call: (node: string) => Promise<T>): Promise<FanOutResult<T>> {
-    const { quorum } = fanOut(targets, { needed, timeoutMs: this.remaining(deadline) }, this.clock, call);
+  private async fan<T>(key: string, targets: string[], needed: number, deadline: number, call: (node: string) => Promise<T>): Promise<FanOutResult<T>> {
+    const { quorum } = fanOut(targets, { needed, timeoutMs: this.remaining(deadline, key) }, this.clock, call);
     return quorum;
   }
 
   /** Moves this node's clock past the ballots that refused it, so its next ballot is later. */
-  private passRefusals(r: FanOutResult<unknown>, key: string, deadline: number): void {
+  private passRefusals(r: FanOutResult<unknown>): void {
     for (const err of r.failed.values()) {
       if (!(err instanceof RefusedError) || err.ballot === undefined) continue;
       try {
@@ -288,28 +288,30 @@ export class PaxosProposer {
         if (!(e instanceof ClockSkewError)) throw e;
       }
     }
-    this.remaining(deadline, key);
   }
 
   /** A random pause before the next round (longer as attempts go on); 503 once the deadline has passed. */
   private async pause(attempt: number, deadline: number, key: string): Promise<void> {
     this.contended++;
     const ms = Math.floor((this.opts.random ?? Math.random)() * Math.min(limits.paxosBackoffMsMax, 5 * attempt));
-    if (this.clock.monotonicMs() + ms >= deadline) this.remaining(deadline - ms, key);
+    if (this.clock.monotonicMs() + ms >= deadline) throw this.outOfTime(key);
     await new Promise<void>((resolve) => this.clock.setTimer(ms, resolve));
   }
 
   /** Ms left before the deadline; 503 once none (nothing of this write was accepted, or it would be 504 already). */
-  private remaining(deadline: number, key?: string): number {
+  private remaining(deadline: number, key: string): number {
     const left = deadline - this.clock.monotonicMs();
-    if (left <= 0) throw new UnavailableError(`conditional operation${key === undefined ? '' : ` on ${key}`} contended: no round won within ${2 * this.opts.requestTimeoutMs} ms; nothing was written`);
+    if (left <= 0) throw this.outOfTime(key);
     return Math.min(left, this.opts.requestTimeoutMs);
+  }
+
+  private outOfTime(key: string): UnavailableError {
+    return new UnavailableError(`conditional operation on ${key} contended: no round won within ${2 * this.opts.requestTimeoutMs} ms; nothing was written`);
   }
 
   private newVersion(value: Uint8Array | null, context: VClock, ttlSeconds: number | undefined): Version {
     return newVersion(this.opts.self, this.hlc.now(), value, context, ttlSeconds, this.opts.conflictPolicy);
   }
-
 
   private async prepareOn(node: string, key: string, ballot: Ballot): Promise<PaxosPromise> {
     const p = node === this.opts.self ? await this.local.prepare(key, ballot) : await this.ask(node, { kind: Kind.PaxosPrepare, key, ballot }, Kind.PaxosPrepareReply);
