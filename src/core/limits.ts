@@ -133,6 +133,8 @@ export const limits = {
   paxosBackoffMsMax: 100,
   /** Keys a node reads per second while building its trees (local scans only). */
   aaeBuildKeysPerSecond: 200_000,
+  /** A tree build waits this long to read a raced key again when every key lock is taken (replica busy). */
+  aaeSettleRetryMs: 10,
   // The change feed (node/changes, client/watch.ts; issue 12).
   /** Bytes a node's NATS connection may hold unsent before change events are dropped (counted) rather than queued. */
   changesOutboundBytesMax: 8 * 1024 * 1024,

@@ -129,7 +129,11 @@ describe('backup - goddb backup and restore', () => {
         }
         return missing.size === 0;
       };
-      await until(check, 30_000 - (Date.now() - started), () => `node 3 holds every key written: ${missing.size} of ${written.size} missing (e.g. ${[...missing].slice(0, 5).join(', ')})`);
+      await until(check, 30_000 - (Date.now() - started), () => `node 3 holds every key written: ${missing.size} of ${written.size} missing (e.g. ${[...missing].slice(0, 5).join(', ')})`).catch(async (err: Error) => {
+        // What anti-entropy did on each node, to tell a slow exchange from trees that agree while the stores differ.
+        const aae = await Promise.all(workers.map(async (w) => (w ? (await (await fetch(`http://127.0.0.1:${w.httpPort}/metrics`)).text()).split('\n').filter((l) => l.startsWith('goddb_aae_')).join('; ') : 'stopped')));
+        throw new Error(`${err.message}\n${aae.map((m, i) => `${ids[i]}: ${m}`).join('\n')}`);
+      });
       console.log(`# ${written.size} keys (${afterBackup - atBackup} during the backup, ${atStop - afterBackup} after it before the stop); node 3 held all ${Date.now() - started}ms after its start`);
 
       const metrics = await (await fetch(`http://127.0.0.1:${workers[2]!.httpPort}/metrics`)).text();

@@ -32,7 +32,7 @@ import { NoRespondersError, replyError, type InboundMessage, type Subscription, 
 import type { Membership } from '../membership/membership.js';
 import type { StoreListener } from '../replica/replica.js';
 import { LogLimiter } from '../log_limiter.js';
-import { ArcTrees, compareInArc, decodeOrEmpty, TreeState, type ArcTree } from './trees.js';
+import { ArcTrees, compareInArc, decodeOrEmpty, TreeState, type ArcTree, type KeyLocks } from './trees.js';
 
 export interface AntiEntropyOptions {
   self: string;
@@ -50,7 +50,7 @@ export interface AntiEntropyOptions {
 }
 
 /** This node's store, through the replica (its lock, its merge, its listeners). */
-export interface AaeLocal {
+export interface AaeLocal extends KeyLocks {
   get(key: string): Promise<Version[]>;
   put(key: string, versions: readonly Version[]): Promise<void>;
   onStored(fn: StoreListener): void;
@@ -110,7 +110,7 @@ export class AntiEntropy {
     private readonly clock: Clock,
     logger: Logger,
   ) {
-    this.trees = new ArcTrees(opts.self, opts.replication, engine, clock);
+    this.trees = new ArcTrees(opts.self, opts.replication, engine, clock, local);
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
   }
 

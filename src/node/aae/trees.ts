@@ -4,28 +4,53 @@
  * (core/moves.ts arcsOf), so each replica of the arc keeps a tree over the
  * same key set, and two replicas compare their trees of one arc.
  *
- * A tree is built by scanning its arc in key-hash order, paced, and kept up
- * to date from every change of the store (Replica.onStored: the old digest
- * XORed out, the new one in), so no write ever rescans anything. A change
- * during the build is applied only to keys the scan has passed; one ahead of
- * it the scan reads itself. (A change racing the scan's own read can leave a
- * segment off: an exchange recomputes the segments it lists from storage and
- * corrects them, see `correct`.) When the serving ring changes, every tree
- * is dropped and rebuilt as the rounds reach its arc. Memory: arcs x 1024
- * segments x 8 bytes, whatever the number of keys.
+ * A tree is built by scanning its arc in key-hash order, a batch at a time,
+ * paced, and kept up to date from every change of the store
+ * (Replica.onStored, called under the key's lock: the old digest XORed out,
+ * the new one in), so no write ever rescans anything. A change during the
+ * build is applied only to keys the scan has passed; one ahead of it the
+ * scan reads itself. Where the two could disagree the key is read again
+ * under its lock (`settle`): a key written while its batch was being read
+ * (the batch may hold the record before or after that write), and a key
+ * whose write is under way when the batch is applied (its new record may be
+ * committed, and read, before the write tells the tree). Every other entry
+ * of a batch is exactly what the store held when the batch was applied, as
+ * the tree then holds nothing of it and every later change arrives with it
+ * as `before`. When the serving ring changes, every tree is dropped and
+ * rebuilt as the rounds reach its arc. Memory: arcs x 1024 segments x 8
+ * bytes, whatever the number of keys.
  */
 import { compareHashOrder } from '../../storage/hash_order.js';
 import type { Clock } from '../../core/clock.js';
 import { limits } from '../../core/limits.js';
-import { arcName, arcsOf, hashMax, spansOf, type Arc } from '../../core/moves.js';
+import { arcName, arcsOf, hashMax, inArc, spansOf, type Arc } from '../../core/moves.js';
 import { keyHash, preferenceList, type Ring } from '../../core/ring.js';
 import { newTree, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../core/tictac.js';
+import { GodDbError } from '../../core/errors.js';
 import type { Version } from '../../core/version.js';
 import { decodeRecord } from '../../protocol/codec.js';
-import type { HashCursor, StorageEngine } from '../../storage/engine.js';
+import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
 
 export const TreeState = { Building: 'building', Ready: 'ready' } as const;
 export type TreeState = (typeof TreeState)[keyof typeof TreeState];
+
+/**
+ * The store's per-key locks, as the replica holds them for every
+ * read-merge-write (node/replica/replica.ts): a build reads a key again
+ * holding its lock when a write may have raced the batch it came in.
+ */
+export interface KeyLocks {
+  /** The keys whose writes hold or wait for their lock now. */
+  writing(): Iterable<string>;
+  /** Runs `fn` holding the key's lock (refused, GodDbError, when too many keys are locked). */
+  holding<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** How far a build has scanned: every key at or before it in the arc's order (with `key` undefined, every key of `hash` too). */
+export interface ScanMark {
+  hash: bigint;
+  key: string | undefined;
+}
 
 export interface ArcTree {
   arc: Arc;
@@ -33,8 +58,12 @@ export interface ArcTree {
   replicas: string[];
   tree: TictacTree;
   state: TreeState;
-  /** While building: the last entry the scan has passed (changes at or before it are applied). */
-  scanned: HashCursor | undefined;
+  /** While building: how far the scan has gone (changes at or before it are applied, others left to the scan). */
+  scanned: ScanMark | undefined;
+  /** While a batch is read: keys ahead of the scan changed meanwhile (the batch may hold them either way). */
+  touched: Set<string> | undefined;
+  /** Keys the scan has passed whose digest is not in the tree yet: `settle` reads them again under their lock. */
+  deferred: Set<string>;
   /** Changes applied so far (an exchange that recomputes segments checks none came meanwhile). */
   changes: number;
 }
@@ -54,6 +83,7 @@ export class ArcTrees {
     private readonly replication: number,
     private readonly engine: StorageEngine,
     private readonly clock: Clock,
+    private readonly locks: KeyLocks,
   ) {}
 
   /** Keeps the trees for `ring` (fingerprint `key`): drops them all when the ring changed. */
@@ -65,7 +95,7 @@ export class ArcTrees {
     this.ends = all.map((a) => a.end);
     this.arcs = all.map((arc) => ({ arc, replicas: preferenceList(ring, arc.end, this.replication) }))
       .filter((a) => a.replicas.includes(this.self))
-      .map((a) => ({ ...a, tree: newTree(), state: TreeState.Building, scanned: undefined, changes: 0 }));
+      .map((a) => ({ ...a, tree: newTree(), state: TreeState.Building, scanned: undefined, touched: undefined, deferred: new Set<string>(), changes: 0 }));
     this.building = new Set(this.arcs);
     this.byEnd = new Map(this.arcs.map((a) => [a.arc.end, a]));
   }
@@ -86,31 +116,46 @@ export class ArcTrees {
     return this.arcs.filter((a) => a.state === TreeState.Ready).length;
   }
 
-  /** A change of the store (Replica.onStored). */
+  /** A change of the store (Replica.onStored, under the key's lock). */
   stored(key: string, before: readonly Version[], after: readonly Version[]): void {
     if (this.arcs.length === 0) return;
     const hash = keyHash(key);
     const t = this.arcOf(hash);
     if (!t) return;
-    if (t.state === TreeState.Building && (t.scanned === undefined || compareInArc(t.arc, { hash, key }, t.scanned) > 0)) return;
+    if (t.state === TreeState.Building) {
+      if (t.deferred.has(key)) return; // its settle reads it after this change
+      if (t.scanned === undefined || !passedBy(t.arc, { hash, key }, t.scanned)) {
+        t.touched?.add(key);
+        return; // the scan reads it (again, when touched while its batch was read)
+      }
+    }
     updateTree(t.tree, hash, versionsDigest(key, before), versionsDigest(key, after));
     t.changes++;
   }
 
-  /** Builds the tree of `t` by a paced scan of its arc; false when the ring changed meanwhile (dropped). */
+  /** Builds the tree of `t` by a paced scan of its arc; false when the ring changed meanwhile (dropped) or `stopped`. */
   async build(t: ArcTree, stopped: () => boolean): Promise<boolean> {
     if (!this.building.has(t)) return t.state === TreeState.Ready;
     const generation = this.generation;
-    let n = 0;
+    const gone = () => stopped() || generation !== this.generation;
+    const batchSize = limits.rangeItemsMax;
     for (const span of spansOf(t.arc)) {
-      for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
-        if (stopped() || generation !== this.generation) return false;
-        t.scanned = { hash: entry.hash, key: entry.key };
-        updateTree(t.tree, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record)));
-        if (++n % limits.rangeItemsMax === 0) await this.pace(limits.rangeItemsMax);
+      let after: HashCursor | undefined;
+      for (;;) {
+        t.touched = new Set();
+        const batch = await readBatch(this.engine, span, after, batchSize);
+        if (gone()) return false;
+        const last = batch.at(-1);
+        // A short batch is the rest of the span: the scan has passed all of it.
+        const mark: ScanMark = last && batch.length === batchSize ? { hash: last.hash, key: last.key } : { hash: span.toHash, key: undefined };
+        this.apply(t, batch, mark);
+        for (const key of [...t.deferred]) if (!(await this.settle(t, key, gone))) return false;
+        if (batch.length < batchSize) break;
+        after = mark as HashCursor;
+        await this.pace(batch.length);
+        if (gone()) return false;
       }
     }
-    if (generation !== this.generation) return false;
     t.state = TreeState.Ready;
     t.scanned = undefined;
     this.building.delete(t);
@@ -118,16 +163,62 @@ export class ArcTrees {
   }
 
   /**
+   * One batch into the tree, at once (no await): each entry as read, except
+   * the keys of the batch's range changed while it was read, or whose write
+   * is under way (its record may be committed, read or not, before the tree
+   * hears of it), whether the batch holds them or not: those are deferred.
+   * Then the scan has passed up to `mark`.
+   */
+  private apply(t: ArcTree, batch: readonly HashedEntry[], mark: ScanMark): void {
+    const raced = t.touched ?? new Set<string>();
+    t.touched = undefined;
+    for (const key of this.locks.writing()) raced.add(key);
+    for (const key of raced) {
+      const at = { hash: keyHash(key), key };
+      if (inArc(at.hash, t.arc) && passedBy(t.arc, at, mark) && (t.scanned === undefined || !passedBy(t.arc, at, t.scanned))) t.deferred.add(key);
+    }
+    for (const entry of batch) {
+      if (!t.deferred.has(entry.key)) updateTree(t.tree, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record)));
+    }
+    t.scanned = mark;
+  }
+
+  /** The deferred `key` read again and put in the tree, holding its lock (no change of it in between); false when gone. */
+  private async settle(t: ArcTree, key: string, gone: () => boolean): Promise<boolean> {
+    for (;;) {
+      if (gone()) return false;
+      try {
+        await this.locks.holding(key, async () => {
+          const record = await this.engine.get(key);
+          if (!t.deferred.delete(key)) return;
+          updateTree(t.tree, keyHash(key), 0n, record === undefined ? 0n : versionsDigest(key, decodeOrEmpty(record)));
+        });
+        return true;
+      } catch (err) {
+        if (!(err instanceof GodDbError)) throw err;
+        await new Promise<void>((r) => this.clock.setTimer(limits.aaeSettleRetryMs, r)); // every key lock taken: writes first
+      }
+    }
+  }
+
+  /**
    * Sets the given segments of `t` to what storage holds (`leaves`: XOR of
    * the digests a full scan of those segments found), when no change came
-   * during that scan (`changesBefore`): a tree a build race left off heals.
+   * during that scan (`changesBefore`): a tree a race left off heals. A
+   * segment with a write under way is left alone: the scan may have read
+   * its record, and the tree then hears of it as a change again.
    */
   correct(t: ArcTree, leaves: ReadonlyMap<number, bigint>, segments: readonly number[], changesBefore: number): number {
     if (t.changes !== changesBefore || t.state !== TreeState.Ready) return 0;
+    const writing = new Set<number>();
+    for (const key of this.locks.writing()) {
+      const hash = keyHash(key);
+      if (inArc(hash, t.arc)) writing.add(segmentOf(hash));
+    }
     let fixed = 0;
     for (const s of segments) {
       const want = leaves.get(s) ?? 0n;
-      if (t.tree.segments[s] !== want) {
+      if (!writing.has(s) && t.tree.segments[s] !== want) {
         setSegment(t.tree, s, want);
         fixed++;
       }
@@ -162,7 +253,21 @@ export function compareInArc(arc: Arc, a: HashCursor, b: HashCursor): number {
   return compareHashOrder({ hash: offset(a.hash), key: a.key }, { hash: offset(b.hash), key: b.key });
 }
 
-/** Hash order, then key bytes (UTF-8), as storage orders them. */
+/** True when the scan has passed `at` (its digest is in the tree, or deferred). */
+function passedBy(arc: Arc, at: HashCursor, mark: ScanMark): boolean {
+  if (mark.key !== undefined) return compareInArc(arc, at, { hash: mark.hash, key: mark.key }) <= 0;
+  return compareInArc(arc, { hash: at.hash, key: '' }, { hash: mark.hash, key: '' }) <= 0;
+}
+
+/** Up to `size` entries of the span after `after`, in one read of the engine. */
+async function readBatch(engine: StorageEngine, span: { fromHash: bigint; toHash: bigint }, after: HashCursor | undefined, size: number): Promise<HashedEntry[]> {
+  const batch: HashedEntry[] = [];
+  for await (const entry of engine.scanRange(span, { batchSize: size, ...(after ? { after } : {}) })) {
+    batch.push(entry);
+    if (batch.length === size) break;
+  }
+  return batch;
+}
 
 export function decodeOrEmpty(record: Uint8Array): Version[] {
   try {

@@ -150,6 +150,7 @@ export class Metrics {
       new Gauge({ name: 'goddb_aae_trees_ready', help: 'Ranges whose anti-entropy tree is built (of goddb_aae_trees)', registers: [this.registry], collect() { this.set(aae().treesReady); } });
       new Gauge({ name: 'goddb_aae_trees', help: 'Ranges this node replicates, one anti-entropy tree each', registers: [this.registry], collect() { this.set(aae().treesTotal); } });
       new Gauge({ name: 'goddb_aae_exchanges_failed_total', help: 'Anti-entropy exchanges that failed (a peer timed out or refused); the next round tries again', registers: [this.registry], collect() { this.set(aae().exchangesFailed); } });
+      new Gauge({ name: 'goddb_aae_segments_corrected_total', help: 'Anti-entropy tree segments set again from storage because they had drifted from it (a race the tree missed; convergence only)', registers: [this.registry], collect() { this.set(aae().segmentsCorrected); } });
     }
     if (gcSkipped) new Gauge({ name: 'goddb_gc_skipped_total', help: 'Purge candidates this node\'s sweeps left in place, by reason (moving, not_replica, down, unreachable, differs, old_protocol); the next sweep tries again', labelNames: ['reason'], registers: [this.registry], collect() { for (const [reason, n] of Object.entries(gcSkipped())) this.set({ reason }, n); } });
     const changes = gauges.changes;

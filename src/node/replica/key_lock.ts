@@ -14,6 +14,11 @@ export class KeyLock {
     return this.tails.size;
   }
 
+  /** The keys held or waited for now. */
+  keys(): Iterable<string> {
+    return this.tails.keys();
+  }
+
   /**
    * Runs `fn` holding the locks of all `keys` (duplicates count once). They
    * are taken one by one in sorted order, so two batches that share keys, or

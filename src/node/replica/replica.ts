@@ -179,6 +179,16 @@ export class Replica {
     });
   }
 
+  /** The keys whose writes hold or wait for their lock now. */
+  writing(): Iterable<string> {
+    return this.locks.keys();
+  }
+
+  /** Runs `fn` holding the key's lock: no write of the key runs meanwhile (a tree build reads a raced key again). */
+  holding<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
+  }
+
   /** Calls `fn` after every change of a stored record (under the key's lock, in the order of the changes). */
   onStored(fn: StoreListener): void {
     this.listeners.push(fn);
