@@ -17,7 +17,7 @@
  *
  * Pure: no I/O, no clocks; md5 from node:crypto is a pure function.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { Version } from './version.js';
 
 /** Segments per branch and branches per tree: 32 x 32 = 1024 segments (Riak's "small" tree). */
@@ -43,20 +43,85 @@ export function branchOf(segment: number): number {
  */
 export function versionsDigest(key: string, versions: readonly Version[]): bigint {
   if (versions.length === 0) return 0n;
-  const sorted = [...versions].sort(canonicalOrder);
+  const sorted = versions.length === 1 ? versions : [...versions].sort(canonicalOrder);
+  const d = (fitsScratch(key, sorted) ? digestInScratch(key, sorted) : digestStreamed(key, sorted)).readBigUInt64BE(0);
+  return d === 0n ? 1n : d; // 0n means "nothing here"
+}
+
+/*
+ * The digest is MD5 over a sequence of length-prefixed fields (4-byte
+ * big-endian length, then the bytes), so that field boundaries cannot shift
+ * between two different sets: the key, then per version its
+ * `hlc|writer|tombstone|expiresHlc` text, its clock as `id:counter` joined by
+ * commas in id order, and its value. Trees of older nodes compare with these
+ * digests, so the bytes never change; a set that fits a scratch buffer is laid
+ * out there and hashed in one call (the common case: it allocates no Buffer
+ * per field), a larger one is streamed field by field (the same bytes).
+ */
+const scratchBytes = 16 * 1024;
+const scratch = Buffer.allocUnsafe(scratchBytes);
+
+/** An upper bound of the fields' bytes (3 UTF-8 bytes per UTF-16 unit at most) fits the scratch. */
+function fitsScratch(key: string, versions: readonly Version[]): boolean {
+  let bytes = 4 + 3 * key.length;
+  for (const v of versions) {
+    bytes += 12 + 3 * (v.writer.length + 60) + v.value.length;
+    for (const id in v.clock) bytes += 3 * id.length + 32;
+    if (bytes > scratchBytes) return false;
+  }
+  return true;
+}
+
+function digestInScratch(key: string, versions: readonly Version[]): Buffer {
+  let at = textField(0, key);
+  for (const v of versions) {
+    at = textField(at, `${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`);
+    const start = at;
+    at += 4;
+    const ids = Object.keys(v.clock);
+    if (ids.length > 1) ids.sort();
+    for (let i = 0; i < ids.length; i++) {
+      if (i > 0) scratch[at++] = 0x2c; // ','
+      at += writeText(`${ids[i]!}:${v.clock[ids[i]!]}`, at);
+    }
+    scratch.writeUInt32BE(at - start - 4, start);
+    scratch.writeUInt32BE(v.value.length, at);
+    scratch.set(v.value, at + 4);
+    at += 4 + v.value.length;
+  }
+  return hash('md5', scratch.subarray(0, at), 'buffer');
+}
+
+/** Writes `text` as a field at `at`; returns where the next field starts. */
+function textField(at: number, text: string): number {
+  const n = writeText(text, at + 4);
+  scratch.writeUInt32BE(n, at);
+  return at + 4 + n;
+}
+
+/** Writes `text` as UTF-8 at `at`, its bytes' count: short ASCII text byte by byte (cheaper than a call into C++), other text by Buffer.write. */
+function writeText(text: string, at: number): number {
+  if (text.length > 64) return scratch.write(text, at);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return scratch.write(text, at);
+    scratch[at + i] = c;
+  }
+  return text.length;
+}
+
+function digestStreamed(key: string, versions: readonly Version[]): Buffer {
   const h = createHash('md5');
   field(h, Buffer.from(key, 'utf8'));
-  for (const v of sorted) {
+  for (const v of versions) {
     field(h, Buffer.from(`${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`, 'utf8'));
     const clock = Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(',');
     field(h, Buffer.from(clock, 'utf8'));
     field(h, v.value);
   }
-  const d = h.digest().readBigUInt64BE(0);
-  return d === 0n ? 1n : d; // 0n means "nothing here"
+  return h.digest();
 }
 
-/** Length-prefixed, so that field boundaries cannot shift between two different sets. */
 function field(h: ReturnType<typeof createHash>, bytes: Uint8Array): void {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(bytes.length);

@@ -90,6 +90,7 @@ describe('anti-entropy', () => {
     assert.equal(readRepairs(c), readRepairsBefore, 'no read repair happened: anti-entropy alone repaired');
     await c.clock.advance(6_000); // one more round compares every arc again
     for (const id of ids) assert.equal(c.node(id).node.aae.progress().segmentsDiffering, 0, `${id} saw no differing segment in its last round`);
+    for (const id of ids) assert.equal(await c.node(id).node.aae.audit(), 0, `${id}'s trees match its store`);
     await c.stop();
   });
 

@@ -171,6 +171,8 @@ describe('convergence under faults (issue 10)', () => {
       assert.deepEqual(stillDiffer, [], `seed ${seed}: replicas still differ ${tookMs} ms after the heal\n${events.join('\n')}`);
       assert.ok(rootsAgree(c), `seed ${seed}: tree roots still differ ${tookMs} ms after the heal`);
       assert.ok(tookMs <= convergenceMs, `seed ${seed}: converged only ${tookMs} ms after the heal (bound ${convergenceMs} ms)`);
+      // Each tree equals one computed afresh from its node's store: none drifted (trees were built under writes).
+      for (const id of ids) assert.equal(await c.node(id).node.aae.audit(), 0, `seed ${seed}: ${id}'s trees match its store`);
 
       // Every replica holds the same versions: any one of them gives the converged value.
       const final = new Map<string, string | undefined>();
