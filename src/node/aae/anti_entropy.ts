@@ -32,6 +32,7 @@ import { NoRespondersError, replyError, type InboundMessage, type Subscription, 
 import type { Membership } from '../membership/membership.js';
 import type { StoreListener } from '../replica/replica.js';
 import { LogLimiter } from '../log_limiter.js';
+import { Pacer } from '../pacer.js';
 import { ArcTrees, compareInArc, decodeOrEmpty, TreeState, type ArcTree, type KeyLocks } from './trees.js';
 
 export interface AntiEntropyOptions {
@@ -90,7 +91,7 @@ export class AntiEntropy {
   private running: Promise<void> | undefined;
   private stopped = false;
   private rotation = 0;
-  private nextRepairAtMs = 0;
+  private readonly pacer: Pacer;
   private readonly differingByArc = new Map<string, number>();
   /** Where the next exchange of an arc starts its key lists: the last one stopped there (keysPerExchange). */
   private readonly resumeByArc = new Map<string, HashCursor>();
@@ -110,6 +111,7 @@ export class AntiEntropy {
     private readonly clock: Clock,
     logger: Logger,
   ) {
+    this.pacer = new Pacer(clock);
     this.trees = new ArcTrees(opts.self, opts.replication, engine, clock, local);
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
   }
@@ -285,7 +287,7 @@ export class AntiEntropy {
     for (let i = 0; i < keys.length; i += limits.aaeRepairBatchKeys) {
       if (this.stopped) return;
       const batch = keys.slice(i, i + limits.aaeRepairBatchKeys);
-      await this.pace();
+      await this.pacer.ready();
       let bytes = 0;
       const results = await Promise.allSettled(
         batch.map(async (key) => {
@@ -302,13 +304,8 @@ export class AntiEntropy {
         this.logs.warn('aae-repair', { peer, failed: batch.length - done, err: String((failed?.reason as Error | undefined)?.message) }, 'some keys could not be repaired; the next round tries again');
       }
       const costMs = Math.max((batch.length * 1000) / this.opts.keysPerSecond, (bytes * 1000) / this.opts.bytesPerSecond);
-      this.nextRepairAtMs = Math.max(this.nextRepairAtMs, this.clock.monotonicMs()) + costMs;
+      this.pacer.spent(costMs);
     }
-  }
-
-  private async pace(): Promise<void> {
-    const wait = this.nextRepairAtMs - this.clock.monotonicMs();
-    if (wait > 0) await new Promise<void>((r) => this.clock.setTimer(wait, r));
   }
 
   private async ask(peer: string, msg: Message): Promise<Uint8Array> {

@@ -30,6 +30,7 @@ import { GodDbError } from '../../core/errors.js';
 import type { Version } from '../../core/version.js';
 import { decodeRecord } from '../../protocol/codec.js';
 import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
+import { Pacer } from '../pacer.js';
 
 export const TreeState = { Building: 'building', Ready: 'ready' } as const;
 export type TreeState = (typeof TreeState)[keyof typeof TreeState];
@@ -74,7 +75,7 @@ export class ArcTrees {
   /** Ends of every arc of the ring (whether replicated here or not), sorted: to find a key's arc. */
   private ends: bigint[] = [];
   private ringKey = '';
-  private nextBuildAtMs = 0;
+  private readonly pacer: Pacer;
   /** Bumped when the trees are dropped: a build under way for the old ones stops. */
   private generation = 0;
 
@@ -84,7 +85,9 @@ export class ArcTrees {
     private readonly engine: StorageEngine,
     private readonly clock: Clock,
     private readonly locks: KeyLocks,
-  ) {}
+  ) {
+    this.pacer = new Pacer(clock);
+  }
 
   /** Keeps the trees for `ring` (fingerprint `key`): drops them all when the ring changed. */
   follow(ring: Ring, key: string): void {
@@ -152,7 +155,8 @@ export class ArcTrees {
         for (const key of [...t.deferred]) if (!(await this.settle(t, key, gone))) return false;
         if (batch.length < batchSize) break;
         after = mark as HashCursor;
-        await this.pace(batch.length);
+        this.pacer.spent((batch.length * 1000) / limits.aaeBuildKeysPerSecond);
+        await this.pacer.ready();
         if (gone()) return false;
       }
     }
@@ -244,12 +248,6 @@ export class ArcTrees {
       for (let s = 0; s < fresh.segments.length; s++) if (fresh.segments[s] !== t.tree.segments[s]) differing++;
     }
     return differing;
-  }
-
-  private async pace(keys: number): Promise<void> {
-    this.nextBuildAtMs = Math.max(this.nextBuildAtMs, this.clock.monotonicMs()) + (keys * 1000) / limits.aaeBuildKeysPerSecond;
-    const wait = this.nextBuildAtMs - this.clock.monotonicMs();
-    if (wait > 0) await new Promise<void>((r) => this.clock.setTimer(wait, r));
   }
 
   /** The replicated arc holding `hash`: the first arc whose end is at or after it, else the wrapping one. */

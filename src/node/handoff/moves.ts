@@ -42,6 +42,7 @@ import type { MetaStore } from '../../storage/meta.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { Membership } from '../membership/membership.js';
 import { LogLimiter } from '../log_limiter.js';
+import { Pacer } from '../pacer.js';
 
 export interface MovesOptions {
   self: string;
@@ -89,7 +90,7 @@ export class Moves {
   private futureSeenAt = new Map<string, number>();
   /** Foreign-key sweeps done for the current future ring (two: see cleanup). */
   private sweeps = { fp: '', done: 0, lastAtMs: 0 };
-  private nextPullAtMs = 0;
+  private readonly pacer: Pacer;
   private readonly logs: LogLimiter;
   private readonly transfersBySource = new Map<string, Transfer & { rangesDone: number; rangesTotal: number }>();
   private sub: Subscription | undefined;
@@ -114,6 +115,7 @@ export class Moves {
     private readonly logger: Logger,
   ) {
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
+    this.pacer = new Pacer(clock);
   }
 
   /**
@@ -368,7 +370,7 @@ export class Moves {
     let after: HashCursor | undefined = kept === 'done' ? undefined : kept;
     for (;;) {
       if (this.stopped) return false;
-      await this.pace();
+      await this.pacer.ready();
       let reply: RangeReply;
       try {
         const req = { kind: Kind.RangeRequest, from: this.opts.self, fromHash: span.fromHash, toHash: span.toHash, bytesMax: this.pageBytes(), ...(after ? { after } : {}) } as const;
@@ -388,7 +390,7 @@ export class Moves {
       transfer.bytesSent += bytes;
       this.keysPulled += reply.items.length;
       this.bytesPulled += bytes;
-      this.nextPullAtMs = Math.max(this.nextPullAtMs, this.clock.monotonicMs()) + (bytes * 1000) / this.opts.bytesPerSecond;
+      this.pacer.spent((bytes * 1000) / this.opts.bytesPerSecond);
       if (!reply.next) break;
       after = reply.next;
       this.progress.set(key, after);
@@ -400,11 +402,6 @@ export class Moves {
 
   private pageBytes(): number {
     return Math.max(1, Math.min(limits.rangePageBytesMax, Math.floor(this.opts.bytesPerSecond / 10)));
-  }
-
-  private async pace(): Promise<void> {
-    const wait = this.nextPullAtMs - this.clock.monotonicMs();
-    if (wait > 0) await new Promise<void>((r) => this.clock.setTimer(wait, r));
   }
 
   /**
