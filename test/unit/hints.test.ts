@@ -155,6 +155,24 @@ describe('hint store', () => {
     assert.deepEqual(decodeHint(encodeHint(n3))?.key, key);
   });
 
+  it('hints - a version merged into a held hint is kept its whole window (the window counts from the newest version)', async () => {
+    const clock = new FakeClock();
+    const store = new HintStore(new MemoryEngine(), { windowMs: 60_000, bytesMax: 1 << 20, recordBytesMax: 1 << 20 }, clock, silent);
+    await store.open();
+    await store.store('n3', 'k', [version(1, 'a')]);
+    await clock.advance(50_000);
+    await store.store('n3', 'k', [version(2, 'b')]);
+    await clock.advance(50_000); // the first version is 100 s old, the newest 50 s
+    const [hint] = await all(store.scan());
+    assert.deepEqual(hint!.versions.map((v) => v.hlc), [2]);
+    assert.equal(store.expired(hint!), false, 'the version merged 50 s ago is within the 60 s window');
+    await clock.advance(11_000);
+    assert.equal(store.expired(hint!), true);
+    await store.store('n3', 'k', [version(1, 'a')]); // adds nothing: the hint's time stays
+    const [again] = await all(store.scan());
+    assert.equal(store.expired(again!), true, 'a merge that adds nothing does not refresh the hint');
+  });
+
   it('hints - a delivered hint is deleted only if unchanged since read, and the byte cap refuses new hints', async () => {
     const clock = new FakeClock();
     const store = new HintStore(new MemoryEngine(), { windowMs: 60_000, bytesMax: 400, recordBytesMax: 1 << 20 }, clock, silent);

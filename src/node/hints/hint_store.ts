@@ -34,7 +34,7 @@ export interface Hint {
   owner: string;
   key: string;
   versions: Version[];
-  /** Wall-clock ms when the first of these versions was kept (the window counts from it). */
+  /** Wall-clock ms when the newest of these versions was kept (the window counts from it: a version merged in late is kept its whole window). */
   storedAtMs: number;
 }
 
@@ -127,7 +127,7 @@ export class HintStore implements HintSink {
       const held = old === undefined ? undefined : decodeHint(old);
       const merged = mergeSiblings(held?.versions ?? [], versions, limits.siblingsMax, this.opts.recordBytesMax, { policy: this.opts.conflictPolicy ?? ConflictPolicy.Lww });
       if (held !== undefined && isUpToDate(held.versions, merged)) return;
-      const record = encodeHint({ owner, key, versions: merged, storedAtMs: held?.storedAtMs ?? this.clock.nowMs() });
+      const record = encodeHint({ owner, key, versions: merged, storedAtMs: this.clock.nowMs() });
       const grows = record.length - (held === undefined ? 0 : old!.length);
       if (this.bytes + grows > this.opts.bytesMax) {
         this.dropped.full++;
