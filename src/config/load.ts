@@ -142,8 +142,9 @@ export function crossFieldProblem(cfg: NodeConfig): string | undefined {
   if ((tls.certFile === '') !== (tls.keyFile === '')) return 'nats.tls.certFile and nats.tls.keyFile must be given together';
   // A hint holds a version written before the delete that shadows it; delivered after the purge it
   // would bring the key back, so every hint must be gone (windowMs) before any tombstone may go.
-  if (cfg.hints.windowMs >= cfg.gc.graceSeconds * 1000) {
-    return `hints.windowMs (${cfg.hints.windowMs}) must be below the tombstone grace period gc.graceSeconds (${cfg.gc.graceSeconds} s = ${cfg.gc.graceSeconds * 1000} ms), so no hint can bring back a purged key`;
+  // A member gets hints for a window after it went down, and each is kept a window after its newest version.
+  if (2 * cfg.hints.windowMs >= cfg.gc.graceSeconds * 1000) {
+    return `twice hints.windowMs (${cfg.hints.windowMs}) must be below the tombstone grace period gc.graceSeconds (${cfg.gc.graceSeconds} s = ${cfg.gc.graceSeconds * 1000} ms): a hint can hold a version that old, and must not bring back a purged key`;
   }
   return undefined;
 }

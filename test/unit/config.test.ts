@@ -344,8 +344,8 @@ describe('config - gc', () => {
   });
 
   it('config - the hint window must be below the tombstone grace period', () => {
-    assert.equal(fromArgs(['--gc-grace-seconds', '5', '--hint-window', '4s']).gc.graceSeconds, 5);
-    assert.throws(() => fromArgs(['--gc-grace-seconds', '5', '--hint-window', '5s']), (err: Error) => err instanceof ConfigError && /hints\.windowMs \(5000\) must be below the tombstone grace period gc\.graceSeconds/.test(err.message));
+    assert.equal(fromArgs(['--gc-grace-seconds', '5', '--hint-window', '2s']).gc.graceSeconds, 5);
+    assert.throws(() => fromArgs(['--gc-grace-seconds', '5', '--hint-window', '2500ms']), (err: Error) => err instanceof ConfigError && /twice hints\.windowMs \(2500\) must be below the tombstone grace period gc\.graceSeconds/.test(err.message));
     assert.throws(() => fromArgs(['--gc-grace-seconds', '0', '--hint-window', '1']), ConfigError);
   });
 });
