@@ -220,7 +220,7 @@ export const configSchema: convict.Schema<NodeConfig> = {
       arg: 'sloppy-quorum',
     },
     windowMs: {
-      doc: 'Hints older than this are dropped, and a member down longer gets no new ones (Cassandra\'s max_hint_window); must stay far below the tombstone grace period; ms or like 3h.',
+      doc: 'Hints whose newest version is older than this are dropped, and a member down longer gets no new ones (Cassandra\'s max_hint_window); twice it must stay below the tombstone grace period; ms or like 3h.',
       format: durationFormat(1, 7 * 24 * 3_600_000),
       default: limits.hintWindowMsDefault,
       env: 'GODDB_HINT_WINDOW_MS',
@@ -236,7 +236,7 @@ export const configSchema: convict.Schema<NodeConfig> = {
   },
   gc: {
     graceSeconds: {
-      doc: 'Tombstone grace period in seconds (Cassandra\'s gc_grace_seconds): a delete, or a TTL value past its expiry, is purged only this long after it and once every replica holds it alike; repair must reach every replica within it. Must exceed hints.windowMs. Default 10 days; as low as 1 for tests.',
+      doc: 'Tombstone grace period in seconds (Cassandra\'s gc_grace_seconds): a delete, or a TTL value past its expiry, is purged only this long after it and once every replica holds it alike; repair must reach every replica within it. Must exceed twice hints.windowMs. Default 10 days; as low as 1 for tests.',
       format: intFormat(1, limits.ttlSecondsMax),
       default: 864_000,
       env: 'GODDB_GC_GRACE_SECONDS',
