@@ -31,6 +31,7 @@ import { loadOrCreateIdentity, lockDataDir } from './membership/identity.js';
 import { Membership } from './membership/membership.js';
 import { HybridClock } from './clock/hybrid_clock.js';
 import { joinTokens, planTokens, tokensMetaName, writeTokens } from './membership/placement_tokens.js';
+import { markStore, mustRefill, StoreFill } from './handoff/store_fill.js';
 import { recallSelf } from './membership/recall.js';
 import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
@@ -160,8 +161,13 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   });
   // An empty disk with nothing kept may be a wiped one (recall.ts below finds out): until then the
   // replica counts toward no quorum, or it could answer reads with nothing in the meantime.
-  const mayBeWiped = emptyAtStart && loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && config.gossip.enabled && protocolMax >= 2;
-  replica.bootstrapping = mayBeWiped;
+  const canRefill = config.gossip.enabled && protocolMax >= 2;
+  const mayBeWiped = emptyAtStart && loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && canRefill;
+  // A store lost while the metadata was kept (a Redis restarted without persistence, a data
+  // directory wiped but for meta/), or a refill that did not finish: refilled the same way (a
+  // joining node pulls its ranges anyway, and is no replica yet).
+  const refill = canRefill && loadState(meta)?.state !== MemberState.Joining && mustRefill(meta, emptyAtStart);
+  replica.bootstrapping = mayBeWiped || refill;
   const replicaSubs = replica.listen(transport, config.cluster, id);
   replicaSubs.push(acceptor.listen(transport, config.cluster, id));
   // A node with nothing kept asks its peers first whether they know it (a wiped disk): it then
@@ -405,11 +411,15 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   }
   // Back on an empty disk (no move record, no data) while the cluster knows this id: pull every
   // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
-  const wiped = recalled !== undefined && emptyAtStart;
+  const wiped = (recalled !== undefined && emptyAtStart) || refill;
   replica.bootstrapping = wiped;
+  markStore(meta, wiped ? StoreFill.Filling : StoreFill.Whole);
   if (wiped) {
-    moves.onBootstrapped = () => (replica.bootstrapping = false);
-    logger.warn('this node is back on an empty disk: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
+    moves.onBootstrapped = () => {
+      replica.bootstrapping = false;
+      markStore(meta, StoreFill.Whole);
+    };
+    logger.warn({ metadataKept: refill }, 'this node is back on an empty or partly refilled store: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
   }
   moves.start({ wiped });
   gc.start();

@@ -10,8 +10,18 @@
  * because the hex is fixed-width lowercase, so ZRANGEBYLEX reads a ring range
  * in order (scanRange). A put or delete changes record and member in one
  * MULTI. open() builds the index for a db written before it existed.
+ *
+ * A Redis restarted without persistence (or flushed) comes back empty, and a
+ * node serving from it would answer reads with nothing for keys it
+ * acknowledged. So open() leaves a marker key with a random value, and after
+ * every reconnection the engine refuses all calls until it has read the
+ * marker back; a marker gone or changed means the data went with it, and the
+ * engine then refuses every call for good (the node counts toward no quorum).
+ * Restarting the worker refills its ranges from the other replicas
+ * (node/handoff/store_fill.ts).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { StorageError } from '../core/errors.js';
 import { keyHash } from '../core/ring.js';
@@ -50,6 +60,14 @@ export function hashIndexKeyOf(keyPrefix: string): string {
   return `hash-index:${keyPrefix}`;
 }
 
+/** The marker that tells a reconnection to the same data from one to a Redis that lost it: outside the prefix too. */
+export function storeMarkKeyOf(keyPrefix: string): string {
+  return `store-mark:${keyPrefix}`;
+}
+
+const Link = { Checking: 'checking', Ok: 'ok', Lost: 'lost' } as const;
+type Link = (typeof Link)[keyof typeof Link];
+
 /** A key's member in the hash index. */
 export function hashIndexMember(key: string, hash = keyHash(key)): string {
   return `${hashHex(hash)}:${key}`;
@@ -62,6 +80,10 @@ export class RedisEngine implements StorageEngine {
   private closed = false;
   /** The latest connection error, for messages: a command only learns "stream isn't writeable". */
   private lastConnectionError = '';
+  /** The store's marker value, set or read by open(); '' before. */
+  private mark = '';
+  /** Whether the data behind the connection is known to be the data open() found. */
+  private link: Link = Link.Checking;
 
   constructor(options: RedisEngineOptions) {
     this.options = {
@@ -73,6 +95,7 @@ export class RedisEngine implements StorageEngine {
     };
     const { keyPrefix, hashIndexKey } = this.options;
     assert.ok(!this.buildingIndexKey().startsWith(keyPrefix), `redis hash index ${hashIndexKey} must lie outside the key prefix ${keyPrefix}`);
+    assert.ok(!this.markKey().startsWith(keyPrefix), `redis store marker ${this.markKey()} must lie outside the key prefix ${keyPrefix}`);
   }
 
   async open(): Promise<void> {
@@ -90,6 +113,10 @@ export class RedisEngine implements StorageEngine {
     this.client = client;
     try {
       await this.buildHashIndex(client);
+      const fresh = randomBytes(12).toString('hex');
+      const [, kept] = await this.call('open', () => exec(client.multi().set(this.markKey(), fresh, 'NX').get(this.markKey())));
+      this.mark = String(kept);
+      this.link = Link.Ok;
     } catch (err) {
       this.client = undefined;
       client.disconnect();
@@ -134,8 +161,8 @@ export class RedisEngine implements StorageEngine {
    */
   async count(): Promise<number> {
     const client = this.ready();
-    const [size, index] = await this.call('count', () => exec(client.multi().dbsize().exists(this.options.hashIndexKey)));
-    return Number(size) - Number(index);
+    const [size, index, mark] = await this.call('count', () => exec(client.multi().dbsize().exists(this.options.hashIndexKey).exists(this.markKey())));
+    return Number(size) - Number(index) - Number(mark);
   }
 
   /**
@@ -237,6 +264,22 @@ export class RedisEngine implements StorageEngine {
     }
   }
 
+  private markKey(): string {
+    return storeMarkKeyOf(this.options.keyPrefix);
+  }
+
+  /** After a reconnection: the marker read back, or the store counted lost for good. */
+  private async verify(client: Redis): Promise<void> {
+    try {
+      const kept = await client.get(this.markKey());
+      if (this.link !== Link.Checking) return;
+      this.link = kept === this.mark ? Link.Ok : Link.Lost;
+    } catch (err) {
+      // Gone again before it answered: the next 'ready' checks once more.
+      this.lastConnectionError = describe(err);
+    }
+  }
+
   private buildingIndexKey(): string {
     return `${this.options.hashIndexKey}:building`;
   }
@@ -262,6 +305,11 @@ export class RedisEngine implements StorageEngine {
     });
     client.on('ready', () => {
       this.lastConnectionError = '';
+      if (this.mark !== '' && this.link === Link.Checking) void this.verify(client);
+    });
+    // Whatever Redis is there after a reconnection is checked before it is used again.
+    client.on('close', () => {
+      if (this.link === Link.Ok) this.link = Link.Checking;
     });
     return client;
   }
@@ -285,6 +333,10 @@ export class RedisEngine implements StorageEngine {
   private ready(): Redis {
     if (this.closed) throw new StorageError('redis engine is closed');
     if (this.client === undefined) throw new StorageError('redis engine is not open');
+    if (this.link === Link.Lost) {
+      throw new StorageError(`redis at ${this.address()} lost this node's data (restarted without persistence, or flushed): refusing to serve from it; restart the worker to refill its ranges from the other replicas`);
+    }
+    if (this.link === Link.Checking) throw new StorageError(`redis at ${this.address()} is reconnecting: checking that it kept this node's data`);
     return this.client;
   }
 

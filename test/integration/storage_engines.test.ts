@@ -237,8 +237,9 @@ describe('redis engine', () => {
     await engine.close();
   });
 
-  it('redis engine - calls fail fast with StorageError while Redis is down and work again once it is back', async () => {
-    let server = await startRedisServer();
+  it('redis engine - calls fail fast with StorageError while Redis is down and work again once it is back with its data', async () => {
+    const dir = await tempDir('redis-aof');
+    let server = await startRedisServer({ dir, appendonly: true });
     const engine = redisEngineOn(server.port, 0);
     try {
       await engine.open();
@@ -249,9 +250,33 @@ describe('redis engine', () => {
       assert.ok(Date.now() - started < outageDetectMs, `get took ${Date.now() - started} ms to fail`);
       await assert.rejects(engine.put('k', Uint8Array.of(2)), StorageError);
 
-      server = await startRedisServer({ port: server.port });
+      server = await startRedisServer({ port: server.port, dir, appendonly: true });
       await eventually(() => engine.put('k', Uint8Array.of(3)), recoveryWaitMs);
       assert.deepEqual(await engine.get('k'), Buffer.of(3));
+    } finally {
+      await engine.close();
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('redis engine - a Redis back without its data (restarted without persistence) is refused for good: no empty answers for what the node held', async () => {
+    let server = await startRedisServer();
+    const engine = redisEngineOn(server.port, 0);
+    try {
+      await engine.open();
+      await engine.put('k', Uint8Array.of(1));
+      await server.stop();
+      server = await startRedisServer({ port: server.port });
+      // Once reconnected and checked, every call names the loss; it never answers "absent" for k.
+      await eventually(async () => {
+        await assert.rejects(engine.get('k'), /lost this node's data/);
+      }, recoveryWaitMs);
+      await assert.rejects(engine.put('k', Uint8Array.of(2)), /lost this node's data/);
+      await assert.rejects(engine.count(), StorageError);
+      // A new engine (the worker restarted) opens on it: the node then refills (node/handoff/store_fill.ts).
+      const reopened = redisEngineOn(server.port, 0);
+      await withEngine(reopened, async (e) => assert.equal(await e.count(), 0, 'the marker is not counted'));
     } finally {
       await engine.close();
       await server.stop();

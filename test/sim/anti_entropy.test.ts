@@ -94,34 +94,60 @@ describe('anti-entropy', () => {
     await c.stop();
   });
 
-  for (const enabled of [true, false]) {
-    it(`sim aae - a node back on an empty store (its metadata kept) ${enabled ? 'gets every key back from its peers without reads' : 'stays empty without anti-entropy (the control)'}`, async () => {
-      const seed = simSeed();
-      const c = new SimCluster(seed, ids, aaeOn({ enabled }));
-      await c.start();
-      const keys = Array.from({ length: 400 }, (_, i) => `w.${i}`);
-      for (const k of keys) await put(c, 'n1', k, `v-${k}`);
-      await c.clock.advance(2_000); // the third replica's writes land too
-      await c.crash('n3');
-      // A lost store, not a new member: the node comes back with its tokens and state, so no range
-      // move pulls anything for it; only anti-entropy can refill it.
-      await c.clock.run(c.startOne('n3', new MemoryEngine(), c.node('n3').meta));
-      assert.equal(await c.node('n3').engine.count(), 0);
-      const tookMs = await until(c, async () => (await disagreeing(c, keys)).length === 0, convergenceMs);
-      const held = await c.node('n3').engine.count();
-      console.log(`# seed ${seed}: anti-entropy ${enabled ? 'on' : 'off'}: n3 holds ${held} of ${keys.length} keys after ${tookMs} ms; keys repaired ${repaired(c)}`);
-      if (enabled) {
-        assert.deepEqual(await disagreeing(c, keys), [], `seed ${seed}: n3 is missing keys`);
-        assert.equal(held, keys.length);
-        assert.ok(repaired(c) >= keys.length, 'anti-entropy repaired them');
-        await until(c, async () => rootsEqual(c), 10_000);
-        assert.ok(rootsEqual(c), `seed ${seed}: the tree roots differ`);
-      } else {
-        assert.equal(held, 0, 'nothing else refills the store: the test can fail');
-      }
-      await c.stop();
-    });
-  }
+  it('sim aae - a node back on an empty store with its metadata kept (a Redis restarted without persistence) refills its ranges before it counts toward quorums, without anti-entropy', async () => {
+    const seed = simSeed();
+    const c = new SimCluster(seed, ids, aaeOn({ enabled: false }));
+    await c.start();
+    const keys = Array.from({ length: 400 }, (_, i) => `w.${i}`);
+    for (const k of keys) await put(c, 'n1', k, `v-${k}`);
+    await c.clock.advance(2_000); // the third replica's writes land too
+    await c.crash('n3');
+    // The sources serve no range for now: n3 stays empty, and must not answer for keys it held.
+    for (const id of ['n1', 'n2']) c.bus.stall(id, (subject) => subject.endsWith('.range'));
+    await c.clock.run(c.startOne('n3', new MemoryEngine(), c.node('n3').meta));
+    assert.equal(await c.node('n3').engine.count(), 0);
+    assert.equal(c.node('n3').node.replica.bootstrapping, true, `seed ${seed}: n3 knows its store was lost`);
+    const alone = await c.requestVia('n3', ClientOp.Get, keys[0]!, '', { 'KV-R': '3' });
+    assert.notEqual(alone.code, 404, `seed ${seed}: R=3 cannot count the empty replica (no 404 from it): ${alone.code}`);
+    for (const id of ['n1', 'n2']) c.bus.unstall(id);
+    const tookMs = await until(c, async () => !c.node('n3').node.replica.bootstrapping && (await disagreeing(c, keys)).length === 0, convergenceMs);
+    console.log(`# seed ${seed}: n3 refilled ${await c.node('n3').engine.count()} of ${keys.length} keys ${tookMs} ms after its sources served again; anti-entropy off`);
+    assert.deepEqual(await disagreeing(c, keys), [], `seed ${seed}: n3 is missing keys`);
+    assert.equal(c.node('n3').node.replica.bootstrapping, false);
+    assert.equal(repaired(c), 0, 'the refill, not anti-entropy');
+    await c.stop();
+  });
+
+  it('sim aae - a node that crashed while refilling (its store no longer empty, not yet whole) goes on refilling after its restart before it counts toward quorums', async () => {
+    const seed = simSeed();
+    const c = new SimCluster(seed, ids, aaeOn({ enabled: false }));
+    await c.start();
+    const keys = Array.from({ length: 200 }, (_, i) => `p.${i}`);
+    for (const k of keys) await put(c, 'n1', k, `v-${k}`);
+    await c.clock.advance(2_000);
+    await c.crash('n3');
+    for (const id of ['n1', 'n2']) c.bus.stall(id, (subject) => subject.endsWith('.range'));
+    await c.clock.run(c.startOne('n3', new MemoryEngine(), c.node('n3').meta));
+    assert.equal(c.node('n3').node.replica.bootstrapping, true);
+    // It crashes with part of its ranges back: a store with some of its keys.
+    const meta = c.node('n3').meta;
+    await c.crash('n3');
+    const partial = new MemoryEngine();
+    await partial.open();
+    for (const k of keys.slice(0, 20)) await partial.put(k, (await c.node('n1').engine.get(k))!);
+    await c.clock.run(c.startOne('n3', partial, meta));
+    assert.equal(c.node('n3').node.replica.bootstrapping, true, `seed ${seed}: a store part-way refilled is not whole`);
+    for (const id of ['n1', 'n2']) c.bus.unstall(id);
+    await until(c, async () => !c.node('n3').node.replica.bootstrapping && (await disagreeing(c, keys)).length === 0, convergenceMs);
+    assert.deepEqual(await disagreeing(c, keys), [], `seed ${seed}: n3 is missing keys`);
+    assert.equal(c.node('n3').node.replica.bootstrapping, false);
+    // Whole now: a plain restart on the same store is not a refill.
+    const whole = c.node('n3').engine;
+    await c.crash('n3');
+    await c.clock.run(c.startOne('n3', whole, meta));
+    assert.equal(c.node('n3').node.replica.bootstrapping, false, 'a restart on a whole store serves at once');
+    await c.stop();
+  });
 
   it('sim aae - a node restarted with a wiped disk holds every key it replicates again, without reads', async () => {
     const seed = simSeed();
@@ -190,11 +216,12 @@ describe('anti-entropy', () => {
     const keysPerSecond = 100;
     const c = new SimCluster(seed, ids, aaeOn({ keysPerSecond, intervalMs: 1_000 }));
     await c.start();
+    // Stored straight into two replicas: n3 never got them, and only anti-entropy brings them.
     const keys = Array.from({ length: 600 }, (_, i) => `b.${i}`);
-    for (const k of keys) await put(c, 'n1', k, `v-${k}`);
-    await c.clock.advance(2_000);
-    await c.crash('n3');
-    await c.clock.run(c.startOne('n3', new MemoryEngine(), c.node('n3').meta));
+    for (const [i, k] of keys.entries()) {
+      const v = { clock: { n1: i + 1 }, hlc: c.node('n1').node.hlc.now(), writer: 'n1', tombstone: false, value: new TextEncoder().encode(`v-${k}`) };
+      await Promise.all([c.node('n1').node.replica.put(k, [v]), c.node('n2').node.replica.put(k, [v])]);
+    }
     const samples: number[][] = [];
     let seconds = 0;
     while ((await disagreeing(c, keys)).length > 0 && seconds < 60) {

@@ -1,0 +1,35 @@
+/**
+ * Whether this node's store holds what the ring gives it, kept in the
+ * node's metadata beside its tokens and state: `whole` once it serves,
+ * `filling` while it pulls its ranges back from the other replicas.
+ *
+ * A node back on a wiped data directory is recognised by its peers
+ * (membership/recall.ts). This catches what they cannot see: a store lost
+ * while the metadata stayed (a Redis restarted without persistence, the
+ * lmdb directory removed but not meta/), found empty at start though it was
+ * whole, and a refill cut short by a crash (the store is no longer empty,
+ * but is not whole). Either way the node refills before it counts toward
+ * any quorum, or it would answer reads with nothing for keys it
+ * acknowledged. A store that is legitimately empty (everything purged or
+ * moved away) only costs a refill that finds nothing.
+ */
+import type { MetaStore } from '../../storage/meta.js';
+
+export const storeFillMetaName = 'store';
+
+export const StoreFill = { Whole: 'whole', Filling: 'filling' } as const;
+export type StoreFill = (typeof StoreFill)[keyof typeof StoreFill];
+
+/** True when the store must be refilled before it counts toward quorums (see above). */
+export function mustRefill(meta: MetaStore, emptyAtStart: boolean): boolean {
+  const kept = storeFill(meta);
+  return kept === StoreFill.Filling || (kept === StoreFill.Whole && emptyAtStart);
+}
+
+export function markStore(meta: MetaStore, state: StoreFill): void {
+  if (storeFill(meta) !== state) meta.writeText(storeFillMetaName, state);
+}
+
+function storeFill(meta: MetaStore): string | undefined {
+  return meta.readText(storeFillMetaName)?.trim();
+}
