@@ -17,7 +17,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { fromWallMs } from '../../src/core/hlc.js';
 import { arcsOf, inArc } from '../../src/core/moves.js';
-import { buildRing, keyHash } from '../../src/core/ring.js';
+import { buildRing, keyHash, preferenceList } from '../../src/core/ring.js';
 import { newTree, segmentOf, updateTree, versionsDigest, type TictacTree } from '../../src/core/tictac.js';
 import { ConflictPolicy, type Version } from '../../src/core/version.js';
 import { ArcTrees, TreeState } from '../../src/node/aae/trees.js';
@@ -195,5 +195,43 @@ describe('aae tree build', () => {
     t.tree.segments[segment] = 12_345n;
     assert.equal(trees.correct(t, await leavesOf(t, segment), [segment], t.changes), 1);
     assert.deepEqual(await sameAsStorage(engine, t), [], 'the drifted segment healed');
+  });
+
+  it('aae tree build - a ring change keeps the built trees of the arcs it leaves whole and builds only the new ones', async () => {
+    const engine = new MemoryEngine();
+    await engine.open();
+    const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
+    const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+    const v = (n: number): Version => ({ clock: { a: n }, hlc: fromWallMs(startMs) + n, writer: 'a', tombstone: false, value: new TextEncoder().encode(`v${n}`) });
+    for (let i = 0; i < 300; i++) await replica.put(`k${i}`, [v(i + 1)]);
+    const trees = new ArcTrees('a', 2, engine, realClock, replica);
+    replica.onStored((key, before, after) => trees.stored(key, before, after));
+    const before = buildRing([{ id: 'a', virtualNodes: 8 }, { id: 'b', virtualNodes: 8 }]);
+    trees.follow(before, 'r1');
+    for (const t of trees.list()) assert.equal(await trees.build(t, () => false), true);
+    const builtBefore = new Map(trees.list().map((t) => [`${t.arc.start}-${t.arc.end}`, t]));
+
+    // A third member joins: its tokens split some arcs; with N=2 of 3, 'a' also stops replicating some.
+    const after = buildRing([{ id: 'a', virtualNodes: 8 }, { id: 'b', virtualNodes: 8 }, { id: 'c', virtualNodes: 2 }]);
+    trees.follow(after, 'r2');
+    let kept = 0;
+    let fresh = 0;
+    for (const t of trees.list()) {
+      const old = builtBefore.get(`${t.arc.start}-${t.arc.end}`);
+      if (old !== undefined) {
+        assert.equal(t, old, 'an arc the ring kept whole keeps its tree object');
+        assert.equal(t.state, TreeState.Ready);
+        assert.deepEqual(t.replicas, preferenceList(after, t.arc.end, 2), 'with the new ring\'s replicas');
+        kept++;
+      } else {
+        assert.equal(t.state, TreeState.Building, 'a new arc is built');
+        fresh++;
+      }
+    }
+    assert.ok(kept > 0 && fresh > 0, `some arcs kept (${kept}), some new (${fresh})`);
+    // Writes after the change reach the kept trees; every tree, kept or built again, matches the store.
+    for (let i = 0; i < 300; i += 7) await replica.put(`k${i}`, [v(1000 + i)]);
+    for (const t of trees.list()) assert.equal(await trees.build(t, () => false), true);
+    assert.equal(await trees.audit(), 0);
   });
 });

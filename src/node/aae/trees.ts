@@ -16,9 +16,9 @@
  * committed, and read, before the write tells the tree). Every other entry
  * of a batch is exactly what the store held when the batch was applied, as
  * the tree then holds nothing of it and every later change arrives with it
- * as `before`. When the serving ring changes, every tree is dropped and
- * rebuilt as the rounds reach its arc. Memory: arcs x 1024 segments x 8
- * bytes, whatever the number of keys.
+ * as `before`. When the serving ring changes, the trees of arcs it keeps
+ * whole stay, and those of new arcs are built as the rounds reach them.
+ * Memory: arcs x 1024 segments x 8 bytes, whatever the number of keys.
  */
 import { compareHashOrder } from '../../storage/hash_order.js';
 import type { Clock } from '../../core/clock.js';
@@ -94,12 +94,20 @@ export class ArcTrees {
     if (key === this.ringKey) return;
     this.ringKey = key;
     this.generation++;
+    // A built tree whose arc the new ring keeps, start and end, covers the same keys: it stays (the
+    // same object, kept up to date all along); only new arcs are built. A join splits a few arcs.
+    const built = new Map(this.arcs.filter((t) => t.state === TreeState.Ready).map((t) => [arcName(t.arc), t]));
     const all = arcsOf([ring]);
     this.ends = all.map((a) => a.end);
     this.arcs = all.map((arc) => ({ arc, replicas: preferenceList(ring, arc.end, this.replication) }))
       .filter((a) => a.replicas.includes(this.self))
-      .map((a) => ({ ...a, tree: newTree(), state: TreeState.Building, scanned: undefined, touched: undefined, deferred: new Set<string>(), changes: 0 }));
-    this.building = new Set(this.arcs);
+      .map((a) => {
+        const kept = built.get(arcName(a.arc));
+        if (kept === undefined) return { ...a, tree: newTree(), state: TreeState.Building, scanned: undefined, touched: undefined, deferred: new Set<string>(), changes: 0 };
+        kept.replicas = a.replicas;
+        return kept;
+      });
+    this.building = new Set(this.arcs.filter((t) => t.state === TreeState.Building));
     this.byEnd = new Map(this.arcs.map((a) => [a.arc.end, a]));
   }
 
