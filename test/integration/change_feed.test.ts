@@ -122,7 +122,10 @@ describe('change feed on real workers', () => {
     const requests = async () => ((await collect(nc, '$SRV.STATS.goddb')) as Stats[]).reduce((n, s) => n + s.endpoints.reduce((m, e) => m + e.num_requests, 0), 0);
     const before = await requests();
     for (let i = 0; i < 20; i++) assert.equal((await rawRequest(nc, `kv.put.count.${i}`, 'x')).code, 200);
-    assert.equal((await requests()) - before, 20);
+    // 20 puts emit 20 events: were events requests, the count would grow by 40 or more. The SDK
+    // client of this file polls kv.ring once a second meanwhile, which adds a request or two.
+    const counted = (await requests()) - before;
+    assert.ok(counted >= 20 && counted < 30, `the service counted ${counted} requests for 20 puts`);
   });
 
   it('change feed - the SDK watch filters by prefix and delivers each key\'s changes once, in HLC order', async () => {
