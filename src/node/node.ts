@@ -168,6 +168,15 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // joining node pulls its ranges anyway, and is no replica yet).
   const refill = canRefill && loadState(meta)?.state !== MemberState.Joining && mustRefill(meta, emptyAtStart);
   replica.bootstrapping = mayBeWiped || refill;
+  // A store that never held anything is marked whole by its first write outside a refill, before
+  // that write is acknowledged (listeners run before the replica answers): found empty at a later
+  // start, it was lost. A store that never held a key loses nothing by coming back empty.
+  let markedWhole = false;
+  replica.onStored(() => {
+    if (markedWhole || replica.bootstrapping) return;
+    markStore(meta, StoreFill.Whole);
+    markedWhole = true;
+  });
   const replicaSubs = replica.listen(transport, config.cluster, id);
   replicaSubs.push(acceptor.listen(transport, config.cluster, id));
   // A node with nothing kept asks its peers first whether they know it (a wiped disk): it then
@@ -413,11 +422,16 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
   const wiped = (recalled !== undefined && emptyAtStart) || refill;
   replica.bootstrapping = wiped;
-  markStore(meta, wiped ? StoreFill.Filling : StoreFill.Whole);
+  if (wiped) markStore(meta, StoreFill.Filling);
+  else if (!emptyAtStart) {
+    markStore(meta, StoreFill.Whole);
+    markedWhole = true;
+  }
   if (wiped) {
     moves.onBootstrapped = () => {
       replica.bootstrapping = false;
       markStore(meta, StoreFill.Whole);
+      markedWhole = true;
     };
     logger.warn({ metadataKept: refill }, 'this node is back on an empty or partly refilled store: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
   }

@@ -45,8 +45,9 @@ describe('cluster on the redis engine', () => {
       try {
         // Beside the records, one sorted set orders them by key hash (storage/redis.ts).
         const all = (await client.keys('*')).sort();
-        const keys = all.filter((k) => !k.startsWith('hash-index:'));
-        assert.equal(all.length - keys.length, 1, `redis of ${ids[i]} holds one hash index`);
+        const keys = all.filter((k) => !k.startsWith('hash-index:') && !k.startsWith('store-mark:'));
+        assert.equal(all.filter((k) => k.startsWith('hash-index:')).length, 1, `redis of ${ids[i]} holds one hash index`);
+        assert.ok(all.includes('store-mark:god:r:'), `redis of ${ids[i]} holds the data store's marker`);
         assert.equal(keys.length, 20, `redis of ${ids[i]} holds one record per key`);
         assert.ok(keys.every((k) => k.includes('redis.')), `records are keyed by the key: ${keys[0]}`);
       } finally {

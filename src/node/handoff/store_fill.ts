@@ -3,6 +3,10 @@
  * node's metadata beside its tokens and state: `whole` once it serves,
  * `filling` while it pulls its ranges back from the other replicas.
  *
+ * A store is marked whole when the node starts on a store that holds keys,
+ * or by its first write (before that write is acknowledged), so a store
+ * that never held a key is never refilled for coming back empty.
+ *
  * A node back on a wiped data directory is recognised by its peers
  * (membership/recall.ts). This catches what they cannot see: a store lost
  * while the metadata stayed (a Redis restarted without persistence, the
@@ -10,8 +14,8 @@
  * whole, and a refill cut short by a crash (the store is no longer empty,
  * but is not whole). Either way the node refills before it counts toward
  * any quorum, or it would answer reads with nothing for keys it
- * acknowledged. A store that is legitimately empty (everything purged or
- * moved away) only costs a refill that finds nothing.
+ * acknowledged. A store that held keys and is legitimately empty (all of
+ * them purged or moved away) only costs a refill that finds nothing.
  */
 import type { MetaStore } from '../../storage/meta.js';
 
