@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { Redis } from 'ioredis';
 import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisServerHandle } from '../../src/devtools/servers.js';
 import { rawConnect, rawRequest } from '../helpers/nats_raw.js';
-import { startWorker, type Worker } from '../helpers/workers.js';
+import { startWorker, tempDir, type Worker } from '../helpers/workers.js';
 
 const ids = ['r1', 'r2', 'r3'];
 
@@ -17,12 +17,14 @@ describe('cluster on the redis engine', () => {
   const redises: RedisServerHandle[] = [];
   let workers: Worker[] = [];
   let nc: NatsConnection;
+  // Each worker's own data directory (its identity and metadata), removed after: never ./data.
+  const dirs = ids.map((id) => tempDir(`redis-cluster-${id}`));
 
   before(async () => {
     nats = await startNatsServer();
     for (let i = 0; i < ids.length; i++) redises.push(await startRedisServer());
     workers = await Promise.all(ids.map((id, i) => startWorker(id, [
-      '--cluster', 'redistest', '-peers', ids.join(','), '-discovery', nats.url, '-redisport', String(redises[i]!.port), '-port', '0',
+      '--cluster', 'redistest', '-peers', ids.join(','), '-discovery', nats.url, '-redisport', String(redises[i]!.port), '-port', '0', '--data-dir', dirs[i]!.path,
     ])));
     nc = await rawConnect(nats.url);
   });
@@ -32,6 +34,7 @@ describe('cluster on the redis engine', () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
     await Promise.all(redises.map((r) => r.stop()));
     await nats?.stop();
+    for (const d of dirs) d.remove();
   });
 
   it('each node keeps its replicas in its own redis-server', async () => {
