@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { keyHash } from '../../src/core/ring.js';
 import { branchOf, compareTrees, newTree, segmentCount, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../src/core/tictac.js';
@@ -95,6 +96,51 @@ describe('tictac', () => {
     assert.equal(versionsDigest('k', [{ ...v, clock: { b: 1, a: 1 } }]), versionsDigest('k', [{ ...v, clock: { a: 1, b: 1 } }]));
   });
 
+  it('tictac - digests are the bytes older nodes compute (fixed vectors, both the scratch and the streamed layout)', () => {
+    const b = (text: string) => Buffer.from(text, 'utf8');
+    const big = Buffer.alloc(70_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 255;
+    // Computed by versionsDigest before it laid fields out in one buffer (commit 7b083cc): trees of nodes
+    // of that version must compare equal with this one's.
+    const vectors: [string, Version[], bigint][] = [
+      ['user.42', [{ clock: { n1: 3 }, hlc: 1764530000000123, writer: 'n1', tombstone: false, value: b('hello') }], 0x96a63c5405b0924an],
+      ['user.42', [{ clock: { n2: 1, n1: 4 }, hlc: 1764530000000999, writer: 'n2', tombstone: true, value: new Uint8Array(0) }], 0x379cecea575c3118n],
+      ['ключ✓', [{ clock: { b: 2, a: 1 }, hlc: 5000, writer: 'b', tombstone: false, value: b('v'), expiresHlc: 9000 }], 0x93046f4c4a97a1f7n],
+      ['', [{ clock: {}, hlc: 1, writer: '', tombstone: false, value: new Uint8Array(0) }], 0xf9d6608853f7d6e3n],
+      ['s', [
+        { clock: { c: 1 }, hlc: 20, writer: 'c', tombstone: false, value: b('z') },
+        { clock: { a: 2, b: 1 }, hlc: 10, writer: 'b', tombstone: false, value: b('y'), pastCounter: 0 },
+        { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: b('x') },
+        { clock: { b: 9 }, hlc: 10, writer: 'b', tombstone: true, value: new Uint8Array(0) },
+        { clock: { b: 8 }, hlc: 10, writer: 'b', tombstone: false, value: b('a') },
+      ], 0x5303f2ef33b8bba6n],
+      ['big', [{ clock: { n1: 1, n3: 7, n2: 2 }, hlc: 77, writer: 'n3', tombstone: false, value: big }], 0x2439367f9b156f0fn],
+      ['big2', [
+        { clock: { n1: 1 }, hlc: 78, writer: 'n1', tombstone: false, value: big.subarray(0, 40_000) },
+        { clock: { n2: 1 }, hlc: 78, writer: 'n2', tombstone: false, value: big.subarray(1) },
+      ], 0x61317f98e87f52cdn],
+    ];
+    for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions), digest, key);
+  });
+
+  it('tictac - the digest equals the field-by-field MD5 of the previous layout for any version set, large or not', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 6 });
+    const anyVersion: fc.Arbitrary<Version> = fc.record({
+      clock: fc.dictionary(text, fc.integer({ min: 0, max: 2 ** 40 }), { maxKeys: 4, noNullPrototype: true }),
+      hlc: fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.double({ noNaN: true })),
+      writer: text,
+      tombstone: fc.boolean(),
+      value: fc.oneof(fc.uint8Array({ maxLength: 16 }), fc.integer({ min: 0, max: 20_000 }).map((n) => new Uint8Array(n).fill(n & 255))),
+      expiresHlc: fc.option(fc.integer({ min: 0, max: 2 ** 53 - 1 }), { nil: undefined }),
+    }, { requiredKeys: ['clock', 'hlc', 'writer', 'tombstone', 'value'] });
+    fc.assert(
+      fc.property(text, fc.array(anyVersion, { minLength: 1, maxLength: 4 }), (key, versions) => {
+        assert.equal(versionsDigest(key, versions), previousDigest(key, versions));
+      }),
+      runs(300),
+    );
+  });
+
   it('tictac - setSegment keeps the branch and the root consistent', () => {
     const t = newTree();
     updateTree(t, 5n, 0n, 77n);
@@ -105,3 +151,28 @@ describe('tictac', () => {
     assert.equal(t.root, 9n);
   });
 });
+
+/** versionsDigest as it was written first (one Buffer per field, streamed into MD5): the bytes every version must keep. */
+function previousDigest(key: string, versions: readonly Version[]): bigint {
+  const sorted = [...versions].sort((a, b) => {
+    if (a.hlc !== b.hlc) return a.hlc - b.hlc;
+    if (a.writer !== b.writer) return a.writer < b.writer ? -1 : 1;
+    if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1;
+    return Buffer.compare(a.value, b.value);
+  });
+  const h = createHash('md5');
+  const field = (bytes: Uint8Array) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(bytes.length);
+    h.update(len);
+    h.update(bytes);
+  };
+  field(Buffer.from(key, 'utf8'));
+  for (const v of sorted) {
+    field(Buffer.from(`${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`, 'utf8'));
+    field(Buffer.from(Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(','), 'utf8'));
+    field(v.value);
+  }
+  const d = h.digest().readBigUInt64BE(0);
+  return d === 0n ? 1n : d;
+}
