@@ -28,19 +28,8 @@ import { decodeRecord } from '../../src/protocol/codec.js';
 import type { HashCursor, HashedEntry, HashRange, StorageEntry } from '../../src/storage/engine.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
+import { seededRandom } from '../../src/transport/sim.js';
 import { FakeClock } from '../helpers/fake_clock.js';
-
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes visible before they resolve; scans that let other work run between entries. */
 class RacyEngine extends MemoryEngine {
@@ -73,6 +62,12 @@ class RacyEngine extends MemoryEngine {
 
 const startMs = 1_700_000_000_000;
 
+/** The real replica (its key locks, its listeners) over `engine`, under lww. */
+function replicaOver(engine: MemoryEngine): Replica {
+  const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
+  return new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+}
+
 async function scratchTree(engine: MemoryEngine, arc: { start: bigint; end: bigint }): Promise<TictacTree> {
   const t = newTree();
   for await (const { key, record } of engine.scan()) {
@@ -83,11 +78,10 @@ async function scratchTree(engine: MemoryEngine, arc: { start: bigint; end: bigi
 }
 
 async function buildDuringWrites(seed: number): Promise<{ differing: number; arcs: number; writes: number }> {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const engine = new RacyEngine(random);
   await engine.open();
-  const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
-  const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+  const replica = replicaOver(engine);
   let n = 0;
   const version = (key: string): Version => ({ clock: { a: ++n }, hlc: fromWallMs(startMs) + n, writer: 'a', tombstone: false, value: new TextEncoder().encode(`${key}=${n}`) });
   const keyCount = 3000;
@@ -155,8 +149,7 @@ describe('aae tree build', () => {
   it('aae tree build - a segment correction skips a segment whose write is under way (the rescan may have read it), and heals one that drifted', async () => {
     const engine = new GatedEngine();
     await engine.open();
-    const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
-    const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+    const replica = replicaOver(engine);
     const v = (n: number): Version => ({ clock: { a: n }, hlc: fromWallMs(startMs) + n, writer: 'a', tombstone: false, value: new TextEncoder().encode(`v${n}`) });
     for (let i = 0; i < 200; i++) await replica.put(`k${i}`, [v(i + 1)]);
     const trees = new ArcTrees('a', 1, engine, realClock, replica);
@@ -200,8 +193,7 @@ describe('aae tree build', () => {
   it('aae tree build - a ring change keeps the built trees of the arcs it leaves whole and builds only the new ones', async () => {
     const engine = new MemoryEngine();
     await engine.open();
-    const hlc = new HybridClock(new FakeClock(startMs), new MemoryMetaStore(), 60_000);
-    const replica = new Replica(engine, hlc, { conflictPolicy: ConflictPolicy.Lww, recordBytesMax: 4096, replyBytesMax: 1 << 20, protocolMax: 2 }, pino({ level: 'silent' }));
+    const replica = replicaOver(engine);
     const v = (n: number): Version => ({ clock: { a: n }, hlc: fromWallMs(startMs) + n, writer: 'a', tombstone: false, value: new TextEncoder().encode(`v${n}`) });
     for (let i = 0; i < 300; i++) await replica.put(`k${i}`, [v(i + 1)]);
     const trees = new ArcTrees('a', 2, engine, realClock, replica);
