@@ -147,6 +147,9 @@ export class ArcTrees {
   /** Builds the tree of `t` by a paced scan of its arc; false when the ring changed meanwhile (dropped) or `stopped`. */
   async build(t: ArcTree, stopped: () => boolean): Promise<boolean> {
     if (!this.building.has(t)) return t.state === TreeState.Ready;
+    // A build cut short (the node stopping) starts over from nothing.
+    Object.assign(t, { tree: newTree(), scanned: undefined, touched: undefined, changes: 0 });
+    t.deferred.clear();
     const generation = this.generation;
     const gone = () => stopped() || generation !== this.generation;
     const batchSize = limits.rangeItemsMax;
