@@ -1,13 +1,15 @@
 /**
  * Three `goddb worker` processes (N=3, R=W=2) on a nats-server of their
  * own, for tests that talk to them with the raw protocol client
- * (nats_wire.ts). `stop()` kills the workers, stops the server and removes
- * the data directories, whatever state they are in.
+ * (nats_wire.ts); on the redis engine each worker gets a redis-server of its
+ * own (on a free port, never 6379). `stop()` kills the workers, stops the
+ * servers and removes the data directories, whatever state they are in.
  */
-import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
+import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisServerHandle } from '../../src/devtools/servers.js';
 import { startWorker, tempDir, type Worker } from './workers.js';
 
-export type EngineName = 'memory' | 'lmdb';
+export const engineNames = ['memory', 'lmdb', 'redis'] as const;
+export type EngineName = (typeof engineNames)[number];
 
 export interface WireCluster {
   nats: NatsServerHandle;
@@ -26,18 +28,22 @@ export interface WireClusterOptions {
 export async function startWireCluster(cluster: string, ids: string[], engine: EngineName, opts: WireClusterOptions = {}): Promise<WireCluster> {
   const nats = await startNatsServer();
   const dirs = ids.map((id) => tempDir(`${cluster}-${id}`));
+  const redises: RedisServerHandle[] = [];
   const args = (i: number) => [
     '--cluster', cluster, '-peers', ids.join(','), '-discovery', nats.url, '--engine', engine, '--data-dir', dirs[i]!.path,
+    ...(engine === 'redis' ? ['-redisport', String(redises[i]!.port)] : []),
     '-port', '0', '-replication', '3', '-writequorum', '2', '-readquorum', '2', '-gossip', '200ms', '--log-level', 'info',
     ...(opts.conflictPolicy === undefined ? [] : ['--conflict-policy', opts.conflictPolicy]),
   ];
   const workers: Worker[] = [];
   const stop = async () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await Promise.all(redises.map((r) => r.stop()));
     await nats.stop();
     for (const d of dirs) d.remove();
   };
   try {
+    if (engine === 'redis') for (const _ of ids) redises.push(await startRedisServer());
     workers.push(...(await Promise.all(ids.map((id, i) => startWorker(id, args(i))))));
   } catch (err) {
     await stop();

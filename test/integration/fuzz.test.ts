@@ -44,11 +44,12 @@ import { decode, encode, Kind } from '../../src/protocol/codec.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import { clientCase, Expect, Gen, internalCase, type ClientCase, type InternalCase } from '../helpers/fuzz_inputs.js';
 import { headerBlock, WireClient, type WireReply } from '../helpers/nats_wire.js';
-import { startWireCluster, type EngineName, type WireCluster } from '../helpers/wire_cluster.js';
+import { engineNames, startWireCluster, type EngineName, type WireCluster } from '../helpers/wire_cluster.js';
 
 const seed = Number(process.env['GODDB_FUZZ_SEED'] ?? randomInt(2 ** 31));
 const iterations = Number(process.env['GODDB_FUZZ_ITERATIONS'] ?? 5000);
 const engine = (process.env['GODDB_FUZZ_ENGINE'] ?? 'lmdb') as EngineName;
+if (!engineNames.includes(engine)) throw new Error(`GODDB_FUZZ_ENGINE=${engine}: one of ${engineNames.join(', ')}`);
 const forge = process.env['GODDB_FUZZ_FORGE'] === '1';
 const ids = ['z1', 'z2', 'z3'];
 const cluster = 'fuzz';
