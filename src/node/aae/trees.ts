@@ -26,7 +26,7 @@ import { limits } from '../../core/limits.js';
 import { arcName, arcsOf, hashMax, inArc, spansOf, type Arc } from '../../core/moves.js';
 import { keyHash, preferenceList, type Ring } from '../../core/ring.js';
 import { newTree, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../core/tictac.js';
-import { GodDbError } from '../../core/errors.js';
+import { ErrorCode, GodDbError } from '../../core/errors.js';
 import type { Version } from '../../core/version.js';
 import { decodeRecord } from '../../protocol/codec.js';
 import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
@@ -210,8 +210,10 @@ export class ArcTrees {
         });
         return true;
       } catch (err) {
-        if (!(err instanceof GodDbError)) throw err;
-        await new Promise<void>((r) => this.clock.setTimer(limits.aaeSettleRetryMs, r)); // every key lock taken: writes first
+        // Every key lock taken (KeyLock's refusal): writes first, then again. Anything else (the
+        // store failing) ends the build; the next round starts it over.
+        if (!(err instanceof GodDbError && err.code === ErrorCode.QuorumNotMet)) throw err;
+        await new Promise<void>((r) => this.clock.setTimer(limits.aaeSettleRetryMs, r));
       }
     }
   }
