@@ -21,6 +21,8 @@ export const writeQuorum = 2;
 export const readQuorum = 2;
 
 const readyTimeoutMs = 30_000;
+/** Workers started again on another port when the one picked was taken meanwhile. */
+const portAttempts = 3;
 const healthProbeIntervalMs = 100;
 const healthProbeTimeoutMs = 500;
 const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -54,25 +56,34 @@ export interface ClusterOptions {
 /** Starts every worker at once (they wait to hear each other) and resolves when all serve. */
 export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void, opts: ClusterOptions = {}): Promise<Worker[]> {
   const ids = nodeIds(opts.idPrefix, opts.nodes);
-  const workers: Worker[] = [];
-  for (const id of ids) {
+  const startOne = async (id: string): Promise<Worker> => {
     const dataDir = join(dataRoot, id);
     await mkdir(dataDir, { recursive: true });
-    const httpPort = await freePort();
-    const args = [
-      'worker', '--node-id', id, '-peers', ids.join(','), '-discovery', natsUrl,
-      '--engine', engine, '--data-dir', dataDir, '--cluster', clusterName, '--log-level', 'warn',
-      '-replication', String(replication), '-writequorum', String(writeQuorum), '-readquorum', String(readQuorum),
-      '-port', String(httpPort),
-      ...(opts.sync === undefined ? [] : ['--sync', opts.sync]),
-    ];
-    const extra = (process.env[workerNodeOptionsEnv] ?? '').split(' ').filter((o) => o !== '');
-    const worker = { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: [...heapProbeExecArgv, ...extra] }), httpPort };
-    workers.push(worker);
-    started(worker);
-  }
-  await Promise.all(workers.map((w) => waitReady(w)));
-  return workers;
+    for (let attempt = 1; ; attempt++) {
+      const worker = spawnWorker(id, ids, natsUrl, engine, dataDir, await freePort(), opts);
+      started(worker);
+      try {
+        await waitReady(worker);
+        return worker;
+      } catch (err) {
+        // The free port picked was taken by another process before the worker bound it: another port.
+        if (attempt >= portAttempts || !/HTTP port \d+ .*in use/.test((err as Error).message)) throw err;
+      }
+    }
+  };
+  return Promise.all(ids.map(startOne));
+}
+
+function spawnWorker(id: string, ids: readonly string[], natsUrl: string, engine: Engine, dataDir: string, httpPort: number, opts: ClusterOptions): Worker {
+  const args = [
+    'worker', '--node-id', id, '-peers', ids.join(','), '-discovery', natsUrl,
+    '--engine', engine, '--data-dir', dataDir, '--cluster', clusterName, '--log-level', 'warn',
+    '-replication', String(replication), '-writequorum', String(writeQuorum), '-readquorum', String(readQuorum),
+    '-port', String(httpPort),
+    ...(opts.sync === undefined ? [] : ['--sync', opts.sync]),
+  ];
+  const extra = (process.env[workerNodeOptionsEnv] ?? '').split(' ').filter((o) => o !== '');
+  return { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: [...heapProbeExecArgv, ...extra] }), httpPort };
 }
 
 async function waitReady(worker: Worker): Promise<void> {
