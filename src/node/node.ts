@@ -88,6 +88,8 @@ export interface GodDbNode {
   readonly gc: Gc;
   /** Active anti-entropy: tictac trees per arc, compared with the other replicas (node/aae). */
   readonly aae: AntiEntropy;
+  /** This node's side of conditional writes (node/paxos). */
+  readonly paxos: PaxosAcceptor;
   /** Resolves once this node has left the cluster (`goddb leave`): the worker then exits 0. */
   readonly left: Promise<void>;
   /** The client API this node serves (tests drive one node's API directly). */
@@ -422,6 +424,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
   const wiped = (recalled !== undefined && emptyAtStart) || refill;
   replica.bootstrapping = wiped;
+  // Its Paxos promises went with the store (when their store is empty too): none lower may get in.
+  if (wiped) await acceptor.lostPromises();
   if (wiped) markStore(meta, StoreFill.Filling);
   else if (!emptyAtStart) {
     markStore(meta, StoreFill.Whole);
@@ -485,7 +489,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
     return stopping;
   };
 
-  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, moves, hints: hintStore, gc, aae, api, left, stop };
+  return { id, httpPort: http?.port ?? 0, membership, coordinator, replica, hlc, moves, hints: hintStore, gc, aae, paxos: acceptor, api, left, stop };
 }
 
 /**

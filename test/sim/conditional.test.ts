@@ -67,6 +67,37 @@ describe('conditional writes', () => {
     await c.stop();
   });
 
+  it('sim paxos - a replica back on a wiped store refuses every ballot up to its clock plus the maximum skew (the promises it lost), and conditional writes go on through the others', async () => {
+    const seed = simSeed();
+    const c = new SimCluster(seed, ids);
+    await c.start();
+    assert.equal((await c.requestVia('n1', ClientOp.Put, 'promised', 'a', { [Header.IfAbsent]: 'true' })).code, 200);
+    // n3 promises a ballot just inside the skew (a proposer whose clock runs ahead), then loses it all.
+    const n3 = c.node('n3').node;
+    const ahead = { hlc: n3.hlc.acceptableMax(), node: 'n2' };
+    assert.equal((await n3.paxos.prepare('promised', ahead)).promised, true);
+    await c.clock.run(c.restart('n3', { wipe: true }));
+    for (let i = 0; i < 60 && c.node('n3').node.replica.bootstrapping; i++) await c.clock.advance(500);
+    const back = c.node('n3').node;
+    assert.equal(back.replica.bootstrapping, false, `seed ${seed}: n3 pulled its ranges back`);
+    // A ballot lower than the lost promise: without the floor n3 would promise it.
+    const lower = { hlc: ahead.hlc - 1, node: 'n1' };
+    const refused = await back.paxos.prepare('promised', lower);
+    assert.equal(refused.promised, false, `seed ${seed}: a ballot below the lost promise is refused`);
+    assert.equal(refused.refusedFor, undefined, 'the floor is not sent (a proposer would move its clock up to it)');
+    assert.equal((await back.paxos.propose('promised', lower, { clock: { n1: 99 }, hlc: lower.hlc, writer: 'n1', tombstone: false, value: new Uint8Array([1]) })).accepted, false);
+    // Conditional writes go on: the two others make the majority.
+    const read = await c.requestVia('n1', ClientOp.Get, 'promised', '', { [Header.Serial]: 'true' });
+    assert.equal(read.value, 'a');
+    const replaced = await c.requestVia('n3', ClientOp.Put, 'promised', 'b', { [Header.IfMatch]: read.header(Header.Context)! });
+    assert.equal(replaced.code, 200, `seed ${seed}: ${replaced.message}`);
+    // Past the floor (the maximum skew later), n3 takes part again.
+    await c.clock.advance(61_000);
+    const later = { hlc: back.hlc.now(), node: 'n1' };
+    assert.equal((await back.paxos.prepare('promised', later)).promised, true, 'a ballot past the floor is promised');
+    await c.stop();
+  });
+
   // The promise holds on every seed; GODDB_PAXOS_SEEDS=500 runs the long check (about 1 s a seed).
   const seeds = Number(process.env['GODDB_PAXOS_SEEDS'] ?? 8);
   it(`sim paxos - compare-and-set loops under drops, duplicates, crashes and partitions are linearizable per key (${seeds} seeds; GODDB_PAXOS_SEEDS)`, async () => {

@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../../core/clock.js';
 import { ClockSkewError } from '../../core/errors.js';
-import { observe, reserve, restart, tick } from '../../core/hlc.js';
+import { acceptableMax, observe, reserve, restart, tick } from '../../core/hlc.js';
 import type { MetaStore } from '../../storage/meta.js';
 
 export const hlcMetaName = 'hlc';
@@ -59,6 +59,11 @@ export class HybridClock {
     const o = observe(this.last, remote, this.wall.nowMs(), this.maxSkewMs);
     if (o.ok) this.take(o.last);
     return o.ok;
+  }
+
+  /** The latest timestamp observe() accepts now: the wall clock plus the maximum skew. */
+  acceptableMax(): number {
+    return acceptableMax(this.wall.nowMs(), this.maxSkewMs);
   }
 
   /** True when `remote` would be accepted by observe(). */

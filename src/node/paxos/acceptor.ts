@@ -9,13 +9,16 @@
  * A commit stores the chosen version like any replica write (merged with
  * what is there) before it records the ballot. A replica back on an empty
  * disk has lost its promises: it answers 503 until it has pulled its ranges
- * again (Replica.bootstrapping), and a lost promise is a documented limit
- * (README "Conditional writes"), as in Cassandra.
+ * again (Replica.bootstrapping), and then refuses every ballot up to a floor
+ * (`lostPromises`): each ballot it admitted before was at most its clock
+ * plus the maximum skew at the time, so none lower than a promise it gave
+ * can get in; proposers pass the floor once their clocks do (at most the
+ * maximum skew later).
  */
 import type { Logger } from 'pino';
 import { ErrorCode, GodDbError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
-import { commit, PlantedBug, prepare, propose, type Acceptance, type Ballot, type PaxosPromise, type PaxosState } from '../../core/paxos.js';
+import { commit, compareBallot, PlantedBug, prepare, propose, type Acceptance, type Ballot, type PaxosPromise, type PaxosState } from '../../core/paxos.js';
 import type { Version } from '../../core/version.js';
 import { decodeKindOnly, decodePaxosState, decodeVersioned, encode, encodePaxosState, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
@@ -38,6 +41,8 @@ export class PaxosAcceptor {
   private readonly logs: LogLimiter;
   /** Prepares and proposals refused because a later ballot was promised (contention). */
   refusals = 0;
+  /** Set after this node's promises were lost: ballots at or below it are refused, as if promised. */
+  private floor: Ballot | undefined;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -61,16 +66,31 @@ export class PaxosAcceptor {
     return transport.subscribe(replicaSubject(cluster, nodeId, ReplicaOp.Paxos), (m) => this.serve(m).catch((err) => this.crashed(m, err)));
   }
 
+  /**
+   * Called on a node back on a wiped or lost store: when this store holds no
+   * Paxos state, the promises it gave are gone, so from now on it refuses
+   * every ballot up to the latest one it could have admitted before (its
+   * clock, or the wall clock plus the maximum skew, whichever is later).
+   * True when the floor was set.
+   */
+  async lostPromises(): Promise<boolean> {
+    if ((await this.engine.count()) > 0) return false;
+    // Never sent: a floor refusal names no ballot (a proposer would move its clock up to it).
+    this.floor = { hlc: Math.max(this.hlc.peek(), this.hlc.acceptableMax()), node: '\uffff' };
+    this.logs.warn('paxos-floor', { floorHlc: this.floor.hlc }, 'this node lost its Paxos promises: it refuses every ballot up to now plus the maximum clock skew');
+    return true;
+  }
+
   /** Promises `ballot` for `key` unless a later one was promised; answers what it accepted and committed, and the key's versions. */
   async prepare(key: string, ballot: Ballot): Promise<PaxosPromise> {
     this.admit(ballot);
     return this.locks.run(key, async () => {
-      const state = await this.load(key);
+      const state = this.withFloor(await this.load(key));
       const r = this.opts.plantedBug === PlantedBug.AcceptAnyBallot ? { ok: true, state: { ...state, promised: ballot } } : prepare(state, ballot);
       if (r.ok) await this.save(key, r.state);
       else this.refusals++;
       const out: PaxosPromise = { promised: r.ok, versions: await this.replica.get(key) };
-      if (!r.ok && state.promised) out.refusedFor = state.promised;
+      if (!r.ok && state.promised && state.promised !== this.floor) out.refusedFor = state.promised;
       if (state.accepted) out.accepted = state.accepted;
       if (state.committed) out.committed = state.committed;
       if (state.recent) out.recent = state.recent;
@@ -83,11 +103,11 @@ export class PaxosAcceptor {
     this.admit(ballot);
     this.replica.checkSkew([version]);
     return this.locks.run(key, async () => {
-      const state = await this.load(key);
+      const state = this.withFloor(await this.load(key));
       const r = this.opts.plantedBug === PlantedBug.AcceptAnyBallot ? { ok: true, state: { ...state, promised: ballot, accepted: { ballot, version } } } : propose(state, ballot, version);
       if (!r.ok) {
         this.refusals++;
-        return state.promised ? { accepted: false, refusedFor: state.promised } : { accepted: false };
+        return state.promised && state.promised !== this.floor ? { accepted: false, refusedFor: state.promised } : { accepted: false };
       }
       await this.save(key, r.state);
       return { accepted: true };
@@ -109,6 +129,12 @@ export class PaxosAcceptor {
   private admit(ballot: Ballot): void {
     if (this.replica.bootstrapping) throw new UnavailableError('back on an empty disk, this replica takes part in no conditional write until it has pulled its ranges again');
     if (!this.hlc.acceptable(ballot.hlc)) throw new GodDbError(ErrorCode.BadRequest, `ballot ${ballot.hlc} of ${ballot.node} is more than the maximum clock skew ahead of this node`);
+  }
+
+  /** The key's state as if the floor had been promised, when it is later than the key's own promise. */
+  private withFloor(state: PaxosState): PaxosState {
+    if (this.floor === undefined || (state.promised !== undefined && compareBallot(state.promised, this.floor) >= 0)) return state;
+    return { ...state, promised: this.floor };
   }
 
   private async load(key: string): Promise<PaxosState> {
