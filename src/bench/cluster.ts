@@ -53,25 +53,35 @@ export interface ClusterOptions {
   nodes?: number;
 }
 
-/** Starts every worker at once (they wait to hear each other) and resolves when all serve. */
+/**
+ * Starts every worker at once (they wait to hear each other) and resolves
+ * with them, in id order, when all serve. `started` hears of every process
+ * started, a worker started again included.
+ */
 export async function startCluster(natsUrl: string, engine: Engine, dataRoot: string, started: (w: Worker) => void, opts: ClusterOptions = {}): Promise<Worker[]> {
   const ids = nodeIds(opts.idPrefix, opts.nodes);
-  const startOne = async (id: string): Promise<Worker> => {
+  const first: { worker: Worker; dataDir: string }[] = [];
+  for (const id of ids) {
     const dataDir = join(dataRoot, id);
     await mkdir(dataDir, { recursive: true });
+    const worker = spawnWorker(id, ids, natsUrl, engine, dataDir, await freePort(), opts);
+    started(worker);
+    first.push({ worker, dataDir });
+  }
+  const ready = async ({ worker, dataDir }: { worker: Worker; dataDir: string }): Promise<Worker> => {
     for (let attempt = 1; ; attempt++) {
-      const worker = spawnWorker(id, ids, natsUrl, engine, dataDir, await freePort(), opts);
-      started(worker);
       try {
         await waitReady(worker);
         return worker;
       } catch (err) {
         // The free port picked was taken by another process before the worker bound it: another port.
         if (attempt >= portAttempts || !/HTTP port \d+ .*in use/.test((err as Error).message)) throw err;
+        worker = spawnWorker(worker.id, ids, natsUrl, engine, dataDir, await freePort(), opts);
+        started(worker);
       }
     }
   };
-  return Promise.all(ids.map(startOne));
+  return Promise.all(first.map(ready));
 }
 
 function spawnWorker(id: string, ids: readonly string[], natsUrl: string, engine: Engine, dataDir: string, httpPort: number, opts: ClusterOptions): Worker {
