@@ -154,7 +154,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   });
   replica.hints = hintStore;
   // Paxos state (conditional writes) too: a promise answered must survive a restart.
-  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createNamespaceEngine(config, Namespace.Paxos)), replica, hlc, { replyBytesMax: sizes.messageBytesMax, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) }, logger.child({ part: 'paxos' }));
+  const acceptor = new PaxosAcceptor(deps.paxosEngine ?? (deps.engine ? new MemoryEngine() : createNamespaceEngine(config, Namespace.Paxos)), replica, hlc, { replyBytesMax: sizes.messageBytesMax, meta, ...(deps.paxosBug ? { plantedBug: deps.paxosBug } : {}) }, logger.child({ part: 'paxos' }));
   await acceptor.open().catch(async (err) => {
     await hintStore.close();
     await engine.close();
@@ -424,8 +424,8 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // range back before counting toward quorums (issue 10; Cassandra bootstraps a replaced node).
   const wiped = (recalled !== undefined && emptyAtStart) || refill;
   replica.bootstrapping = wiped;
-  // Its Paxos promises went with the store (when their store is empty too): none lower may get in.
-  if (wiped) await acceptor.lostPromises();
+  // Paxos promises lost with the store, or with their own directory: no ballot lower may get in.
+  await acceptor.lostPromises(wiped);
   if (wiped) markStore(meta, StoreFill.Filling);
   else if (!emptyAtStart) {
     markStore(meta, StoreFill.Whole);

@@ -10,8 +10,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/core/errors.js';
+import { fromWallMs } from '../../src/core/hlc.js';
 import { PlantedBug } from '../../src/core/paxos.js';
 import { ClientOp, Header } from '../../src/protocol/subjects.js';
+import { MemoryEngine } from '../../src/storage/memory.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import { checkLinearizable, formatLinearizability, RegisterOp, RegisterOutcome, type RegisterOperation } from '../helpers/linearizability.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
@@ -95,6 +97,32 @@ describe('conditional writes', () => {
     await c.clock.advance(61_000);
     const later = { hlc: back.hlc.now(), node: 'n1' };
     assert.equal((await back.paxos.prepare('promised', later)).promised, true, 'a ballot past the floor is promised');
+    await c.stop();
+  });
+
+  it('sim paxos - a replica whose Paxos store alone was lost (its data and metadata kept) refuses the ballots it may have promised', async () => {
+    const seed = simSeed();
+    const c = new SimCluster(seed, ids);
+    await c.start();
+    assert.equal((await c.requestVia('n1', ClientOp.Put, 'alone', 'a', { [Header.IfAbsent]: 'true' })).code, 200);
+    const n3 = c.node('n3');
+    const ahead = { hlc: n3.node.hlc.acceptableMax(), node: 'n2' };
+    assert.equal((await n3.node.paxos.prepare('alone', ahead)).promised, true);
+    // Restarted on its data and metadata, with an empty Paxos store (the lmdb paxos/ directory removed).
+    const { engine, meta, hintEngine } = n3;
+    await c.crash('n3');
+    const back = (await c.clock.run(c.startOne('n3', engine, meta, hintEngine, new MemoryEngine()))).node;
+    assert.equal(back.replica.bootstrapping, false, 'its data is whole: no refill');
+    assert.equal((await back.paxos.prepare('alone', { hlc: ahead.hlc - 1, node: 'n1' })).promised, false, `seed ${seed}: a ballot below the lost promise is refused`);
+    // Past the floor it promises again (and keeps state); a plain restart on that store sets no floor.
+    await c.clock.advance(70_000);
+    assert.equal((await back.paxos.prepare('alone', { hlc: back.hlc.now(), node: 'n1' })).promised, true);
+    await c.crash('n3');
+    const kept = c.node('n3').paxosEngine;
+    const again = (await c.clock.run(c.startOne('n3', engine, meta, hintEngine, kept))).node;
+    // A ballot from a proposer's clock now: below any floor (its clock plus the skew), so promised only without one.
+    const fresh = { hlc: fromWallMs(c.node('n3').clock.nowMs()), node: 'n1' };
+    assert.equal((await again.paxos.prepare('other', fresh)).promised, true, 'a restart on its own Paxos store refuses nothing new');
     await c.stop();
   });
 

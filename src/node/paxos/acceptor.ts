@@ -23,15 +23,21 @@ import type { Version } from '../../core/version.js';
 import { decodeKindOnly, decodePaxosState, decodeVersioned, encode, encodePaxosState, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
+import type { MetaStore } from '../../storage/meta.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { LogLimiter } from '../log_limiter.js';
 import { KeyLock } from '../replica/key_lock.js';
 import type { Replica } from '../replica/replica.js';
 
+/** In the node's metadata once its Paxos store held state: a store found empty after that lost it. */
+export const paxosUsedMetaName = 'paxos-used';
+
 export interface AcceptorOptions {
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
+  /** The node's metadata: it remembers that this store held Paxos state (`lostPromises`). */
+  meta?: MetaStore;
   /** Tests only (core/paxos.ts PlantedBug). */
   plantedBug?: PlantedBug;
 }
@@ -43,6 +49,8 @@ export class PaxosAcceptor {
   refusals = 0;
   /** Set after this node's promises were lost: ballots at or below it are refused, as if promised. */
   private floor: Ballot | undefined;
+  /** True once the metadata says this store holds Paxos state (written before the first state is). */
+  private marked = false;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -67,14 +75,21 @@ export class PaxosAcceptor {
   }
 
   /**
-   * Called on a node back on a wiped or lost store: when this store holds no
-   * Paxos state, the promises it gave are gone, so from now on it refuses
-   * every ballot up to the latest one it could have admitted before (its
-   * clock, or the wall clock plus the maximum skew, whichever is later).
-   * True when the floor was set.
+   * Called at start: when this store holds no Paxos state though it may
+   * have (the node is back on a wiped or lost store: `wiped`; or the
+   * metadata says it held some: its directory was lost alone), the promises
+   * it gave are gone, so from now on it refuses every ballot up to the
+   * latest one it could have admitted before (its clock, or the wall clock
+   * plus the maximum skew, whichever is later). True when the floor was set.
    */
-  async lostPromises(): Promise<boolean> {
-    if ((await this.engine.count()) > 0) return false;
+  async lostPromises(wiped: boolean): Promise<boolean> {
+    const held = (await this.engine.count()) > 0;
+    this.marked = this.opts.meta?.readText(paxosUsedMetaName)?.trim() === '1';
+    if (held) {
+      this.markUsed(); // a store from before the mark
+      return false;
+    }
+    if (!wiped && !this.marked) return false;
     // Never sent: a floor refusal names no ballot (a proposer would move its clock up to it).
     this.floor = { hlc: Math.max(this.hlc.peek(), this.hlc.acceptableMax()), node: '\uffff' };
     this.logs.warn('paxos-floor', { floorHlc: this.floor.hlc }, 'this node lost its Paxos promises: it refuses every ballot up to now plus the maximum clock skew');
@@ -149,7 +164,14 @@ export class PaxosAcceptor {
   }
 
   private save(key: string, state: PaxosState): Promise<void> {
+    this.markUsed();
     return this.engine.put(key, encodePaxosState(state));
+  }
+
+  private markUsed(): void {
+    if (this.marked || this.opts.meta === undefined) return;
+    this.opts.meta.writeText(paxosUsedMetaName, '1');
+    this.marked = true;
   }
 
   private async serve(msg: InboundMessage): Promise<void> {
