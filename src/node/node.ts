@@ -13,6 +13,7 @@ import { EngineKind, type StorageEngine } from '../storage/engine.js';
 import { isGone, MemberState } from '../core/membership.js';
 import { ConfigError } from '../config/load.js';
 import { createEngine } from '../storage/index.js';
+import { holdsNoRecord } from '../storage/hash_order.js';
 import { MemoryEngine } from '../storage/memory.js';
 import { FileMetaStore, MemoryMetaStore, type MetaStore } from '../storage/meta.js';
 import { protocolVersion } from '../protocol/codec.js';
@@ -31,7 +32,7 @@ import { loadOrCreateIdentity, lockDataDir } from './membership/identity.js';
 import { Membership } from './membership/membership.js';
 import { HybridClock } from './clock/hybrid_clock.js';
 import { joinTokens, planTokens, tokensMetaName, writeTokens } from './membership/placement_tokens.js';
-import { markStore, mustRefill, StoreFill } from './handoff/store_fill.js';
+import { StoreFill, StoreFillRecord } from './handoff/store_fill.js';
 import { recallSelf } from './membership/recall.js';
 import { LogLimiter } from './log_limiter.js';
 import { startHttp } from './api/http.js';
@@ -128,7 +129,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   });
   await engine.open();
   // Before the replica listens: writes that arrive once it does must not make a wiped disk look used.
-  const emptyAtStart = (await engine.count()) === 0;
+  const emptyAtStart = await holdsNoRecord(engine);
   if (!deps.transport) logger.info({ servers: config.nats.servers.map(redactUrl), giveUpAfterMs: config.nats.connectWaitMs }, 'connecting to NATS');
   const untimed = deps.transport ?? (await connectNats(config.nats, `goddb-${config.cluster}-${id}`, transportBehaviour(logger, config.nats.connectWaitMs, clock, id)).catch(async (err) => {
     await engine.close();
@@ -164,20 +165,19 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   // An empty disk with nothing kept may be a wiped one (recall.ts below finds out): until then the
   // replica counts toward no quorum, or it could answer reads with nothing in the meantime.
   const canRefill = config.gossip.enabled && protocolMax >= 2;
-  const mayBeWiped = emptyAtStart && loadState(meta) === undefined && meta.readText(tokensMetaName) === undefined && canRefill;
+  const stateAtStart = loadState(meta);
+  const mayBeWiped = emptyAtStart && stateAtStart === undefined && meta.readText(tokensMetaName) === undefined && canRefill;
   // A store lost while the metadata was kept (a Redis restarted without persistence, a data
   // directory wiped but for meta/), or a refill that did not finish: refilled the same way (a
   // joining node pulls its ranges anyway, and is no replica yet).
-  const refill = canRefill && loadState(meta)?.state !== MemberState.Joining && mustRefill(meta, emptyAtStart);
+  const storeFill = new StoreFillRecord(meta);
+  const refill = canRefill && stateAtStart?.state !== MemberState.Joining && storeFill.mustRefill(emptyAtStart);
   replica.bootstrapping = mayBeWiped || refill;
   // A store that never held anything is marked whole by its first write outside a refill, before
   // that write is acknowledged (listeners run before the replica answers): found empty at a later
   // start, it was lost. A store that never held a key loses nothing by coming back empty.
-  let markedWhole = false;
   replica.onStored(() => {
-    if (markedWhole || replica.bootstrapping) return;
-    markStore(meta, StoreFill.Whole);
-    markedWhole = true;
+    if (!replica.bootstrapping) storeFill.set(StoreFill.Whole);
   });
   const replicaSubs = replica.listen(transport, config.cluster, id);
   replicaSubs.push(acceptor.listen(transport, config.cluster, id));
@@ -426,16 +426,12 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
   replica.bootstrapping = wiped;
   // Paxos promises lost with the store, or with their own directory: no ballot lower may get in.
   await acceptor.lostPromises(wiped);
-  if (wiped) markStore(meta, StoreFill.Filling);
-  else if (!emptyAtStart) {
-    markStore(meta, StoreFill.Whole);
-    markedWhole = true;
-  }
+  if (wiped) storeFill.set(StoreFill.Filling);
+  else if (!emptyAtStart) storeFill.set(StoreFill.Whole);
   if (wiped) {
     moves.onBootstrapped = () => {
       replica.bootstrapping = false;
-      markStore(meta, StoreFill.Whole);
-      markedWhole = true;
+      storeFill.set(StoreFill.Whole);
     };
     logger.warn({ metadataKept: refill }, 'this node is back on an empty or partly refilled store: it pulls its ranges from the other replicas and counts toward no quorum until they arrive');
   }

@@ -4,7 +4,7 @@
  * streams a ring range in this order and resumes from the last entry sent.
  */
 import assert from 'node:assert/strict';
-import type { HashCursor, HashRange } from './engine.js';
+import type { HashCursor, HashRange, StorageEngine } from './engine.js';
 
 export const hashMax = (1n << 64n) - 1n;
 /** Entries read per batch of a range scan when the caller gives none. */
@@ -45,4 +45,14 @@ export function hashBytes(hash: bigint): Buffer {
 /** The hash as 16 lowercase hex digits: fixed width, so string order is numeric order. */
 export function hashHex(hash: bigint): string {
   return hash.toString(16).padStart(16, '0');
+}
+
+/**
+ * True when `engine` holds no record of its own: one read of its first entry
+ * in hash order. Not `count()`, which for Redis counts the whole db, so the
+ * namespaces sharing it (data, hints, Paxos) would count each other's keys.
+ */
+export async function holdsNoRecord(engine: Pick<StorageEngine, 'scanRange'>): Promise<boolean> {
+  for await (const _ of engine.scanRange({ fromHash: 0n, toHash: hashMax }, { batchSize: 1 })) return false;
+  return true;
 }

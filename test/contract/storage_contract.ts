@@ -9,6 +9,7 @@ import { StorageError } from '../../src/core/errors.js';
 import { limits } from '../../src/core/limits.js';
 import { keyHash } from '../../src/core/ring.js';
 import type { HashCursor, HashedEntry, HashRange, StorageEngine, StorageEntry } from '../../src/storage/engine.js';
+import { holdsNoRecord } from '../../src/storage/hash_order.js';
 
 export interface StorageFixture {
   /** A fresh engine over an empty store, not yet opened: opening is part of the contract. */
@@ -36,6 +37,15 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
     after(async () => {
       await engine?.close();
       await fixture?.cleanup();
+    });
+
+    // First: the store is still empty here.
+    it('holdsNoRecord is true on the empty store, false once a record is in, true again once it is deleted', async () => {
+      assert.equal(await holdsNoRecord(engine), true);
+      await engine.put('only/one', Uint8Array.of(1));
+      assert.equal(await holdsNoRecord(engine), false);
+      await engine.delete('only/one');
+      assert.equal(await holdsNoRecord(engine), true);
     });
 
     it('get of an absent key is undefined', async () => {

@@ -15,6 +15,7 @@ import { keyHash } from '../../src/core/ring.js';
 import { startRedisServer, type RedisServerHandle } from '../../src/devtools/servers.js';
 import type { HashedEntry, StorageEngine } from '../../src/storage/engine.js';
 import { createEngine } from '../../src/storage/index.js';
+import { holdsNoRecord } from '../../src/storage/hash_order.js';
 import { hashOrderDbName, LmdbEngine, storageKey } from '../../src/storage/lmdb.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { hashIndexKeyOf, RedisEngine } from '../../src/storage/redis.js';
@@ -218,6 +219,24 @@ describe('redis engine', () => {
       assert.equal(await raw.exists(hashIndexKeyOf('god:r:')), 0, 'the last delete takes the index with it');
     } finally {
       raw.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('redis engine - namespaces sharing a db: count() sees the others\' keys, holdsNoRecord only its own', async () => {
+    const server = await startRedisServer();
+    const data = new RedisEngine({ host: '127.0.0.1', port: server.port, db: 0, password: '' });
+    const paxos = new RedisEngine({ host: '127.0.0.1', port: server.port, db: 0, password: '', keyPrefix: 'god:p:', hashIndexKey: hashIndexKeyOf('god:p:') });
+    try {
+      await data.open();
+      await paxos.open();
+      await data.put('k', Uint8Array.of(1));
+      assert.ok((await paxos.count()) > 0, 'DBSIZE counts the data namespace too');
+      assert.equal(await holdsNoRecord(paxos), true, 'the Paxos namespace holds nothing of its own');
+      assert.equal(await holdsNoRecord(data), false);
+    } finally {
+      await data.close();
+      await paxos.close();
       await server.stop();
     }
   });

@@ -24,16 +24,22 @@ export const storeFillMetaName = 'store';
 export const StoreFill = { Whole: 'whole', Filling: 'filling' } as const;
 export type StoreFill = (typeof StoreFill)[keyof typeof StoreFill];
 
-/** True when the store must be refilled before it counts toward quorums (see above). */
-export function mustRefill(meta: MetaStore, emptyAtStart: boolean): boolean {
-  const kept = storeFill(meta);
-  return kept === StoreFill.Filling || (kept === StoreFill.Whole && emptyAtStart);
-}
+/** The store's state as the metadata keeps it: read once, written only when it changes. */
+export class StoreFillRecord {
+  private state: string | undefined;
 
-export function markStore(meta: MetaStore, state: StoreFill): void {
-  if (storeFill(meta) !== state) meta.writeText(storeFillMetaName, state);
-}
+  constructor(private readonly meta: MetaStore) {
+    this.state = meta.readText(storeFillMetaName)?.trim();
+  }
 
-function storeFill(meta: MetaStore): string | undefined {
-  return meta.readText(storeFillMetaName)?.trim();
+  /** True when the store must be refilled before it counts toward quorums (see above). */
+  mustRefill(emptyAtStart: boolean): boolean {
+    return this.state === StoreFill.Filling || (this.state === StoreFill.Whole && emptyAtStart);
+  }
+
+  set(state: StoreFill): void {
+    if (this.state === state) return;
+    this.meta.writeText(storeFillMetaName, state);
+    this.state = state;
+  }
 }

@@ -23,6 +23,7 @@ import type { Version } from '../../core/version.js';
 import { decodeKindOnly, decodePaxosState, decodeVersioned, encode, encodePaxosState, Kind, type Message } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { StorageEngine } from '../../storage/engine.js';
+import { holdsNoRecord } from '../../storage/hash_order.js';
 import type { MetaStore } from '../../storage/meta.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
@@ -83,7 +84,7 @@ export class PaxosAcceptor {
    * plus the maximum skew, whichever is later). True when the floor was set.
    */
   async lostPromises(wiped: boolean): Promise<boolean> {
-    const held = (await this.engine.count()) > 0;
+    const held = !(await holdsNoRecord(this.engine));
     this.marked = this.opts.meta?.readText(paxosUsedMetaName)?.trim() === '1';
     if (held) {
       this.markUsed(); // a store from before the mark
