@@ -24,22 +24,21 @@ function outcomeOf(code: number | undefined): string {
   return isErrorCode(code) ? String(code) : 'error';
 }
 
+/** A histogram by op and outcome, not registered yet. */
+function latencyHistogram(name: string, help: string): Histogram<'op' | 'outcome'> {
+  return new Histogram({ name, help, labelNames: ['op', 'outcome'], buckets: replicaLatencyBuckets, registers: [] });
+}
+
 /** The two histograms; registered by Metrics in the node's registry. */
 export class ReplicaTiming {
-  readonly sent = new Histogram({
-    name: 'goddb_replica_request_sent_duration_seconds',
-    help: 'Node-to-node requests this node sent, from sending to the reply or failure, by operation (ReplicaOp) and outcome (ok or error code; 504 a timeout, 503 no responder)',
-    labelNames: ['op', 'outcome'],
-    buckets: replicaLatencyBuckets,
-    registers: [],
-  });
-  readonly served = new Histogram({
-    name: 'goddb_replica_request_served_duration_seconds',
-    help: 'Node-to-node requests this node answered, from arrival to its reply, by operation (ReplicaOp) and outcome (ok or error code)',
-    labelNames: ['op', 'outcome'],
-    buckets: replicaLatencyBuckets,
-    registers: [],
-  });
+  readonly sent = latencyHistogram(
+    'goddb_replica_request_sent_duration_seconds',
+    'Node-to-node requests this node sent, from sending to the reply or failure, by operation (ReplicaOp) and outcome (ok or error code; 504 a timeout, 503 no responder)',
+  );
+  readonly served = latencyHistogram(
+    'goddb_replica_request_served_duration_seconds',
+    'Node-to-node requests this node answered, from arrival to its reply, by operation (ReplicaOp) and outcome (ok or error code)',
+  );
 }
 
 /** The ReplicaOp of a node subject under `prefix` (`god.<cluster>.node.`), or undefined for any other subject. */
