@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { ErrorCode, GodDbError, StorageError } from '../../src/core/errors.js';
 import { fromWallMs } from '../../src/core/hlc.js';
 import { arcsOf, inArc } from '../../src/core/moves.js';
 import { buildRing, keyHash, preferenceList } from '../../src/core/ring.js';
@@ -225,5 +226,39 @@ describe('aae tree build', () => {
     for (let i = 0; i < 300; i += 7) await replica.put(`k${i}`, [v(1000 + i)]);
     for (const t of trees.list()) assert.equal(await trees.build(t, () => false), true);
     assert.equal(await trees.audit(), 0);
+  });
+
+  it('aae tree build - a raced key whose lock is refused (every lock taken) is read again once it is free; a store failure ends the build', async () => {
+    const engine = new MemoryEngine();
+    await engine.open();
+    const replica = replicaOver(engine);
+    for (let i = 0; i < 50; i++) await replica.put(`k${i}`, [{ clock: { a: i + 1 }, hlc: fromWallMs(startMs) + i, writer: 'a', tombstone: false, value: Uint8Array.of(i) }]);
+    let refusals = 2;
+    let failure: Error | undefined;
+    const locks = {
+      writing: () => ['k7'], // a write of k7 seems under way throughout: the build defers it
+      holding: <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+        if (failure) return Promise.reject(failure);
+        if (refusals > 0) {
+          refusals--;
+          return Promise.reject(new GodDbError(ErrorCode.QuorumNotMet, 'replica busy'));
+        }
+        return replica.holding(key, fn);
+      },
+    };
+    // realClock's timers do not hold the process: this test's retry wait is all that runs.
+    const clock = { ...realClock, setTimer: (ms: number, fn: () => void) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } };
+    const trees = new ArcTrees('a', 1, engine, clock, locks);
+    trees.follow(buildRing([{ id: 'a', virtualNodes: 4 }]), 'r1');
+    for (const t of trees.list()) assert.equal(await trees.build(t, () => false), true);
+    assert.equal(refusals, 0, 'the refused lock was asked again');
+    assert.equal(await trees.audit(), 0, 'k7 is in its tree once');
+
+    failure = new StorageError('disk gone');
+    const again = new ArcTrees('a', 1, engine, clock, locks);
+    again.follow(buildRing([{ id: 'a', virtualNodes: 4 }]), 'r1');
+    const k7 = again.list().find((t) => inArc(keyHash('k7'), t.arc))!;
+    await assert.rejects(again.build(k7, () => false), StorageError);
+    assert.equal(k7.state, TreeState.Building, 'not ready: the next round builds it again');
   });
 });
