@@ -126,6 +126,12 @@ export const limits = {
   aaeScanEntriesPerPageMax: 8192,
   /** Default keys compared in one exchange of one arc (each side's list); the next exchange of the arc goes on from there. */
   aaeKeysPerExchangeMax: 16_384,
+  /**
+   * Longest pause between an anti-entropy round's two looks at the trees
+   * (a quarter of the interval when that is shorter): writes in flight at
+   * the first look have landed by the second, so their segments agree again.
+   */
+  aaeConfirmDelayMsMax: 500,
   /** Differing keys repaired at once (one replica get and put batch each way). */
   aaeRepairBatchKeys: 128,
   // Conditional writes (node/paxos, issue 12).

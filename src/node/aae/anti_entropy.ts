@@ -23,7 +23,7 @@ import { ErrorCode } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { arcName, inArc, ringFingerprint, spansOf, type Arc } from '../../core/moves.js';
 import { keyHash } from '../../core/ring.js';
-import { branchCount, branchHashes, differing, differingSegments, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
+import { branchCount, branchHashes, branchOf, differing, differingSegments, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
 import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
@@ -46,6 +46,8 @@ export interface AntiEntropyOptions {
   /** Keys each side lists in one exchange of one arc; the arc's next exchange goes on from where it stopped. */
   keysPerExchange: number;
   requestTimeoutMs: number;
+  /** Pause between a round's first look at the trees and its second: only segments that differ in both are listed and repaired. */
+  confirmDelayMs: number;
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
 }
@@ -75,6 +77,17 @@ export interface AaeProgress {
   exchangesFailed: number;
   /** Tree segments recomputed from storage because they had drifted (a build racing a write). */
   segmentsCorrected: number;
+  /** Segments that differed at a round's first look, summed over rounds. */
+  segmentsSuspected: number;
+  /** Segments that still differed at the second look, whose keys were listed and compared, summed over rounds. */
+  segmentsListed: number;
+}
+
+/** An arc whose segments differed from a peer's at the first look of a round. */
+interface Suspect {
+  t: ArcTree;
+  peer: string;
+  segments: number[];
 }
 
 interface KeyList {
@@ -89,6 +102,8 @@ export class AntiEntropy {
   private sub: Subscription | undefined;
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
+  /** Ends the round's pause at once (stop). */
+  private endPause: (() => void) | undefined;
   private stopped = false;
   private rotation = 0;
   private readonly pacer: Pacer;
@@ -100,6 +115,8 @@ export class AntiEntropy {
   keysRepaired = 0;
   exchangesFailed = 0;
   segmentsCorrected = 0;
+  segmentsSuspected = 0;
+  segmentsListed = 0;
 
   constructor(
     private readonly opts: AntiEntropyOptions,
@@ -126,6 +143,7 @@ export class AntiEntropy {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timer?.cancel();
+    this.endPause?.();
     await this.running;
     await this.sub?.drain();
   }
@@ -142,6 +160,8 @@ export class AntiEntropy {
       segmentsDiffering,
       exchangesFailed: this.exchangesFailed,
       segmentsCorrected: this.segmentsCorrected,
+      segmentsSuspected: this.segmentsSuspected,
+      segmentsListed: this.segmentsListed,
     };
   }
 
@@ -174,7 +194,12 @@ export class AntiEntropy {
     });
   }
 
-  /** One round: every arc this node replicates built (when not yet) and compared with one peer. */
+  /**
+   * One round: every arc this node replicates built (when not yet) and
+   * compared with one peer; then, after one pause for the whole round, the
+   * segments that differed are compared again and only those that still
+   * differ are listed and repaired (below).
+   */
   private async round(): Promise<void> {
     const ring = this.membership.ring();
     const fp = ringFingerprint(ring);
@@ -186,6 +211,7 @@ export class AntiEntropy {
     this.ringSeen = fp;
     this.trees.follow(ring, fp);
     const moving = fp !== ringFingerprint(this.membership.futureRing());
+    const suspects: Suspect[] = [];
     for (const t of this.trees.list()) {
       if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
       // A ring change during the build drops the trees (ArcTrees.follow at the next round): it stops then.
@@ -195,22 +221,55 @@ export class AntiEntropy {
       const peers = t.replicas.filter((id) => id !== this.opts.self && this.membership.isUp(id) && this.membership.protocolOf(id) >= 2);
       if (peers.length === 0) continue;
       const peer = peers[this.rotation++ % peers.length]!;
-      try {
-        await this.exchange(t, peer);
-      } catch (err) {
-        // A peer seen up whose subjects are not there yet (it is still starting): nothing to compare.
-        if (err instanceof NoRespondersError) continue;
-        this.exchangesFailed++;
-        this.logs.warn('aae-exchange', { peer, err: (err as Error).message }, 'an anti-entropy exchange failed; it runs again next round');
-      }
+      const segments = await this.attempt(peer, () => this.compare(t, peer));
+      if (segments === undefined || segments.length === 0) continue;
+      this.segmentsSuspected += segments.length;
+      suspects.push({ t, peer, segments });
+    }
+    if (suspects.length === 0) return;
+    await this.pause(this.opts.confirmDelayMs);
+    for (const s of suspects) {
+      if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
+      await this.attempt(s.peer, () => this.confirmAndRepair(s));
     }
   }
 
-  /** Compares one arc's tree with `peer`'s and repairs the keys that differ, both ways. */
-  private async exchange(t: ArcTree, peer: string): Promise<void> {
+  /** Runs one step of an exchange with `peer`; a failure is counted and logged, never thrown (the next round tries again). */
+  private async attempt<T>(peer: string, step: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (err) {
+      // A peer seen up whose subjects are not there yet (it is still starting): nothing to compare.
+      if (err instanceof NoRespondersError) return undefined;
+      this.exchangesFailed++;
+      this.logs.warn('aae-exchange', { peer, err: (err as Error).message }, 'an anti-entropy exchange failed; it runs again next round');
+      return undefined;
+    }
+  }
+
+  /** Waits `ms` (stop() ends the wait at once). */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimer(ms, () => {
+        this.endPause = undefined;
+        resolve();
+      });
+      this.endPause = () => {
+        timer.cancel();
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Compares one arc's tree with `peer`'s: branch hashes, then the segment
+   * hashes of the differing branches. The segments that differ, or
+   * undefined when the peer's tree is not ready (not compared).
+   */
+  private async compare(t: ArcTree, peer: string): Promise<number[] | undefined> {
     const arc = { arcStart: t.arc.start, arcEnd: t.arc.end };
     const top = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc }), Kind.AaeTreeReply);
-    if (!top.ready) return; // the peer builds, or serves another ring: unknown, not compared
+    if (!top.ready) return undefined; // the peer builds, or serves another ring: unknown, not compared
     if (top.hashes.length !== branchCount) throw new Error(`the peer sent ${top.hashes.length} branch hashes, not ${branchCount}`);
     this.treesCompared++;
     const name = arcName(t.arc);
@@ -218,14 +277,39 @@ export class AntiEntropy {
     if (branches.length === 0) {
       this.differingByArc.delete(name);
       this.resumeByArc.delete(name);
-      return;
+      return [];
     }
-    const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc, branches }), Kind.AaeTreeReply);
-    if (!mid.ready) return;
+    return this.differingIn(t, peer, branches);
+  }
+
+  /** The segments of `branches` where this node's tree of the arc and `peer`'s differ (undefined: the peer's is not ready). */
+  private async differingIn(t: ArcTree, peer: string, branches: number[]): Promise<number[] | undefined> {
+    const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, arcStart: t.arc.start, arcEnd: t.arc.end, branches }), Kind.AaeTreeReply);
+    if (!mid.ready) return undefined;
     if (mid.hashes.length !== branches.length * segmentsPerBranch) throw new Error(`the peer sent ${mid.hashes.length} segment hashes for ${branches.length} branches`);
-    const segments = differingSegments(branches, segmentHashes(t.tree, branches), mid.hashes);
+    return differingSegments(branches, segmentHashes(t.tree, branches), mid.hashes);
+  }
+
+  /**
+   * The second look (Riak's aae_exchange confirms its root and branch
+   * comparisons the same way): a segment that differed a moment ago because
+   * a write was on its way to one replica and not yet to the other agrees
+   * again once the write landed. Under a steady load nearly every arc has
+   * such segments at any instant, and listing and repairing them scanned
+   * each arc and wrote its in-flight keys again every round (a third of a
+   * put's CPU in the bench). A difference that stays is in both looks: only
+   * those segments are listed and their keys repaired, both ways.
+   */
+  private async confirmAndRepair({ t, peer, segments: suspected }: Suspect): Promise<void> {
+    const name = arcName(t.arc);
+    const branches = [...new Set(suspected.map(branchOf))].sort((a, b) => a - b);
+    const still = await this.differingIn(t, peer, branches);
+    if (still === undefined) return;
+    const now = new Set(still);
+    const segments = suspected.filter((s) => now.has(s));
     this.differingByArc.set(name, segments.length);
     if (segments.length === 0) return;
+    this.segmentsListed += segments.length;
     // An arc with more keys in the differing segments than one exchange lists goes on where the last stopped.
     const from = this.resumeByArc.get(name);
     const theirs = await this.peerKeys(peer, t.arc, segments, from);
