@@ -13,6 +13,12 @@
  *   writes its pages to the OS and a put resolves without an fsync; a timer
  *   fsyncs the environment (mdb_env_sync) every `syncIntervalMs` when
  *   anything was committed since the last one, and close() fsyncs last.
+ *   With no fsync to wait for, the writes of one event-loop turn (puts,
+ *   putMany, deletes, in order) are committed together at its end by one
+ *   synchronous transaction on this thread (commitQueued): about a hundred
+ *   microseconds for a turn's writes, where handing them to lmdb-js's
+ *   writer thread and back cost more than the work (issue 11, in the
+ *   README's lever table).
  *
  * Layout: records live in the named sub-database `hashOrderDbName`, under the
  * key's 64-bit ring hash (8 bytes, big-endian) followed by its UTF-8 bytes, so
@@ -73,6 +79,13 @@ const estimateTrustedFraction = 0.8;
 /** How long to wait for the real cause of a failed commit before reporting the generic one. */
 const commitCauseWaitMs = 1000;
 
+/** A write waiting for the end of its event-loop turn (periodic mode). */
+interface QueuedWrite {
+  apply(): void;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /** The fields of lmdb-js getStats() this engine reads. */
 interface LmdbStats {
   pageSize: number;
@@ -103,6 +116,8 @@ export class LmdbEngine implements StorageEngine {
   private usedAtRefresh = 0;
   private refreshedAtMs = Number.NEGATIVE_INFINITY;
   private writtenSinceRefresh = 0;
+  /** Periodic mode: the writes of this event-loop turn, in order, for commitQueued at its end. */
+  private queued: QueuedWrite[] = [];
 
   constructor(options: LmdbEngineOptions) {
     assert.ok(options.mapSizeBytes > 0, `lmdb mapSizeBytes must be positive, got ${options.mapSizeBytes}`);
@@ -111,7 +126,7 @@ export class LmdbEngine implements StorageEngine {
     assert.ok(Number.isInteger(this.options.syncIntervalMs) && this.options.syncIntervalMs > 0, `lmdb syncIntervalMs must be a positive integer, got ${this.options.syncIntervalMs}`);
   }
 
-  /** Write transactions committed since open (lmdb-js's aftercommit event): fewer than writes when commits are grouped. */
+  /** Write transactions committed since open (lmdb-js's aftercommit event; in periodic mode commitQueued's): fewer than writes when commits are grouped. */
   get commits(): number {
     return this.committedCount;
   }
@@ -170,7 +185,10 @@ export class LmdbEngine implements StorageEngine {
     this.admit(db, bytes);
     try {
       // lmdb-js reads the value's memory on its writer thread; a copy keeps later caller edits out.
-      await db.put(storageKey(key), Buffer.from(record));
+      const at = storageKey(key);
+      const value = Buffer.from(record);
+      if (this.options.sync === SyncMode.Periodic) await this.enqueue(() => void db.putSync(at, value));
+      else await db.put(at, value);
       this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
@@ -194,9 +212,15 @@ export class LmdbEngine implements StorageEngine {
       // The callback runs later, when the writer is free: copies keep caller edits made meanwhile out,
       // and keys encoded here keep the write lock short.
       const rows = entries.map(({ key, record }) => ({ at: storageKey(key), value: Buffer.from(record) }));
-      await db.transaction(() => {
-        for (const { at, value } of rows) void db.put(at, value);
-      });
+      if (this.options.sync === SyncMode.Periodic) {
+        await this.enqueue(() => {
+          for (const { at, value } of rows) void db.putSync(at, value);
+        });
+      } else {
+        await db.transaction(() => {
+          for (const { at, value } of rows) void db.put(at, value);
+        });
+      }
       this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
@@ -208,10 +232,48 @@ export class LmdbEngine implements StorageEngine {
   async delete(key: string): Promise<void> {
     const db = this.writable();
     try {
-      await db.remove(storageKey(key));
+      const at = storageKey(key);
+      if (this.options.sync === SyncMode.Periodic) await this.enqueue(() => void db.removeSync(at));
+      else await db.remove(at);
     } catch (err) {
       throw this.failure('delete', err);
     }
+  }
+
+  /** Periodic mode: queues a write for the one transaction that commits this turn's writes. */
+  private enqueue(apply: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(() => this.commitQueued());
+      this.queued.push({ apply, resolve, reject });
+    });
+  }
+
+  /**
+   * Applies the queued writes in order in one synchronous write transaction
+   * and commits it (to the OS: MDB_NOSYNC), then resolves them; when any
+   * fails the transaction is aborted and all of them reject, as one
+   * lmdb-js batch would. close() runs it for what is still queued.
+   */
+  private commitQueued(): void {
+    const batch = this.queued;
+    if (batch.length === 0) return;
+    this.queued = [];
+    const db = this.db;
+    if (db === undefined || this.syncFailure !== undefined) {
+      const err = this.syncFailure ?? new StorageError('lmdb engine is closed');
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    try {
+      db.transactionSync(() => {
+        for (const w of batch) w.apply();
+      });
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    this.committedCount++;
+    for (const w of batch) w.resolve();
   }
 
   /** The sub-database's B-tree keeps its entry count: O(1), where getCount() would walk every key. */
@@ -258,6 +320,7 @@ export class LmdbEngine implements StorageEngine {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.commitQueued(); // writes of this turn before close() was called
     this.closed = true;
     const root = this.root;
     this.root = undefined;
