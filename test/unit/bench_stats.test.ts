@@ -106,6 +106,23 @@ describe('bench stats', () => {
     assert.match(list[0]!.detail, /goddb-raw 1,200 ops\/s vs jetstream-kv-r3 1,000 ops\/s = 1\.20x/);
     assert.match(list[3]!.detail, /30 µs vs jetstream-kv-r3 20 µs = 1\.50x/);
     assert.match(list[6]!.detail, /= 0\.50x/);
+    assert.equal(list.length, 8, 'no periodic verdicts without goddb-periodic');
+  });
+
+  it('targets (issue 11) - goddb-periodic, when measured, gets the same verdicts, named periodic:', () => {
+    const withCpu = (s: Summary, cpu: number): Summary => ({ ...s, serverCpuUsPerOp: cpu });
+    const list = likeForLikeTargets([
+      withCpu(summary(System.GoddbRaw, Op.Put, 128, 800), 60),
+      withCpu(summary(System.GoddbPeriodic, Op.Put, 128, 1100), 45),
+      withCpu(summary(System.JetstreamKvR3, Op.Put, 128, 1000), 50),
+    ]);
+    assert.equal(list.length, 16);
+    assert.equal(list[0]!.name, 'put throughput at C=128 >= 1.0x jetstream-kv-r3');
+    assert.deepEqual([list[0]!.verdict, list[2]!.verdict], [Verdict.NotMet, Verdict.NotMet]);
+    assert.equal(list[8]!.name, 'periodic: put throughput at C=128 >= 1.0x jetstream-kv-r3');
+    assert.deepEqual([list[8]!.verdict, list[10]!.verdict], [Verdict.Met, Verdict.Met]);
+    assert.match(list[8]!.detail, /goddb-periodic 1,100 ops\/s vs jetstream-kv-r3 1,000 ops\/s = 1\.10x/);
+    assert.match(list[9]!.detail, /needs goddb-periodic and jetstream-kv-r3 at C=128/);
   });
 
   it('targets - not measured without the systems or concurrencies they need, and flagged off lmdb', () => {
