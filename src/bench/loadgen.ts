@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openClient } from './client.js';
-import { keySpace, preload, runClosedLoop } from './closed_loop.js';
+import { keySpace, preload, runClosedLoop, runOpenLoop } from './closed_loop.js';
 import { LoadgenEvent, loadgenParamsEnv, type LoadgenParams, type LoadgenResult } from './types.js';
 
 /** How often a preload reports how far it got. */
@@ -31,10 +31,10 @@ async function run(params: LoadgenParams): Promise<LoadgenResult> {
   try {
     emit(LoadgenEvent.Ready);
     if (params.mode === 'measure') {
-      return await runClosedLoop(client, { ...params, keys, value }, {
-        onWarmupEnd: () => emit(LoadgenEvent.WarmupEnd),
-        onMeasureEnd: () => emit(LoadgenEvent.MeasureEnd),
-      });
+      const hooks = { onWarmupEnd: () => emit(LoadgenEvent.WarmupEnd), onMeasureEnd: () => emit(LoadgenEvent.MeasureEnd) };
+      const { ratePerSec } = params;
+      if (ratePerSec !== undefined) return await runOpenLoop(client, { ...params, keys, value, ratePerSec }, hooks);
+      return await runClosedLoop(client, { ...params, keys, value }, hooks);
     }
     const startMs = performance.now();
     const progress = { written: 0 };

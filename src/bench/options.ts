@@ -20,6 +20,7 @@ export interface BenchFlags {
   out?: string;
   quick?: boolean;
   nodes?: string;
+  rate?: string;
 }
 
 const defaults = { duration: '3000', warmup: '1000', repeats: '3', concurrency: '1,16,128', valueBytes: '100', keys: '10000', out: 'bench-results' };
@@ -34,6 +35,7 @@ export const benchLimits = {
   concurrencyMax: 4_096,
   keysMax: 10_000_000,
   nodesMax: 9,
+  rateMax: 1_000_000,
 } as const;
 
 export function addBenchOptions(cmd: Command): Command {
@@ -47,6 +49,7 @@ export function addBenchOptions(cmd: Command): Command {
     .addOption(new Option('--engine <engine>', 'storage engine of the GoD-DB nodes').choices(Object.values(Engine)).default(Engine.Lmdb))
     .option('--systems <list>', `comma-separated, from ${allSystems.join(', ')} (default all)`)
     .option('--nodes <n>', `GoD-DB workers per cluster, N=3 R=W=2 (default ${nodeCount}; with more than N, a node that is not a replica of a key coordinates it unless the client routes 'direct')`)
+    .option('--rate <ops/s>', 'an open loop: requests start at this rate whatever the answers do, with at most C in flight (C from --concurrency; requests due past it are counted as missed, not sent); steadier server CPU per operation for comparing two builds. Default: the closed loop (each of C sends again as soon as answered)')
     .option('--out <dir>', `directory for the JSON result (default ${defaults.out})`)
     .option('--quick', `a smoke run: duration ${quick.duration}, warmup ${quick.warmup}, repeats ${quick.repeats}, concurrency ${quick.concurrency}`);
 }
@@ -84,6 +87,7 @@ function configFrom(flags: BenchFlags): BenchConfig {
     systems: allSystems.filter((s) => systems.includes(s)),
     outDir: flags.out ?? defaults.out,
     nodes: integer('--nodes', flags.nodes ?? String(nodeCount), replication, benchLimits.nodesMax),
+    ...(flags.rate === undefined ? {} : { ratePerSec: integer('--rate', flags.rate, 1, benchLimits.rateMax) }),
   });
 }
 

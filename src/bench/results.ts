@@ -86,7 +86,8 @@ export function renderReport(r: BenchResult): string {
     `${r.machine.cpus} cores (${r.machine.cpuModel}), load average ${r.machine.loadAverageAtStart.join(' ')} at start; ` +
       `${c.nodes} nodes, N=${c.replication} R=${c.readQuorum} W=${c.writeQuorum}, engine ${c.engine}; ` +
       `${c.valueBytes}-byte values, ${c.keys.toLocaleString('en-US')} keys; ` +
-      `${c.durationMs} ms windows after ${c.warmupMs} ms of warm-up; medians of ${c.repeats}; wall time ${(r.wallMs / 1000).toFixed(0)} s.`,
+      `${c.durationMs} ms windows after ${c.warmupMs} ms of warm-up; medians of ${c.repeats}; wall time ${(r.wallMs / 1000).toFixed(0)} s.` +
+      (c.ratePerSec === undefined ? '' : ` Open loop: ${c.ratePerSec.toLocaleString('en-US')} requests/s offered, at most C in flight (C is a cap, not the load).`),
     '',
     '### Throughput and latency (server CPU µs/op: the system\'s nats-servers and server processes, not the load generator; CPU %: of one core over the measured window)',
     '',

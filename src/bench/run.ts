@@ -41,7 +41,8 @@ export async function runBench(config: BenchConfig): Promise<number> {
   const note = (text: string): void => void process.stderr.write(`${text}\n`);
   const plan = measurementPlan(config);
   const estimate = estimateMs(config);
-  note(`goddb bench: ${plan.length} measurements (${config.systems.join(', ')}; put, get; C=${config.concurrency.join(',')}; ${config.repeats} repeat(s)), estimated ${formatDuration(estimate)}`);
+  const loop = config.ratePerSec === undefined ? '' : `; open loop at ${formatRate(config.ratePerSec)} requests/s, at most C in flight`;
+  note(`goddb bench: ${plan.length} measurements (${config.systems.join(', ')}; put, get; C=${config.concurrency.join(',')}; ${config.repeats} repeat(s)${loop}), estimated ${formatDuration(estimate)}`);
   const systems = new RunningSystems();
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -145,6 +146,7 @@ function loadgenParams(config: BenchConfig, systems: RunningSystems, m: Omit<Mea
     valueBytes: config.valueBytes,
     requestTimeoutMs,
     endpoints: systems.endpoints(),
+    ...(mode === 'measure' && config.ratePerSec !== undefined ? { ratePerSec: config.ratePerSec } : {}),
   };
 }
 
@@ -191,13 +193,14 @@ async function measureAll(
         maxMs: r.maxUs / 1000,
         errors: r.errors,
         warmupErrors: r.warmupErrors,
+        ...(r.missed === undefined ? {} : { missed: r.missed }),
         ...(r.firstError === undefined ? {} : { firstError: r.firstError }),
         cpu: run.cpu,
         serverCpuUsPerOp: serverCpuUsPerOp(m.system, run.cpu, r.opsPerSec),
         loadgenPid: run.pid,
       };
       samples.push(sample);
-      const errors = r.errors > 0 ? `, ${r.errors} errors (first: ${r.firstError ?? '?'})` : '';
+      const errors = (r.errors > 0 ? `, ${r.errors} errors (first: ${r.firstError ?? '?'})` : '') + (r.missed ? `, ${r.missed} not sent (C in flight)` : '');
       const cpuText = Number.isFinite(sample.serverCpuUsPerOp) ? `, server CPU ${Math.round(sample.serverCpuUsPerOp)} µs/op` : '';
       progress.done(label, `${formatRate(r.opsPerSec)} ops/s, p50 ${sample.p50Ms.toFixed(2)} ms, p99 ${sample.p99Ms.toFixed(2)} ms${cpuText}${errors}`);
     }

@@ -51,6 +51,8 @@ export interface BenchConfig {
   outDir: string;
   /** GoD-DB workers per cluster (default cluster.ts nodeCount, 3). */
   nodes?: number;
+  /** `--rate`: every measurement an open loop offering this many requests a second (at most C in flight). */
+  ratePerSec?: number;
 }
 
 /** Where the load generator finds the system it drives. */
@@ -81,6 +83,8 @@ export interface LoadgenParams {
   valueBytes: number;
   requestTimeoutMs: number;
   endpoints: Endpoints;
+  /** `measure` as an open loop at this rate (closed_loop.ts runOpenLoop); absent: the closed loop. */
+  ratePerSec?: number;
 }
 
 /** What one load generator run reports; latencies in microseconds. */
@@ -95,6 +99,8 @@ export interface LoadgenResult {
   errors: number;
   /** Errors during the warm-up, which the window does not count. */
   warmupErrors: number;
+  /** Open loop only: requests due in the window but not sent, `concurrency` being in flight. */
+  missed?: number;
   /** The first error message seen, if any. */
   firstError?: string;
 }
@@ -125,6 +131,8 @@ export interface Sample {
   maxMs: number;
   errors: number;
   warmupErrors: number;
+  /** Open loop (`--rate`): requests due in the window but not sent, C being in flight. */
+  missed?: number;
   firstError?: string;
   /** CPU over the measured window, % of one core, by process label (nats, b1, loadgen, ...). */
   cpu: Record<string, number>;

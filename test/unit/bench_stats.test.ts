@@ -187,6 +187,8 @@ describe('bench stats', () => {
     const some = parseBenchFlags({ systems: 'redis, goddb-raw', engine: 'memory' }) as BenchConfig;
     assert.deepEqual(some.systems, [System.GoddbRaw, System.Redis], 'canonical order');
     assert.equal(some.engine, Engine.Memory);
+    assert.equal(full.ratePerSec, undefined, 'the closed loop unless --rate');
+    assert.equal((parseBenchFlags({ rate: '2500' }) as BenchConfig).ratePerSec, 2500);
   });
 
   it('options - a bad value is an error that names the option', () => {
@@ -195,6 +197,7 @@ describe('bench stats', () => {
     assert.match((parseBenchFlags({ systems: 'mongo' }) as { error: string }).error, /unknown mongo/);
     assert.match((parseBenchFlags({ engine: 'redis' }) as { error: string }).error, /--engine/);
     assert.match((parseBenchFlags({ nodes: '2' }) as { error: string }).error, /--nodes must be an integer from 3/, 'fewer workers than N=3');
+    assert.match((parseBenchFlags({ rate: '0' }) as { error: string }).error, /--rate must be an integer from 1/);
   });
 
   it('plan - repeats outermost, every system within each (op, C), rotated each repeat', () => {
