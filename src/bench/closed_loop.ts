@@ -28,64 +28,102 @@ export interface LoopHooks {
 
 type Phase = 'warmup' | 'measure' | 'done';
 
-export async function runClosedLoop(client: BenchClient, plan: LoopPlan, hooks: LoopHooks): Promise<LoadgenResult> {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: latencyUsMax, numberOfSignificantValueDigits: 3 });
-  const send = plan.op === Op.Put ? (key: string) => client.put(key, plan.value) : (key: string) => client.get(key);
-  let phase: Phase = 'warmup';
-  let windowStartMs = 0;
-  let windowEndMs = 0;
-  let errors = 0;
-  let warmupErrors = 0;
-  let firstError: string | undefined;
-  const warmupTimer = setTimeout(() => {
-    phase = 'measure';
-    windowStartMs = performance.now();
-    hooks.onWarmupEnd();
-  }, plan.warmupMs);
-  const endTimer = setTimeout(() => {
-    phase = 'done';
-    windowEndMs = performance.now();
-    hooks.onMeasureEnd();
-  }, plan.warmupMs + plan.durationMs);
+/**
+ * The warm-up, the measured window and what is counted in it, for both
+ * loops: only requests that complete inside the window count, their
+ * latencies in an HDR histogram in microseconds.
+ */
+class MeasuredWindow {
+  phase: Phase = 'warmup';
+  /** Resolves when the window ends. */
+  readonly ended: Promise<void>;
+  private readonly histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: latencyUsMax, numberOfSignificantValueDigits: 3 });
+  private readonly timers: NodeJS.Timeout[];
+  private startMs = 0;
+  private endMs = 0;
+  private errors = 0;
+  private warmupErrors = 0;
+  private firstError: string | undefined;
 
+  constructor(plan: LoopPlan, hooks: LoopHooks) {
+    let end = (): void => undefined;
+    this.ended = new Promise((resolve) => (end = resolve));
+    this.timers = [
+      setTimeout(() => {
+        this.phase = 'measure';
+        this.startMs = performance.now();
+        hooks.onWarmupEnd();
+      }, plan.warmupMs),
+      setTimeout(() => {
+        this.phase = 'done';
+        this.endMs = performance.now();
+        hooks.onMeasureEnd();
+        end();
+      }, plan.warmupMs + plan.durationMs),
+    ];
+  }
+
+  /** A request sent at `sentMs` was answered now. */
+  answered(sentMs: number): void {
+    if (this.phase === 'measure') this.histogram.recordValue(Math.max(1, Math.round((performance.now() - sentMs) * 1000)));
+  }
+
+  failed(err: unknown): void {
+    if (this.phase === 'measure') this.errors++;
+    else if (this.phase === 'warmup') this.warmupErrors++;
+    this.firstError ??= err instanceof Error ? err.message : String(err);
+  }
+
+  /** The result; the window's timers are stopped and its histogram freed. */
+  result(extra: Partial<LoadgenResult> = {}): LoadgenResult {
+    for (const t of this.timers) clearTimeout(t);
+    const windowMs = this.endMs - this.startMs;
+    const ops = this.histogram.totalCount;
+    const result: LoadgenResult = {
+      ops,
+      opsPerSec: windowMs > 0 ? ops / (windowMs / 1000) : 0,
+      windowMs,
+      p50Us: this.histogram.getValueAtPercentile(50),
+      p99Us: this.histogram.getValueAtPercentile(99),
+      p999Us: this.histogram.getValueAtPercentile(99.9),
+      maxUs: this.histogram.maxValue,
+      errors: this.errors,
+      warmupErrors: this.warmupErrors,
+      ...extra,
+    };
+    this.histogram.destroy();
+    if (this.firstError !== undefined) result.firstError = this.firstError;
+    return result;
+  }
+}
+
+function sender(client: BenchClient, plan: LoopPlan): (key: string) => Promise<void> {
+  return plan.op === Op.Put ? (key) => client.put(key, plan.value) : (key) => client.get(key);
+}
+
+function randomKey(plan: LoopPlan): string {
+  return plan.keys[Math.floor(Math.random() * plan.keys.length)]!;
+}
+
+export async function runClosedLoop(client: BenchClient, plan: LoopPlan, hooks: LoopHooks): Promise<LoadgenResult> {
+  const send = sender(client, plan);
+  const w = new MeasuredWindow(plan, hooks);
   const loop = async (): Promise<void> => {
-    while (phase !== 'done') {
-      const key = plan.keys[Math.floor(Math.random() * plan.keys.length)]!;
-      const startMs = performance.now();
+    while (w.phase !== 'done') {
+      const sentMs = performance.now();
       try {
-        await send(key);
-        if (phase === 'measure') histogram.recordValue(Math.max(1, Math.round((performance.now() - startMs) * 1000)));
+        await send(randomKey(plan));
+        w.answered(sentMs);
       } catch (err) {
-        if (phase === 'measure') errors++;
-        else if (phase === 'warmup') warmupErrors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
+        w.failed(err);
         // A client that fails synchronously would otherwise starve the timers that end the run.
         await yieldToEventLoop();
       }
     }
   };
-  try {
-    await Promise.all(Array.from({ length: plan.concurrency }, loop));
-  } finally {
-    clearTimeout(warmupTimer);
-    clearTimeout(endTimer);
-  }
-  const windowMs = windowEndMs - windowStartMs;
-  const ops = histogram.totalCount;
-  const result: LoadgenResult = {
-    ops,
-    opsPerSec: windowMs > 0 ? ops / (windowMs / 1000) : 0,
-    windowMs,
-    p50Us: histogram.getValueAtPercentile(50),
-    p99Us: histogram.getValueAtPercentile(99),
-    p999Us: histogram.getValueAtPercentile(99.9),
-    maxUs: histogram.maxValue,
-    errors,
-    warmupErrors,
-  };
-  histogram.destroy();
-  if (firstError !== undefined) result.firstError = firstError;
-  return result;
+  // The loops catch every failure, so this never rejects.
+  await Promise.all(Array.from({ length: plan.concurrency }, loop));
+  return w.result();
 }
 
 /**
@@ -99,77 +137,32 @@ export async function runClosedLoop(client: BenchClient, plan: LoopPlan, hooks: 
  * how much each batches at the throughput it reached (a closed loop's).
  */
 export async function runOpenLoop(client: BenchClient, plan: LoopPlan & { ratePerSec: number }, hooks: LoopHooks): Promise<LoadgenResult> {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: latencyUsMax, numberOfSignificantValueDigits: 3 });
-  const send = plan.op === Op.Put ? (key: string) => client.put(key, plan.value) : (key: string) => client.get(key);
-  let phase: Phase = 'warmup';
-  let windowStartMs = 0;
-  let windowEndMs = 0;
-  let errors = 0;
-  let warmupErrors = 0;
-  let missed = 0;
-  let firstError: string | undefined;
+  const send = sender(client, plan);
+  const w = new MeasuredWindow(plan, hooks);
   const inflight = new Set<Promise<void>>();
   const startMs = performance.now();
   let issued = 0;
+  let missed = 0;
   const start = (): void => {
-    const key = plan.keys[Math.floor(Math.random() * plan.keys.length)]!;
     const sentMs = performance.now();
-    const request = send(key).then(
-      () => {
-        if (phase === 'measure') histogram.recordValue(Math.max(1, Math.round((performance.now() - sentMs) * 1000)));
-      },
-      (err: unknown) => {
-        if (phase === 'measure') errors++;
-        else if (phase === 'warmup') warmupErrors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      },
-    ).finally(() => inflight.delete(request));
+    const request = send(randomKey(plan)).then(() => w.answered(sentMs), (err: unknown) => w.failed(err)).finally(() => inflight.delete(request));
     inflight.add(request);
   };
-  const warmupTimer = setTimeout(() => {
-    phase = 'measure';
-    windowStartMs = performance.now();
-    hooks.onWarmupEnd();
-  }, plan.warmupMs);
-  await new Promise<void>((resolve) => {
-    setTimeout(() => {
-      phase = 'done';
-      windowEndMs = performance.now();
-      hooks.onMeasureEnd();
-      clearTimeout(tickTimer);
-      resolve();
-    }, plan.warmupMs + plan.durationMs);
-    let tickTimer: NodeJS.Timeout | undefined;
-    // Each tick sends every request due by now: late timers catch up, so the rate holds on average.
-    const tick = (): void => {
-      const due = Math.floor(((performance.now() - startMs) / 1000) * plan.ratePerSec);
-      for (; issued < due && phase !== 'done'; issued++) {
-        if (inflight.size < plan.concurrency) start();
-        else if (phase === 'measure') missed++;
-      }
-      if (phase !== 'done') tickTimer = setTimeout(tick, openLoopTickMs);
-    };
-    tick();
-  });
-  clearTimeout(warmupTimer);
-  await Promise.allSettled([...inflight]);
-  const windowMs = windowEndMs - windowStartMs;
-  const ops = histogram.totalCount;
-  const result: LoadgenResult = {
-    ops,
-    opsPerSec: windowMs > 0 ? ops / (windowMs / 1000) : 0,
-    windowMs,
-    p50Us: histogram.getValueAtPercentile(50),
-    p99Us: histogram.getValueAtPercentile(99),
-    p999Us: histogram.getValueAtPercentile(99.9),
-    maxUs: histogram.maxValue,
-    errors,
-    warmupErrors,
-    missed,
+  let tickTimer: NodeJS.Timeout | undefined;
+  // Each tick sends every request due by now: late timers catch up, so the rate holds on average.
+  const tick = (): void => {
+    const due = Math.floor(((performance.now() - startMs) / 1000) * plan.ratePerSec);
+    for (; issued < due && w.phase !== 'done'; issued++) {
+      if (inflight.size < plan.concurrency) start();
+      else if (w.phase === 'measure') missed++;
+    }
+    if (w.phase !== 'done') tickTimer = setTimeout(tick, openLoopTickMs);
   };
-  histogram.destroy();
-  if (firstError !== undefined) result.firstError = firstError;
-  return result;
+  tick();
+  await w.ended;
+  clearTimeout(tickTimer);
+  await Promise.allSettled([...inflight]);
+  return w.result({ missed });
 }
 
 /** How often the open loop looks for requests due (it sends every one due at each look). */
