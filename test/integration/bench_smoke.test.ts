@@ -70,4 +70,24 @@ describe('bench smoke', () => {
     const alive = result.allPids.filter((pid) => isAlive(pid));
     assert.deepEqual(alive, [], 'every process the run started has exited');
   });
+
+  it('bench - --rate runs every measurement as an open loop, and says so', { timeout: runTimeoutMs + 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goddb-bench-rate-'));
+    try {
+      const run = await runBench(['--systems', 'goddb-raw,echo', '--rate', '400', '--keys', '100', '--concurrency', '64', '--duration', '400', '--warmup', '100', '--repeats', '1', '--out', dir]);
+      assert.equal(run.code, 0, `bench failed:\n${run.stderr}`);
+      const file = readdirSync(dir).find((f) => f.endsWith('.json'))!;
+      const result = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Recorded & { config: { ratePerSec?: number }; samples: { missed?: number }[] };
+      assert.equal(result.config.ratePerSec, 400);
+      assert.equal(result.samples.length, 4, 'two systems, both ops');
+      for (const s of result.samples) {
+        assert.ok(s.ops > 0 && s.errors === 0, `${s.system} ${s.op}: ops answered, no errors`);
+        assert.equal(typeof s.missed, 'number', `${s.system} ${s.op}: requests not sent are counted`);
+      }
+      assert.match(run.stdout, /Open loop: 400 requests\/s offered, at most C in flight/);
+      assert.deepEqual(result.allPids.filter((pid) => isAlive(pid)), [], 'every process the run started has exited');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
