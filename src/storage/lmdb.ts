@@ -79,9 +79,15 @@ const estimateTrustedFraction = 0.8;
 /** How long to wait for the real cause of a failed commit before reporting the generic one. */
 const commitCauseWaitMs = 1000;
 
+/** One change of a write: `value` stored under the LMDB key `at`, or `at` removed (undefined). */
+interface Row {
+  at: Buffer;
+  value: Buffer | undefined;
+}
+
 /** A write waiting for the end of its event-loop turn (periodic mode). */
 interface QueuedWrite {
-  apply(): void;
+  rows: readonly Row[];
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -185,10 +191,7 @@ export class LmdbEngine implements StorageEngine {
     this.admit(db, bytes);
     try {
       // lmdb-js reads the value's memory on its writer thread; a copy keeps later caller edits out.
-      const at = storageKey(key);
-      const value = Buffer.from(record);
-      if (this.options.sync === SyncMode.Periodic) await this.enqueue(() => void db.putSync(at, value));
-      else await db.put(at, value);
+      await this.write(db, [{ at: storageKey(key), value: Buffer.from(record) }]);
       this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
@@ -211,16 +214,7 @@ export class LmdbEngine implements StorageEngine {
     try {
       // The callback runs later, when the writer is free: copies keep caller edits made meanwhile out,
       // and keys encoded here keep the write lock short.
-      const rows = entries.map(({ key, record }) => ({ at: storageKey(key), value: Buffer.from(record) }));
-      if (this.options.sync === SyncMode.Periodic) {
-        await this.enqueue(() => {
-          for (const { at, value } of rows) void db.putSync(at, value);
-        });
-      } else {
-        await db.transaction(() => {
-          for (const { at, value } of rows) void db.put(at, value);
-        });
-      }
+      await this.write(db, entries.map(({ key, record }) => ({ at: storageKey(key), value: Buffer.from(record) })));
       this.writtenSinceRefresh += bytes;
     } catch (err) {
       throw this.failure('put', await commitCause(err));
@@ -232,20 +226,28 @@ export class LmdbEngine implements StorageEngine {
   async delete(key: string): Promise<void> {
     const db = this.writable();
     try {
-      const at = storageKey(key);
-      if (this.options.sync === SyncMode.Periodic) await this.enqueue(() => void db.removeSync(at));
-      else await db.remove(at);
+      await this.write(db, [{ at: storageKey(key), value: undefined }]);
     } catch (err) {
       throw this.failure('delete', err);
     }
   }
 
-  /** Periodic mode: queues a write for the one transaction that commits this turn's writes. */
-  private enqueue(apply: () => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.queued.length === 0) setImmediate(() => this.commitQueued());
-      this.queued.push({ apply, resolve, reject });
-    });
+  /**
+   * Applies `rows` in one transaction, resolving once it is committed: in
+   * always mode by lmdb-js's writer thread (a row alone, more in one
+   * transaction callback), in periodic mode queued for the transaction that
+   * commits this event-loop turn's writes.
+   */
+  private async write(db: Database<Buffer, Buffer>, rows: readonly Row[]): Promise<void> {
+    if (this.options.sync === SyncMode.Periodic) {
+      return new Promise((resolve, reject) => {
+        if (this.queued.length === 0) setImmediate(() => this.commitQueued());
+        this.queued.push({ rows, resolve, reject });
+      });
+    }
+    const apply = ({ at, value }: Row) => (value === undefined ? db.remove(at) : db.put(at, value));
+    if (rows.length === 1) await apply(rows[0]!);
+    else await db.transaction(() => rows.forEach((r) => void apply(r)));
   }
 
   /**
@@ -258,15 +260,10 @@ export class LmdbEngine implements StorageEngine {
     const batch = this.queued;
     if (batch.length === 0) return;
     this.queued = [];
-    const db = this.db;
-    if (db === undefined || this.syncFailure !== undefined) {
-      const err = this.syncFailure ?? new StorageError('lmdb engine is closed');
-      for (const w of batch) w.reject(err);
-      return;
-    }
     try {
+      const db = this.writable(); // a periodic fsync may have failed since they were queued
       db.transactionSync(() => {
-        for (const w of batch) w.apply();
+        for (const w of batch) for (const { at, value } of w.rows) void (value === undefined ? db.removeSync(at) : db.putSync(at, value));
       });
     } catch (err) {
       for (const w of batch) w.reject(err);

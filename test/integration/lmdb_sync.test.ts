@@ -211,6 +211,32 @@ describe('lmdb sync modes', () => {
     }
   });
 
+  it('lmdb periodic - after a failed fsync every later write is refused until restart (the kernel may have dropped the pages), reads go on', async () => {
+    const path = await tempDir('lmdb-fsync-failed');
+    const engine = new LmdbEngine({ path, mapSizeBytes, sync: SyncMode.Periodic, syncIntervalMs: 20 });
+    try {
+      await engine.open();
+      await engine.put('a', Buffer.from('1'));
+      // The environment's fsync fails from now on, as on a disk error.
+      (engine as unknown as { root: { sync(cb: (err?: unknown) => void): void } }).root.sync = (cb) => cb(new Error('EIO: injected'));
+      await engine.put('b', Buffer.from('2')); // committed to the OS: the next fsync covers it, and fails
+      let refused: unknown;
+      const deadline = Date.now() + 5_000;
+      while (refused === undefined) {
+        assert.ok(Date.now() < deadline, 'no write refused within 5 s of a failing fsync at a 20 ms interval');
+        await delay(10);
+        refused = await engine.put('c', Buffer.from('3')).then(() => undefined, (err: unknown) => err);
+      }
+      assert.match(String(refused), /periodic sync .* failed, writes refused until restart: EIO: injected/);
+      await assert.rejects(engine.delete('a'), /writes refused until restart/);
+      await assert.rejects(engine.putMany([{ key: 'd', record: Buffer.from('4') }]), /writes refused until restart/);
+      assert.deepEqual(await engine.get('a'), Buffer.from('1'), 'reads are still served');
+    } finally {
+      await engine.close().catch(() => undefined);
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
   it('lmdb always - the engine runs no fsync of its own (every commit is synced by LMDB)', async () => {
     const path = await tempDir('lmdb-always');
     const engine = new LmdbEngine({ path, mapSizeBytes });
