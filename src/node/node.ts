@@ -324,7 +324,6 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       cluster: config.cluster,
       replication: config.quorum.replication,
       ...config.antiEntropy,
-      confirmDelayMs: Math.min(limits.aaeConfirmDelayMsMax, Math.floor(config.antiEntropy.intervalMs / 4)),
       requestTimeoutMs: config.requestTimeoutMs,
       replyBytesMax: sizes.messageBytesMax,
     },

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig } from '../../src/config/types.js';
 import { limits } from '../../src/core/limits.js';
+import type { AaeProgress } from '../../src/node/aae/anti_entropy.js';
 import { keyHash } from '../../src/core/ring.js';
 import { segmentOf, versionsDigest } from '../../src/core/tictac.js';
 import { ClientOp } from '../../src/protocol/subjects.js';
@@ -265,7 +266,7 @@ describe('anti-entropy', () => {
     }
     await c.clock.run(Promise.all(writes));
     await c.clock.advance(3_000); // a few quiet rounds
-    const sum = (f: (p: ReturnType<SimCluster['node']>['node']['aae'] extends { progress(): infer P } ? P : never) => number) => ids.reduce((n, id) => n + f(c.node(id).node.aae.progress()), 0);
+    const sum = (f: (p: AaeProgress) => number) => ids.reduce((n, id) => n + f(c.node(id).node.aae.progress()), 0);
     const suspected = sum((p) => p.segmentsSuspected);
     const listed = sum((p) => p.segmentsListed);
     const arcs = c.node('n1').node.aae.progress().treesTotal;

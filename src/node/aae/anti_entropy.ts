@@ -46,8 +46,6 @@ export interface AntiEntropyOptions {
   /** Keys each side lists in one exchange of one arc; the arc's next exchange goes on from where it stopped. */
   keysPerExchange: number;
   requestTimeoutMs: number;
-  /** Pause between a round's first look at the trees and its second: only segments that differ in both are listed and repaired. */
-  confirmDelayMs: number;
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
 }
@@ -107,6 +105,8 @@ export class AntiEntropy {
   private stopped = false;
   private rotation = 0;
   private readonly pacer: Pacer;
+  /** Pause between a round's first look at the trees and its second: only segments that differ in both are listed and repaired. */
+  private readonly confirmDelayMs: number;
   private readonly differingByArc = new Map<string, number>();
   /** Where the next exchange of an arc starts its key lists: the last one stopped there (keysPerExchange). */
   private readonly resumeByArc = new Map<string, HashCursor>();
@@ -129,6 +129,7 @@ export class AntiEntropy {
     logger: Logger,
   ) {
     this.pacer = new Pacer(clock);
+    this.confirmDelayMs = Math.min(limits.aaeConfirmDelayMsMax, Math.floor(opts.intervalMs / 4));
     this.trees = new ArcTrees(opts.self, opts.replication, engine, clock, local);
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
   }
@@ -227,7 +228,7 @@ export class AntiEntropy {
       suspects.push({ t, peer, segments });
     }
     if (suspects.length === 0) return;
-    await this.pause(this.opts.confirmDelayMs);
+    await this.pause(this.confirmDelayMs);
     for (const s of suspects) {
       if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
       await this.attempt(s.peer, () => this.confirmAndRepair(s));
