@@ -168,7 +168,6 @@ export async function runOpenLoop(client: BenchClient, plan: LoopPlan & { ratePe
 /** How often the open loop looks for requests due (it sends every one due at each look). */
 const openLoopTickMs = 1;
 
-/** Writes every key once, `concurrency` at a time; resolves with the count of failures and the first one. */
 /** Writes every key once, `concurrency` at a time; `progress.written` counts the puts answered (either way) so far. */
 export async function preload(
   client: BenchClient,

@@ -46,14 +46,15 @@ export class RunningSystems {
     this.nats = await startNatsServer({ jetstream: true, storeDir });
     this.pids.set('nats', this.nats.process.pid ?? -1);
     note(`nats-server ${this.nats.url} (JetStream, store in ${this.tempDir})`);
+    // Every worker process started, one started again on another port included, is measured by its pid.
+    const started = (w: Worker): void => void this.pids.set(w.id, w.child.pid);
     if (wanted.has(System.GoddbRaw) || wanted.has(System.GoddbSdk) || wanted.has(System.GoddbSdkDirect)) {
-      this.workers = await startCluster(this.nats.url, config.engine, join(this.tempDir, 'nodes'), (w) => this.pids.set(w.id, w.child.pid), config.nodes === undefined ? {} : { nodes: config.nodes });
+      this.workers = await startCluster(this.nats.url, config.engine, join(this.tempDir, 'nodes'), started, config.nodes === undefined ? {} : { nodes: config.nodes });
       note(`GoD-DB: ${this.workers.map((w) => w.id).join(', ')} ready (engine ${config.engine})`);
     }
     if (wanted.has(System.GoddbPeriodic)) {
       this.natsPeriodic = await startNatsServer();
       this.pids.set(natsPeriodicLabel, this.natsPeriodic.process.pid ?? -1);
-      const started = (w: Worker): void => void this.pids.set(w.id, w.child.pid);
       this.periodicWorkers = await startCluster(this.natsPeriodic.url, config.engine, join(this.tempDir, 'nodes-periodic'), started, { idPrefix: 'p', sync: 'periodic', ...(config.nodes === undefined ? {} : { nodes: config.nodes }) });
       note(`GoD-DB, storage.sync periodic: ${this.periodicWorkers.map((w) => w.id).join(', ')} ready on ${this.natsPeriodic.url} (engine ${config.engine})`);
     }

@@ -16,9 +16,11 @@ describe('bench open loop', () => {
   it('bench open loop - offers the rate whatever the answers take: a client answering at once gets about rate x window', async () => {
     let sent = 0;
     const client: BenchClient = { put: async () => undefined, get: async () => void sent++, close: async () => undefined };
-    const r = await runOpenLoop(client, { ...plan, concurrency: 64, durationMs: 300, ratePerSec: 2_000 }, hooks);
-    // Sends are due by the clock, so late timers catch up: only the window's two edges are uncertain.
-    assert.ok(Math.abs(r.opsPerSec - 2_000) <= 200, `${r.opsPerSec} ops/s offered 2,000`);
+    const r = await runOpenLoop(client, { ...plan, concurrency: 64, durationMs: 400, ratePerSec: 2_000 }, hooks);
+    // Sends are due by the clock, so late timers catch up: only the window's end is uncertain (what fell
+    // due in a stall just before it is not sent), so the lower bound leaves room for a loaded machine.
+    assert.ok(r.opsPerSec <= 2_000 * 1.1, `${r.opsPerSec} ops/s: never more than offered`);
+    assert.ok(r.opsPerSec >= 2_000 * 0.7, `${r.opsPerSec} ops/s: the offered 2,000 kept, answers being immediate`);
     assert.equal(r.missed, 0);
     assert.equal(r.errors, 0);
     assert.ok(sent >= r.ops, 'every op counted was sent');
@@ -38,7 +40,7 @@ describe('bench open loop', () => {
     });
     const r = await done;
     assert.equal(sent, 5, 'never more than C in flight');
-    assert.ok((r.missed ?? 0) >= 150, `${r.missed} requests due in the 200 ms window were not sent`);
+    assert.ok((r.missed ?? 0) >= 100, `${r.missed} of the ~200 requests due in the 200 ms window were not sent`);
     assert.equal(r.ops, 0, 'answers after the window do not count');
   });
 
