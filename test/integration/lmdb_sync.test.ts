@@ -125,38 +125,39 @@ describe('lmdb sync modes', () => {
     }
   });
 
-  for (const sync of Object.values(SyncMode)) {
-    // Periodic mode commits on the event loop's thread at the end of each turn: a foreign holder of the
-    // write lock would block it (nothing but the node writes its environment).
-    if (sync === SyncMode.Always) it(`lmdb ${sync} - writes queued in separate event-loop turns while another commit holds the writer share one commit, and none resolves before it`, async () => {
-      const path = await tempDir(`lmdb-group-${sync}`);
-      const release = join(path, 'release');
-      const engine = new LmdbEngine({ path, mapSizeBytes, sync, syncIntervalMs: 600_000 });
-      let holder: ChildProcess | undefined;
-      try {
-        await engine.open();
-        holder = spawn(process.execPath, ['--input-type=module', '-e', lockHolderScript, path, release], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-        await lineFrom(holder, (l) => l === 'held', childReadyMs);
-        const before = engine.commits;
-        const writes = 20;
-        let resolved = 0;
-        const puts: Promise<void>[] = [];
-        for (let i = 0; i < writes; i++) {
-          puts.push(engine.put(`g${i}`, Buffer.from(`v${i}`)).then(() => void resolved++));
-          await nextTurn(); // each put in an event-loop turn of its own: lmdb-js's per-turn batching alone would not join them
-        }
-        assert.equal(resolved, 0, 'no put resolves before the commit that holds it');
-        await writeFile(release, '');
-        await Promise.all(puts);
-        assert.equal(engine.commits - before, 1, `${writes} queued puts took ${engine.commits - before} commits`);
-        for (let i = 0; i < writes; i++) assert.deepEqual(await engine.get(`g${i}`), Buffer.from(`v${i}`));
-      } finally {
-        if (holder) await stopChild(holder);
-        await engine.close();
-        await rm(path, { recursive: true, force: true });
+  // Always mode only: periodic mode commits on the event loop's thread at the end of each turn (above),
+  // where a foreign holder of the write lock would block it (nothing but the node writes its environment).
+  it('lmdb always - writes queued in separate event-loop turns while another commit holds the writer share one commit, and none resolves before it', async () => {
+    const sync = SyncMode.Always;
+    const path = await tempDir('lmdb-group-always');
+    const release = join(path, 'release');
+    const engine = new LmdbEngine({ path, mapSizeBytes, sync, syncIntervalMs: 600_000 });
+    let holder: ChildProcess | undefined;
+    try {
+      await engine.open();
+      holder = spawn(process.execPath, ['--input-type=module', '-e', lockHolderScript, path, release], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+      await lineFrom(holder, (l) => l === 'held', childReadyMs);
+      const before = engine.commits;
+      const writes = 20;
+      let resolved = 0;
+      const puts: Promise<void>[] = [];
+      for (let i = 0; i < writes; i++) {
+        puts.push(engine.put(`g${i}`, Buffer.from(`v${i}`)).then(() => void resolved++));
+        await nextTurn(); // each put in an event-loop turn of its own: lmdb-js's per-turn batching alone would not join them
       }
-    });
+      assert.equal(resolved, 0, 'no put resolves before the commit that holds it');
+      await writeFile(release, '');
+      await Promise.all(puts);
+      assert.equal(engine.commits - before, 1, `${writes} queued puts took ${engine.commits - before} commits`);
+      for (let i = 0; i < writes; i++) assert.deepEqual(await engine.get(`g${i}`), Buffer.from(`v${i}`));
+    } finally {
+      if (holder) await stopChild(holder);
+      await engine.close();
+      await rm(path, { recursive: true, force: true });
+    }
+  });
 
+  for (const sync of Object.values(SyncMode)) {
     it(`lmdb ${sync} - a writer killed with SIGKILL loses no acknowledged write`, async () => {
       const path = await tempDir(`lmdb-kill-${sync}`);
       const writer = spawn(process.execPath, [writerPath, path, sync], { stdio: ['ignore', 'pipe', 'pipe'] });
