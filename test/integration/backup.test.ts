@@ -18,6 +18,7 @@ import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { connectNats } from '../../src/transport/nats.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { cliPath, runScript, startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { until } from '../helpers/until.js';
 
 const ids = ['b1', 'b2', 'b3'];
 const cluster = 'backup';
@@ -46,14 +47,6 @@ function startWriter(db: GodDbClient, written: Map<string, string>) {
       await loop;
     },
   };
-}
-
-async function until(done: () => boolean | Promise<boolean>, waitMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + waitMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`not within ${waitMs}ms: ${what()}`);
-    await delay(100);
-  }
 }
 
 const cli = (...args: string[]) => runScript(cliPath, args, '', 60_000);

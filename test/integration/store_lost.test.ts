@@ -9,7 +9,6 @@
  * from the other replicas, and alone holds every key again.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { connect, type GodDbClient } from '../../src/client/index.js';
 import { startNatsServer, startRedisServer, type RedisServerHandle } from '../../src/devtools/servers.js';
@@ -17,18 +16,11 @@ import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { connectNats } from '../../src/transport/nats.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { until } from '../helpers/until.js';
 
 const ids = ['l1', 'l2', 'l3'];
 const cluster = 'lost';
 const natsConfig = (url: string) => ({ servers: [url], user: '', pass: '', token: '', credsFile: '', nkeySeedFile: '', tls: { enabled: false, caFile: '', certFile: '', keyFile: '' } });
-
-async function until(done: () => Promise<boolean>, waitMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + waitMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`not within ${waitMs}ms: ${what()}`);
-    await delay(100);
-  }
-}
 
 describe('store lost', () => {
   it('store lost - a redis restarted empty under a worker is refused, and the restarted worker refills every key before it counts toward quorums', async () => {
