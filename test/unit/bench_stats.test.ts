@@ -19,6 +19,8 @@ function sample(system: System, op: Op, concurrency: number, repeat: number, ops
   };
 }
 
+const withCpu = (s: Summary, cpu: number): Summary => ({ ...s, serverCpuUsPerOp: cpu });
+
 function summary(system: System, op: Op, concurrency: number, opsPerSec: number, p99Ms = 1): Summary {
   return { system, op, concurrency, repeats: 1, opsPerSec, p50Ms: p99Ms / 2, p99Ms, errors: 0, cpu: {}, serverCpuUsPerOp: Number.NaN };
 }
@@ -90,7 +92,6 @@ describe('bench stats', () => {
   });
 
   it('targets (issue 11) - against jetstream-kv-r3: ops/s and CPU per op at C=128, p99 at C=16, and the stretch against jetstream-kv', () => {
-    const withCpu = (s: Summary, cpu: number): Summary => ({ ...s, serverCpuUsPerOp: cpu });
     const list = likeForLikeTargets([
       withCpu(summary(System.GoddbRaw, Op.Put, 128, 1200), 40),
       withCpu(summary(System.JetstreamKvR3, Op.Put, 128, 1000), 50),
@@ -110,7 +111,6 @@ describe('bench stats', () => {
   });
 
   it('targets (issue 11) - goddb-periodic, when measured, gets the same verdicts, named periodic:', () => {
-    const withCpu = (s: Summary, cpu: number): Summary => ({ ...s, serverCpuUsPerOp: cpu });
     const list = likeForLikeTargets([
       withCpu(summary(System.GoddbRaw, Op.Put, 128, 800), 60),
       withCpu(summary(System.GoddbPeriodic, Op.Put, 128, 1100), 45),
