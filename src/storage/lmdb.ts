@@ -238,16 +238,16 @@ export class LmdbEngine implements StorageEngine {
    * transaction callback), in periodic mode queued for the transaction that
    * commits this event-loop turn's writes.
    */
-  private async write(db: Database<Buffer, Buffer>, rows: readonly Row[]): Promise<void> {
+  private write(db: Database<Buffer, Buffer>, rows: readonly Row[]): Promise<unknown> {
     if (this.options.sync === SyncMode.Periodic) {
-      return new Promise((resolve, reject) => {
+      return new Promise<void>((resolve, reject) => {
         if (this.queued.length === 0) setImmediate(() => this.commitQueued());
         this.queued.push({ rows, resolve, reject });
       });
     }
+    // lmdb-js's own promise, awaited by the caller: no promise of ours on the always-mode hot path.
     const apply = ({ at, value }: Row) => (value === undefined ? db.remove(at) : db.put(at, value));
-    if (rows.length === 1) await apply(rows[0]!);
-    else await db.transaction(() => rows.forEach((r) => void apply(r)));
+    return rows.length === 1 ? apply(rows[0]!) : db.transaction(() => rows.forEach((r) => void apply(r)));
   }
 
   /**
