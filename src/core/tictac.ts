@@ -35,16 +35,34 @@ export function branchOf(segment: number): number {
 }
 
 /**
+ * What a digest covers. `Full` (1, anti-entropy's first): every version's
+ * metadata and its value's bytes. `Metadata` (2, the default): the value's
+ * length instead of its bytes, as Riak's tictac trees hash an object's
+ * version vector rather than the object: a replica write digests the
+ * versions it replaces and the new ones, and MD5 over a 1 MiB value twice
+ * was 2.8 ms per replica write. In correct operation a version's (hlc,
+ * writer) names one write and so one value; what `Metadata` no longer sees
+ * is two replicas holding different bytes under one version (a corrupted
+ * copy). Nodes whose digests differ must not compare trees: every one of
+ * their segments would differ (node/aae says which it uses in each exchange).
+ */
+export const DigestVersion = { Full: 1, Metadata: 2 } as const;
+export type DigestVersion = (typeof DigestVersion)[keyof typeof DigestVersion];
+export const digestVersionDefault: DigestVersion = DigestVersion.Metadata;
+
+/**
  * A 64-bit digest of a key's stored version set, the same on every replica
  * that holds the same set whatever order it arrived in: versions sorted by
  * (hlc, writer, value), each with its clock entries sorted, tombstone,
- * expiry and value. 0n for no versions (an absent key adds nothing).
- * The key is part of it, so two keys with equal versions do not cancel out.
+ * expiry and value (or, `Metadata`, the value's length). 0n for no versions
+ * (an absent key adds nothing). The key is part of it, so two keys with
+ * equal versions do not cancel out.
  */
-export function versionsDigest(key: string, versions: readonly Version[]): bigint {
+export function versionsDigest(key: string, versions: readonly Version[], format: DigestVersion = digestVersionDefault): bigint {
   if (versions.length === 0) return 0n;
   const sorted = versions.length === 1 ? versions : [...versions].sort(canonicalOrder);
-  const d = (fitsScratch(key, sorted) ? digestInScratch(key, sorted) : digestStreamed(key, sorted)).readBigUInt64BE(0);
+  const withValues = format === DigestVersion.Full;
+  const d = (fitsScratch(key, sorted, withValues) ? digestInScratch(key, sorted, withValues) : digestStreamed(key, sorted, withValues)).readBigUInt64BE(0);
   return d === 0n ? 1n : d; // 0n means "nothing here"
 }
 
@@ -53,26 +71,28 @@ export function versionsDigest(key: string, versions: readonly Version[]): bigin
  * big-endian length, then the bytes), so that field boundaries cannot shift
  * between two different sets: the key, then per version its
  * `hlc|writer|tombstone|expiresHlc` text, its clock as `id:counter` joined by
- * commas in id order, and its value. Trees of older nodes compare with these
- * digests, so the bytes never change; a set that fits a scratch buffer is laid
- * out there and hashed in one call (the common case: it allocates no Buffer
- * per field), a larger one is streamed field by field (the same bytes).
+ * commas in id order, and its value (`Metadata`: the value's length alone,
+ * 4 bytes, no bytes after it). Trees of other nodes compare with these
+ * digests, so the bytes of a format never change; a set that fits a scratch
+ * buffer is laid out there and hashed in one call (the common case: it
+ * allocates no Buffer per field), a larger one is streamed field by field
+ * (the same bytes).
  */
 const scratchBytes = 16 * 1024;
 const scratch = Buffer.allocUnsafe(scratchBytes);
 
 /** An upper bound of the fields' bytes (3 UTF-8 bytes per UTF-16 unit at most) fits the scratch. */
-function fitsScratch(key: string, versions: readonly Version[]): boolean {
+function fitsScratch(key: string, versions: readonly Version[], withValues: boolean): boolean {
   let bytes = 4 + 3 * key.length;
   for (const v of versions) {
-    bytes += 12 + 3 * (v.writer.length + 60) + v.value.length;
+    bytes += 12 + 3 * (v.writer.length + 60) + (withValues ? v.value.length : 0);
     for (const id in v.clock) bytes += 3 * id.length + 32;
     if (bytes > scratchBytes) return false;
   }
   return true;
 }
 
-function digestInScratch(key: string, versions: readonly Version[]): Buffer {
+function digestInScratch(key: string, versions: readonly Version[], withValues: boolean): Buffer {
   let at = textField(0, key);
   for (const v of versions) {
     at = textField(at, `${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`);
@@ -86,8 +106,11 @@ function digestInScratch(key: string, versions: readonly Version[]): Buffer {
     }
     scratch.writeUInt32BE(at - start - 4, start);
     scratch.writeUInt32BE(v.value.length, at);
-    scratch.set(v.value, at + 4);
-    at += 4 + v.value.length;
+    at += 4;
+    if (withValues) {
+      scratch.set(v.value, at);
+      at += v.value.length;
+    }
   }
   return hash('md5', scratch.subarray(0, at), 'buffer');
 }
@@ -110,23 +133,28 @@ function writeText(text: string, at: number): number {
   return text.length;
 }
 
-function digestStreamed(key: string, versions: readonly Version[]): Buffer {
+function digestStreamed(key: string, versions: readonly Version[], withValues: boolean): Buffer {
   const h = createHash('md5');
   field(h, Buffer.from(key, 'utf8'));
   for (const v of versions) {
     field(h, Buffer.from(`${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`, 'utf8'));
     const clock = Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(',');
     field(h, Buffer.from(clock, 'utf8'));
-    field(h, v.value);
+    if (withValues) field(h, v.value);
+    else h.update(uint32(v.value.length));
   }
   return h.digest();
 }
 
 function field(h: ReturnType<typeof createHash>, bytes: Uint8Array): void {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(bytes.length);
-  h.update(len);
+  h.update(uint32(bytes.length));
   h.update(bytes);
+}
+
+function uint32(n: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(n);
+  return out;
 }
 
 function canonicalOrder(a: Version, b: Version): number {

@@ -52,6 +52,7 @@ import type { PlantedBug } from '../core/paxos.js';
 import { Gc } from './gc/sweeper.js';
 import { ReplicaClient } from './coordinator/replica_client.js';
 import { AntiEntropy } from './aae/anti_entropy.js';
+import type { DigestVersion } from '../core/tictac.js';
 import { KeyListing } from './keys/key_listing.js';
 
 export interface NodeDeps {
@@ -69,6 +70,8 @@ export interface NodeDeps {
   meta?: MetaStore;
   /** The newest protocol version this node speaks (default the newest; simulations of a rolling upgrade use 1). */
   protocolVersion?: number;
+  /** The digest format of its anti-entropy trees (default core/tictac.ts digestVersionDefault; tests of a rolling upgrade use Full). */
+  aaeDigest?: DigestVersion;
   /** Random choices (gossip peers); default Math.random, simulations pass a seeded one. */
   random?: () => number;
   /** Serve /health and /metrics (default true). */
@@ -326,6 +329,7 @@ async function startServing(given: Readonly<NodeConfig>, deps: NodeDeps, durable
       ...config.antiEntropy,
       requestTimeoutMs: config.requestTimeoutMs,
       replyBytesMax: sizes.messageBytesMax,
+      ...(deps.aaeDigest === undefined ? {} : { digest: deps.aaeDigest }),
     },
     engine,
     replica,

@@ -336,13 +336,20 @@ export interface AaeTreeRequest {
   arcStart: bigint;
   arcEnd: bigint;
   branches?: number[];
+  /** The asker's digest format (core/tictac.ts DigestVersion); absent: 1, from nodes that knew only that one. */
+  digest?: number;
 }
 
-/** `ready` false: no tree of that arc here yet (building, or another ring): nothing to compare. */
+/**
+ * `ready` false: no tree of that arc here yet (building, or another ring), or
+ * one of another digest format: nothing to compare.
+ */
 export interface AaeTreeReply {
   kind: typeof Kind.AaeTreeReply;
   ready: boolean;
   hashes: bigint[];
+  /** The answerer's digest format; absent: 1. */
+  digest?: number;
 }
 
 /** "The (key, digest) pairs you hold in these segments of this arc", a page in key-hash order after `after`. */
@@ -354,6 +361,8 @@ export interface AaeKeysRequest {
   segments: number[];
   after?: WireCursor;
   bytesMax: number;
+  /** The digest format the pairs are wanted in; absent: 1. */
+  digest?: number;
 }
 
 export interface AaeKeyDigest {
@@ -786,10 +795,14 @@ function decodeAae(o: Obj, kind: AaeMessage['kind']): AaeMessage {
     case Kind.AaeTreeRequest: {
       const req: AaeTreeRequest = { kind, from: nodeId(str(o, 'from'), 'from'), arcStart: hash(o['arcStart'], 'arcStart'), arcEnd: hash(o['arcEnd'], 'arcEnd') };
       if (o['branches'] !== undefined) req.branches = indices(o, 'branches', tictacBranchCount);
+      if (o['digest'] !== undefined) req.digest = digestFormat(o);
       return req;
     }
-    case Kind.AaeTreeReply:
-      return { kind, ready: bool(o, 'ready'), hashes: array(o, 'hashes', tictacSegmentCount).map((x) => hash(x, 'hash')) };
+    case Kind.AaeTreeReply: {
+      const reply: AaeTreeReply = { kind, ready: bool(o, 'ready'), hashes: array(o, 'hashes', tictacSegmentCount).map((x) => hash(x, 'hash')) };
+      if (o['digest'] !== undefined) reply.digest = digestFormat(o);
+      return reply;
+    }
     case Kind.AaeKeysRequest: {
       const req: AaeKeysRequest = {
         kind,
@@ -800,6 +813,7 @@ function decodeAae(o: Obj, kind: AaeMessage['kind']): AaeMessage {
         bytesMax: int(o, 'bytesMax'),
       };
       if (o['after'] !== undefined) req.after = cursor(o['after']);
+      if (o['digest'] !== undefined) req.digest = digestFormat(o);
       return req;
     }
     case Kind.AaeKeysReply: {
@@ -815,6 +829,15 @@ function decodeAae(o: Obj, kind: AaeMessage['kind']): AaeMessage {
     }
   }
 }
+
+/** A digest format number (core/tictac.ts DigestVersion): a small positive integer, one this node may not know. */
+function digestFormat(o: Obj): number {
+  const n = int(o, 'digest');
+  return n >= 1 && n <= digestFormatMax ? n : fail(`digest format ${n} is not from 1 to ${digestFormatMax}`);
+}
+
+/** The largest digest format number a message may carry (formats this node does not know are compared as different). */
+const digestFormatMax = 255;
 
 function hash(x: unknown, what: string): bigint {
   return typeof x === 'string' && /^[0-9a-f]{16}$/.test(x) ? BigInt(`0x${x}`) : fail(`${what} is not 16 hex digits`);

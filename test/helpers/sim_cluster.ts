@@ -10,6 +10,7 @@ import pino from 'pino';
 import type { NodeConfig } from '../../src/config/types.js';
 import { limits } from '../../src/core/limits.js';
 import type { PlantedBug } from '../../src/core/paxos.js';
+import type { DigestVersion } from '../../src/core/tictac.js';
 import { union, visibleValue, type Version } from '../../src/core/version.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
@@ -135,6 +136,8 @@ export class SimCluster {
   private starts = 0;
   /** The newest protocol version a node speaks when it next starts (absent: the newest); 1 simulates a node not yet upgraded. */
   readonly protocols = new Map<string, number>();
+  /** Per node: the digest format of its anti-entropy trees (NodeDeps.aaeDigest; default the newest). */
+  readonly aaeDigests = new Map<string, DigestVersion>();
   private readonly paxosBug: PlantedBug | undefined;
 
   constructor(
@@ -194,7 +197,7 @@ export class SimCluster {
     const transport = this.bus.connect(id, clock);
     // Seeded per node and per start, so a seed replays the gossip exchanges too.
     const random = seededRandom((this.seed ^ hashId(id)) + this.starts++);
-    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, paxosEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), random, ...(this.paxosBug ? { paxosBug: this.paxosBug } : {}) });
+    const node = await startNode(simConfig(id, this.ids, this.overrides), { logger: silent, transport, engine, hintEngine, paxosEngine, clock, http: false, meta, protocolVersion: this.protocols.get(id), ...(this.aaeDigests.has(id) ? { aaeDigest: this.aaeDigests.get(id)! } : {}), random, ...(this.paxosBug ? { paxosBug: this.paxosBug } : {}) });
     const sim: SimNode = { id, node, engine, hintEngine, paxosEngine, meta, clock, transport, up: true };
     // A process that crashed while starting stays dead.
     if (transport.alive) this.nodes.set(id, sim);

@@ -12,8 +12,10 @@ import type { NodeConfig } from '../../src/config/types.js';
 import { limits } from '../../src/core/limits.js';
 import type { AaeProgress } from '../../src/node/aae/anti_entropy.js';
 import { keyHash } from '../../src/core/ring.js';
-import { segmentOf, versionsDigest } from '../../src/core/tictac.js';
-import { ClientOp } from '../../src/protocol/subjects.js';
+import { DigestVersion, segmentOf, versionsDigest } from '../../src/core/tictac.js';
+import { decode, encode, Kind, type Message } from '../../src/protocol/codec.js';
+import { ClientOp, replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
+import { replyError } from '../../src/transport/transport.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { seededRandom } from '../../src/transport/sim.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
@@ -30,11 +32,11 @@ async function put(c: SimCluster, via: string, key: string, value: string): Prom
   assert.equal(r.code, 200, `put ${key} via ${via}: ${r.code} ${r.message}`);
 }
 
-/** Keys on which the replicas (read alone, no client read) hold different version sets. */
+/** Keys on which the replicas (read alone, no client read) hold different version sets, values compared too. */
 async function disagreeing(c: SimCluster, keys: readonly string[], on: readonly string[] = ids): Promise<string[]> {
   const out: string[] = [];
   for (const key of keys) {
-    const digests = await Promise.all(on.map(async (id) => versionsDigest(key, await c.node(id).node.replica.get(key))));
+    const digests = await Promise.all(on.map(async (id) => versionsDigest(key, await c.node(id).node.replica.get(key), DigestVersion.Full)));
     if (new Set(digests).size !== 1) out.push(key);
   }
   return out;
@@ -163,6 +165,53 @@ describe('anti-entropy', () => {
     console.log(`# seed ${seed}: the wiped n3 holds every key after ${tookMs} ms; keys repaired by anti-entropy ${repaired(c)}`);
     assert.deepEqual(await disagreeing(c, keys), [], `seed ${seed}: replicas differ`);
     assert.ok(rootsEqual(c), `seed ${seed}: the tree roots differ`);
+    await c.stop();
+  });
+
+  it('sim aae - during a rolling upgrade a node of the older digest format compares trees with nobody, and the others repair among themselves', async () => {
+    const seed = simSeed();
+    const c = new SimCluster(seed, ids, aaeOn());
+    c.aaeDigests.set('n1', DigestVersion.Full); // not upgraded yet: its trees digest values
+    await c.start();
+    await c.clock.advance(6_000); // the trees are built
+    const keys = Array.from({ length: 200 }, (_, i) => `u.${i}`);
+    c.bus.isolate('n3', ['n1', 'n2']);
+    for (const k of keys) await put(c, 'n1', k, `v-${k}`);
+    c.bus.heal();
+    assert.ok((await disagreeing(c, keys)).length >= 150, `seed ${seed}: n3 missed the writes`);
+    const tookMs = await until(c, async () => (await disagreeing(c, keys)).length === 0, convergenceMs + 5_000);
+    await c.clock.advance(11_000); // two more rounds
+    const p = (id: string) => c.node(id).node.aae.progress();
+    console.log(`# seed ${seed}: n3 repaired by n2 in ${tookMs} ms; exchanges skipped ${ids.map((id) => p(id).exchangesSkipped).join('/')}; trees compared ${ids.map((id) => p(id).treesCompared).join('/')}; keys repaired ${repaired(c)}`);
+    assert.deepEqual(await disagreeing(c, keys), [], `seed ${seed}: the replicas agree`);
+    assert.equal(p('n1').digest, DigestVersion.Full);
+    assert.equal(p('n2').digest, DigestVersion.Metadata);
+    // n1 has no peer of its format: every exchange it tried was skipped, none compared (every segment would differ).
+    assert.equal(p('n1').treesCompared, 0, `seed ${seed}: n1 compared no tree`);
+    assert.ok(p('n1').exchangesSkipped > 0, `seed ${seed}: n1 tried and skipped`);
+    // n2 and n3 compared with each other, and skipped n1 whenever their rotation reached it.
+    for (const id of ['n2', 'n3']) {
+      assert.ok(p(id).treesCompared > 0, `seed ${seed}: ${id} compared trees with its peer of the same format`);
+      assert.ok(p(id).exchangesSkipped > 0, `seed ${seed}: ${id} skipped n1`);
+    }
+    assert.ok(repaired(c) <= 2 * keys.length, `seed ${seed}: only what n3 missed was repaired (${repaired(c)}), no storm over the whole store`);
+    // Asked directly: a tree request in format 1 (no field, as the previous release sends it) is
+    // answered "not ready" with the node's own format, and a key listing in format 1 is refused.
+    const probe = c.bus.connect('probe');
+    const ask = (msg: Message) => c.clock.run(probe.request(replicaSubject('sim', 'n2', ReplicaOp.Aae), encode(msg), { timeoutMs: 1_000 }));
+    const arc = { arcStart: 1n, arcEnd: 0n };
+    const tree = decode((await ask({ kind: Kind.AaeTreeRequest, from: 'n1', ...arc })).data, Kind.AaeTreeReply);
+    assert.deepEqual({ ready: tree.ready, hashes: tree.hashes.length, digest: tree.digest }, { ready: false, hashes: 0, digest: DigestVersion.Metadata });
+    const listing = replyError(await ask({ kind: Kind.AaeKeysRequest, from: 'n1', ...arc, segments: [0], bytesMax: 1_000 }));
+    assert.equal(listing?.code, 400);
+    assert.match(listing!.message, /format 1 asked of a node that keeps format 2/);
+    // Upgraded, n1 compares like the others, and its trees agree with theirs.
+    c.aaeDigests.delete('n1');
+    await c.clock.run(c.restart('n1', { wipe: false }));
+    const compared = p('n1').treesCompared;
+    await until(c, async () => p('n1').treesCompared > compared + 5 && rootsEqual(c), 20_000);
+    assert.ok(p('n1').treesCompared > compared, `seed ${seed}: the upgraded n1 compares trees`);
+    assert.ok(rootsEqual(c), `seed ${seed}: every node's tree roots are equal once all use one format`);
     await c.stop();
   });
 

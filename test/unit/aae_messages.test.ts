@@ -25,6 +25,11 @@ describe('anti-entropy messages', () => {
     assert.deepEqual(decode(encode(keys), Kind.AaeKeysRequest), keys);
     const keysReply: AaeKeysReply = { kind: Kind.AaeKeysReply, items: [{ key: 'a', digest: big }], next: { hash: 7n, key: 'a' } };
     assert.deepEqual(decode(encode(keysReply), Kind.AaeKeysReply), keysReply);
+     // The digest format (core/tictac.ts DigestVersion) travels when given; absent it stays absent (a node of format 1).
+    const withFormat: AaeTreeRequest = { ...tree, digest: 2 };
+    assert.deepEqual(decode(encode(withFormat), Kind.AaeTreeRequest), withFormat);
+    assert.deepEqual(decode(encode({ ...treeReply, digest: 2 }), Kind.AaeTreeReply), { ...treeReply, digest: 2 });
+    assert.deepEqual(decode(encode({ ...keys, digest: 2 }), Kind.AaeKeysRequest), { ...keys, digest: 2 });
   });
 
   it('aae messages - out-of-range, repeated or oversized fields are refused', () => {
@@ -39,6 +44,9 @@ describe('anti-entropy messages', () => {
     refused({ v: 2, kind: Kind.AaeTreeRequest, from: 'n1', arcStart: hex(1n), arcEnd: hex(2n), branches: [branchCount] }, Kind.AaeTreeRequest);
     refused({ v: 2, kind: Kind.AaeTreeReply, ready: true, hashes: Array.from({ length: segmentCount + 1 }, () => hex(0n)) }, Kind.AaeTreeReply);
     refused({ v: 2, kind: Kind.AaeTreeReply, ready: 'yes', hashes: [] }, Kind.AaeTreeReply);
+    refused({ v: 2, kind: Kind.AaeTreeRequest, from: 'n1', arcStart: hex(1n), arcEnd: hex(2n), digest: 0 }, Kind.AaeTreeRequest);
+    refused({ v: 2, kind: Kind.AaeTreeReply, ready: true, hashes: [], digest: 256 }, Kind.AaeTreeReply);
+    refused({ ...base, segments: [1], digest: 1.5 }, Kind.AaeKeysRequest);
     refused({ v: 2, kind: Kind.AaeKeysReply, items: Array.from({ length: limits.aaeKeysPageItemsMax + 1 }, () => ({ key: 'k', digest: hex(1n) })) }, Kind.AaeKeysReply);
     refused({ v: 2, kind: Kind.AaeKeysReply, items: [{ key: '', digest: hex(1n) }] }, Kind.AaeKeysReply);
   });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { keyHash } from '../../src/core/ring.js';
-import { branchOf, compareTrees, newTree, segmentCount, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../src/core/tictac.js';
+import { branchOf, compareTrees, DigestVersion, digestVersionDefault, newTree, segmentCount, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../src/core/tictac.js';
 import type { Version } from '../../src/core/version.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_261_130);
@@ -85,15 +85,24 @@ describe('tictac', () => {
 
   it('tictac - the digest changes with the value, the clock, the tombstone and the expiry, and is 0 only for nothing', () => {
     const v: Version = { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: new Uint8Array([1]) };
-    const d = versionsDigest('k', [v]);
-    assert.equal(versionsDigest('k', []), 0n);
-    assert.notEqual(d, 0n);
-    assert.notEqual(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }]), d);
-    assert.notEqual(versionsDigest('k', [{ ...v, clock: { a: 2 } }]), d);
-    assert.notEqual(versionsDigest('k', [{ ...v, tombstone: true, value: new Uint8Array() }]), d);
-    assert.notEqual(versionsDigest('k', [{ ...v, expiresHlc: 20 }]), d);
-    assert.notEqual(versionsDigest('j', [v]), d);
-    assert.equal(versionsDigest('k', [{ ...v, clock: { b: 1, a: 1 } }]), versionsDigest('k', [{ ...v, clock: { a: 1, b: 1 } }]));
+    for (const format of [DigestVersion.Full, DigestVersion.Metadata]) {
+      const d = versionsDigest('k', [v], format);
+      assert.equal(versionsDigest('k', [], format), 0n);
+      assert.notEqual(d, 0n);
+      assert.notEqual(versionsDigest('k', [{ ...v, value: new Uint8Array([1, 1]) }], format), d, 'a value of another length');
+      assert.notEqual(versionsDigest('k', [{ ...v, clock: { a: 2 } }], format), d);
+      assert.notEqual(versionsDigest('k', [{ ...v, hlc: 11 }], format), d);
+      assert.notEqual(versionsDigest('k', [{ ...v, writer: 'b' }], format), d);
+      assert.notEqual(versionsDigest('k', [{ ...v, tombstone: true, value: new Uint8Array() }], format), d);
+      assert.notEqual(versionsDigest('k', [{ ...v, expiresHlc: 20 }], format), d);
+      assert.notEqual(versionsDigest('j', [v], format), d);
+      assert.equal(versionsDigest('k', [{ ...v, clock: { b: 1, a: 1 } }], format), versionsDigest('k', [{ ...v, clock: { a: 1, b: 1 } }], format));
+    }
+    // Full sees the value's bytes; Metadata (the default) its length only, never the bytes.
+    assert.notEqual(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }], DigestVersion.Full), versionsDigest('k', [v], DigestVersion.Full));
+    assert.equal(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }], DigestVersion.Metadata), versionsDigest('k', [v], DigestVersion.Metadata));
+    assert.equal(digestVersionDefault, DigestVersion.Metadata);
+    assert.notEqual(versionsDigest('k', [v], DigestVersion.Metadata), versionsDigest('k', [v], DigestVersion.Full));
   });
 
   it('tictac - digests are the bytes older nodes compute (fixed vectors, both the scratch and the streamed layout)', () => {
@@ -120,10 +129,14 @@ describe('tictac', () => {
         { clock: { n2: 1 }, hlc: 78, writer: 'n2', tombstone: false, value: big.subarray(1) },
       ], 0x61317f98e87f52cdn],
     ];
-    for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions), digest, key);
+    for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions, DigestVersion.Full), digest, key);
+    // Metadata digests (format 2), from referenceDigest below when format 2 was made: pinned likewise.
+    const metadata: bigint[] = vectors.map(([key, versions]) => referenceDigest(key, versions, DigestVersion.Metadata));
+    for (const [i, [key, versions]] of vectors.entries()) assert.equal(versionsDigest(key, versions, DigestVersion.Metadata), metadata[i], key);
+    assert.deepEqual(metadata.map((d) => d.toString(16).padStart(16, '0')), METADATA_VECTORS);
   });
 
-  it('tictac - the digest equals the field-by-field MD5 of the previous layout for any version set, large or not', () => {
+  it('tictac - the digest equals the field-by-field MD5 of its layout for any version set, large or not, in both formats', () => {
     const text = fc.string({ unit: 'binary', maxLength: 6 });
     const anyVersion: fc.Arbitrary<Version> = fc.record({
       clock: fc.dictionary(text, fc.integer({ min: 0, max: 2 ** 40 }), { maxKeys: 4, noNullPrototype: true }),
@@ -135,7 +148,8 @@ describe('tictac', () => {
     }, { requiredKeys: ['clock', 'hlc', 'writer', 'tombstone', 'value'] });
     fc.assert(
       fc.property(text, fc.array(anyVersion, { minLength: 1, maxLength: 4 }), (key, versions) => {
-        assert.equal(versionsDigest(key, versions), previousDigest(key, versions));
+        assert.equal(versionsDigest(key, versions, DigestVersion.Full), referenceDigest(key, versions, DigestVersion.Full));
+        assert.equal(versionsDigest(key, versions), referenceDigest(key, versions, DigestVersion.Metadata));
       }),
       runs(300),
     );
@@ -152,8 +166,11 @@ describe('tictac', () => {
   });
 });
 
-/** versionsDigest as it was written first (one Buffer per field, streamed into MD5): the bytes every version must keep. */
-function previousDigest(key: string, versions: readonly Version[]): bigint {
+/**
+ * versionsDigest as it was written first (one Buffer per field, streamed into MD5): the bytes every
+ * version must keep; for Metadata the value's field is its 4-byte length alone.
+ */
+function referenceDigest(key: string, versions: readonly Version[], format: DigestVersion): bigint {
   const sorted = [...versions].sort((a, b) => {
     if (a.hlc !== b.hlc) return a.hlc - b.hlc;
     if (a.writer !== b.writer) return a.writer < b.writer ? -1 : 1;
@@ -171,8 +188,19 @@ function previousDigest(key: string, versions: readonly Version[]): bigint {
   for (const v of sorted) {
     field(Buffer.from(`${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`, 'utf8'));
     field(Buffer.from(Object.keys(v.clock).sort().map((id) => `${id}:${v.clock[id]}`).join(','), 'utf8'));
-    field(v.value);
+    if (format === DigestVersion.Full) field(v.value);
+    else {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(v.value.length);
+      h.update(len);
+    }
   }
   const d = h.digest().readBigUInt64BE(0);
   return d === 0n ? 1n : d;
 }
+
+/**
+ * The Metadata digests of the fixed vectors above, in their order (hex), as computed when format 2
+ * was made. Where every value is empty (the second and fourth) the two formats lay out the same bytes.
+ */
+const METADATA_VECTORS = ['c3c463be93eb56ce', '379cecea575c3118', '814298841c3271b5', 'f9d6608853f7d6e3', 'd6597f78dbfa1577', '841ec0981ce1637c', 'd80f85e27f433464'];

@@ -23,9 +23,9 @@ import { ErrorCode } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { arcName, inArc, ringFingerprint, spansOf, type Arc } from '../../core/moves.js';
 import { keyHash } from '../../core/ring.js';
-import { branchCount, branchHashes, branchOf, differing, differingSegments, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
+import { branchCount, branchHashes, branchOf, differing, differingSegments, DigestVersion, digestVersionDefault, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
 import { versionsBytes, type Version } from '../../core/version.js';
-import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
+import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeReply, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
 import { NoRespondersError, replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
@@ -48,6 +48,8 @@ export interface AntiEntropyOptions {
   requestTimeoutMs: number;
   /** Largest reply payload this node sends (NATS max_payload less headers). */
   replyBytesMax: number;
+  /** The digest format of this node's trees (default core/tictac.ts digestVersionDefault; tests run older nodes with Full). */
+  digest?: DigestVersion;
 }
 
 /** This node's store, through the replica (its lock, its merge, its listeners). */
@@ -79,6 +81,10 @@ export interface AaeProgress {
   segmentsSuspected: number;
   /** Segments that still differed at the second look, whose keys were listed and compared, summed over rounds. */
   segmentsListed: number;
+  /** Exchanges not made because the peer keeps its trees in another digest format (a rolling upgrade under way). */
+  exchangesSkipped: number;
+  /** This node's digest format (core/tictac.ts). */
+  digest: DigestVersion;
 }
 
 /** An arc whose segments differed from a peer's at the first look of a round. */
@@ -103,7 +109,8 @@ export class AntiEntropy {
   /** Ends the round's pause at once (stop). */
   private endPause: (() => void) | undefined;
   private stopped = false;
-  private rotation = 0;
+  /** Rounds started: the peer of each arc rotates with it. */
+  private rounds = 0;
   private readonly pacer: Pacer;
   /** Pause between a round's first look at the trees and its second: only segments that differ in both are listed and repaired. */
   private readonly confirmDelayMs: number;
@@ -111,7 +118,10 @@ export class AntiEntropy {
   /** Where the next exchange of an arc starts its key lists: the last one stopped there (keysPerExchange). */
   private readonly resumeByArc = new Map<string, HashCursor>();
   private ringSeen = '';
+  private readonly digest: DigestVersion;
   treesCompared = 0;
+  /** Exchanges not made because the peer's trees use another digest format (a rolling upgrade under way). */
+  exchangesSkipped = 0;
   keysRepaired = 0;
   exchangesFailed = 0;
   segmentsCorrected = 0;
@@ -130,7 +140,8 @@ export class AntiEntropy {
   ) {
     this.pacer = new Pacer(clock);
     this.confirmDelayMs = Math.min(limits.aaeConfirmDelayMsMax, Math.floor(opts.intervalMs / 4));
-    this.trees = new ArcTrees(opts.self, opts.replication, engine, clock, local);
+    this.digest = opts.digest ?? digestVersionDefault;
+    this.trees = new ArcTrees(opts.self, opts.replication, engine, clock, local, this.digest);
     this.logs = new LogLimiter(logger, () => clock.monotonicMs());
   }
 
@@ -163,6 +174,8 @@ export class AntiEntropy {
       segmentsCorrected: this.segmentsCorrected,
       segmentsSuspected: this.segmentsSuspected,
       segmentsListed: this.segmentsListed,
+      exchangesSkipped: this.exchangesSkipped,
+      digest: this.digest,
     };
   }
 
@@ -213,7 +226,8 @@ export class AntiEntropy {
     this.trees.follow(ring, fp);
     const moving = fp !== ringFingerprint(this.membership.futureRing());
     const suspects: Suspect[] = [];
-    for (const t of this.trees.list()) {
+    const round = this.rounds++;
+    for (const [i, t] of this.trees.list().entries()) {
       if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
       // A ring change during the build drops the trees (ArcTrees.follow at the next round): it stops then.
       if (!(await this.trees.build(t, () => this.stopped))) return;
@@ -221,11 +235,10 @@ export class AntiEntropy {
       // Members of protocol 1 know no anti-entropy.
       const peers = t.replicas.filter((id) => id !== this.opts.self && this.membership.isUp(id) && this.membership.protocolOf(id) >= 2);
       if (peers.length === 0) continue;
-      const peer = peers[this.rotation++ % peers.length]!;
-      const segments = await this.attempt(peer, () => this.compare(t, peer));
-      if (segments === undefined || segments.length === 0) continue;
-      this.segmentsSuspected += segments.length;
-      suspects.push({ t, peer, segments });
+      const suspect = await this.firstLook(t, peers, round + i);
+      if (suspect === undefined || suspect.segments.length === 0) continue;
+      this.segmentsSuspected += suspect.segments.length;
+      suspects.push(suspect);
     }
     if (suspects.length === 0) return;
     await this.pause(this.confirmDelayMs);
@@ -233,6 +246,23 @@ export class AntiEntropy {
       if (this.stopped || ringFingerprint(this.membership.ring()) !== fp) return;
       await this.attempt(s.peer, () => this.confirmAndRepair(s));
     }
+  }
+
+  /**
+   * A round's first look at arc `t`, with the peer at `turn` (mod their count)
+   * or, when that one cannot compare (its tree still building, another digest
+   * format, an exchange that failed), the next: the turn moves with the round
+   * as well as the arc, so every pair of an arc's replicas meets (a counter
+   * over arcs alone gave an arc the same peer every round when arcs and peers
+   * were both even). Undefined when no peer could compare.
+   */
+  private async firstLook(t: ArcTree, peers: readonly string[], turn: number): Promise<Suspect | undefined> {
+    for (let k = 0; k < peers.length; k++) {
+      const peer = peers[(turn + k) % peers.length]!;
+      const segments = await this.attempt(peer, () => this.compare(t, peer));
+      if (segments !== undefined) return { t, peer, segments };
+    }
+    return undefined;
   }
 
   /** Runs one step of an exchange with `peer`; a failure is counted and logged, never thrown (the next round tries again). */
@@ -269,7 +299,8 @@ export class AntiEntropy {
    */
   private async compare(t: ArcTree, peer: string): Promise<number[] | undefined> {
     const arc = { arcStart: t.arc.start, arcEnd: t.arc.end };
-    const top = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc }), Kind.AaeTreeReply);
+    const top = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, ...arc, digest: this.digest }), Kind.AaeTreeReply);
+    if (!this.sameDigest(peer, top)) return undefined;
     if (!top.ready) return undefined; // the peer builds, or serves another ring: unknown, not compared
     if (top.hashes.length !== branchCount) throw new Error(`the peer sent ${top.hashes.length} branch hashes, not ${branchCount}`);
     this.treesCompared++;
@@ -283,10 +314,24 @@ export class AntiEntropy {
     return this.differingIn(t, peer, branches);
   }
 
+  /**
+   * True when `peer` answered with trees of this node's digest format. A node
+   * of another format (an older one, during a rolling upgrade) has every
+   * segment different: nothing is compared with it, and the log says so at
+   * most once per 10 s (LogLimiter), not per arc.
+   */
+  private sameDigest(peer: string, reply: AaeTreeReply): boolean {
+    const theirs = formatOf(reply);
+    if (theirs === this.digest) return true;
+    this.exchangesSkipped++;
+    this.logs.warn('aae-digest-format', { peer, theirs, ours: this.digest }, 'a replica keeps its anti-entropy trees in another digest format: not compared until both run the same version');
+    return false;
+  }
+
   /** The segments of `branches` where this node's tree of the arc and `peer`'s differ (undefined: the peer's is not ready). */
   private async differingIn(t: ArcTree, peer: string, branches: number[]): Promise<number[] | undefined> {
-    const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, arcStart: t.arc.start, arcEnd: t.arc.end, branches }), Kind.AaeTreeReply);
-    if (!mid.ready) return undefined;
+    const mid = decode(await this.ask(peer, { kind: Kind.AaeTreeRequest, from: this.opts.self, arcStart: t.arc.start, arcEnd: t.arc.end, branches, digest: this.digest }), Kind.AaeTreeReply);
+    if (!this.sameDigest(peer, mid) || !mid.ready) return undefined;
     if (mid.hashes.length !== branches.length * segmentsPerBranch) throw new Error(`the peer sent ${mid.hashes.length} segment hashes for ${branches.length} branches`);
     return differingSegments(branches, segmentHashes(t.tree, branches), mid.hashes);
   }
@@ -332,7 +377,7 @@ export class AntiEntropy {
     const bytesMax = Math.min(limits.rangePageBytesMax, Math.floor(this.opts.replyBytesMax / 2));
     for (;;) {
       if (this.stopped) throw new Error('stopping');
-      const req: AaeKeysRequest = { kind: Kind.AaeKeysRequest, from: this.opts.self, arcStart: arc.start, arcEnd: arc.end, segments, bytesMax, ...(after ? { after } : {}) };
+      const req: AaeKeysRequest = { kind: Kind.AaeKeysRequest, from: this.opts.self, arcStart: arc.start, arcEnd: arc.end, segments, bytesMax, digest: this.digest, ...(after ? { after } : {}) };
       const page = decode(await this.ask(peer, req), Kind.AaeKeysReply);
       let prev = after;
       for (const i of page.items) {
@@ -359,7 +404,7 @@ export class AntiEntropy {
       if (until && compareInArc(arc, at, until) > 0) return { items, cut: until, leaves };
       const seg = segmentOf(entry.hash);
       if (!wanted.has(seg)) continue;
-      const digest = versionsDigest(entry.key, decodeOrEmpty(entry.record));
+      const digest = versionsDigest(entry.key, decodeOrEmpty(entry.record), this.digest);
       items.push({ key: entry.key, digest, hash: entry.hash });
       leaves.set(seg, (leaves.get(seg) ?? 0n) ^ digest);
       if (items.length >= this.opts.keysPerExchange) return { items, cut: at, leaves };
@@ -412,11 +457,18 @@ export class AntiEntropy {
       return;
     }
     const arc = { start: req.arcStart, end: req.arcEnd };
+    // A tree of another digest format compares with nothing here: "not ready" to an older
+    // asker (which knows no format field), and this node's format to a newer one.
+    const comparable = formatOf(req) === this.digest;
     if (req.kind === Kind.AaeTreeRequest) {
       const t = this.trees.find(arc);
-      const ready = t !== undefined && t.state === TreeState.Ready;
+      const ready = comparable && t !== undefined && t.state === TreeState.Ready;
       const hashes = !ready ? [] : req.branches === undefined ? branchHashes(t.tree) : segmentHashes(t.tree, req.branches);
-      msg.respond(encode({ kind: Kind.AaeTreeReply, ready, hashes }));
+      msg.respond(encode({ kind: Kind.AaeTreeReply, ready, hashes, digest: this.digest }));
+      return;
+    }
+    if (!comparable) {
+      msg.respondError(ErrorCode.BadRequest, `anti-entropy key digests in format ${formatOf(req)} asked of a node that keeps format ${this.digest}`);
       return;
     }
     let reply: AaeKeysReply;
@@ -450,7 +502,7 @@ export class AntiEntropy {
       scanned++;
       lastScanned = { hash: entry.hash, key: entry.key };
       if (!wanted.has(segmentOf(entry.hash))) continue;
-      const item = { key: entry.key, digest: versionsDigest(entry.key, decodeOrEmpty(entry.record)) };
+      const item = { key: entry.key, digest: versionsDigest(entry.key, decodeOrEmpty(entry.record), this.digest) };
       items.push(item);
       bytes += Buffer.byteLength(entry.key, 'utf8') + 32;
     }
@@ -466,6 +518,11 @@ export class AntiEntropy {
       // the requester times out
     }
   }
+}
+
+/** The digest format an exchange message says it uses: absent, 1 (nodes that knew only that one send none). */
+function formatOf(msg: { digest?: number }): number {
+  return msg.digest ?? DigestVersion.Full;
 }
 
 /** The stored entries of the arc in its order (a wrapping arc's high part first), after `after` when given. */

@@ -25,7 +25,7 @@ import type { Clock } from '../../core/clock.js';
 import { limits } from '../../core/limits.js';
 import { arcName, arcsOf, hashMax, inArc, spansOf, type Arc } from '../../core/moves.js';
 import { keyHash, preferenceList, type Ring } from '../../core/ring.js';
-import { newTree, segmentOf, setSegment, updateTree, versionsDigest, type TictacTree } from '../../core/tictac.js';
+import { digestVersionDefault, newTree, segmentOf, setSegment, updateTree, versionsDigest, type DigestVersion, type TictacTree } from '../../core/tictac.js';
 import { ErrorCode, GodDbError } from '../../core/errors.js';
 import type { Version } from '../../core/version.js';
 import { decodeRecord } from '../../protocol/codec.js';
@@ -85,6 +85,8 @@ export class ArcTrees {
     private readonly engine: StorageEngine,
     private readonly clock: Clock,
     private readonly locks: KeyLocks,
+    /** The digest format of every tree here (core/tictac.ts): a peer's tree compares only in the same. */
+    readonly digest: DigestVersion = digestVersionDefault,
   ) {
     this.pacer = new Pacer(clock);
   }
@@ -140,7 +142,7 @@ export class ArcTrees {
         return; // the scan reads it (again, when touched while its batch was read)
       }
     }
-    updateTree(t.tree, hash, versionsDigest(key, before), versionsDigest(key, after));
+    updateTree(t.tree, hash, versionsDigest(key, before, this.digest), versionsDigest(key, after, this.digest));
     t.changes++;
   }
 
@@ -193,7 +195,7 @@ export class ArcTrees {
       if (inArc(at.hash, t.arc) && passedBy(t.arc, at, mark) && (t.scanned === undefined || !passedBy(t.arc, at, t.scanned))) t.deferred.add(key);
     }
     for (const entry of batch) {
-      if (!t.deferred.has(entry.key)) updateTree(t.tree, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record)));
+      if (!t.deferred.has(entry.key)) updateTree(t.tree, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record), this.digest));
     }
     t.scanned = mark;
   }
@@ -206,7 +208,7 @@ export class ArcTrees {
         await this.locks.holding(key, async () => {
           const record = await this.engine.get(key);
           if (!t.deferred.delete(key)) return;
-          updateTree(t.tree, keyHash(key), 0n, record === undefined ? 0n : versionsDigest(key, decodeOrEmpty(record)));
+          updateTree(t.tree, keyHash(key), 0n, record === undefined ? 0n : versionsDigest(key, decodeOrEmpty(record), this.digest));
         });
         return true;
       } catch (err) {
@@ -255,7 +257,7 @@ export class ArcTrees {
       const fresh = newTree();
       for (const span of spansOf(t.arc)) {
         for await (const entry of this.engine.scanRange(span, { batchSize: limits.rangeItemsMax })) {
-          updateTree(fresh, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record)));
+          updateTree(fresh, entry.hash, 0n, versionsDigest(entry.key, decodeOrEmpty(entry.record), this.digest));
         }
       }
       for (let s = 0; s < fresh.segments.length; s++) if (fresh.segments[s] !== t.tree.segments[s]) differing++;
