@@ -10,12 +10,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { packageRoot } from '../../src/config/load.js';
 import { SyncMode } from '../../src/storage/engine.js';
 import { LmdbEngine } from '../../src/storage/lmdb.js';
+import { until } from '../helpers/until.js';
 
 const mapSizeBytes = 64 * 1024 * 1024;
 const writerPath = fileURLToPath(new URL('../helpers/lmdb_writer.js', import.meta.url));
@@ -101,6 +102,34 @@ describe('lmdb sync modes', () => {
       const mid = engine.commits;
       for (let i = 0; i < 3; i++) await engine.put(`later${i}`, Buffer.from('v'));
       assert.equal(engine.commits - mid, 3, 'three turns, three commits');
+    } finally {
+      await engine.close();
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  it('lmdb periodic - a turn whose commit fails rejects every write of it and stores none; the next turn commits', async () => {
+    const path = await tempDir('lmdb-turn-failed');
+    const engine = new LmdbEngine({ path, mapSizeBytes, sync: SyncMode.Periodic, syncIntervalMs: 600_000 });
+    try {
+      await engine.open();
+      // The store fails on one key's write, as on a disk error: the turn's transaction aborts whole.
+      const db = (engine as unknown as { db: { putSync(at: Buffer, value: Buffer): unknown } }).db;
+      const putSync = db.putSync.bind(db);
+      db.putSync = (at, value) => {
+        if (at.includes(Buffer.from('bad'))) throw new Error('EIO: injected');
+        return putSync(at, value);
+      };
+      const before = engine.commits;
+      const outcomes = await Promise.allSettled([engine.put('ok1', Buffer.from('1')), engine.put('bad', Buffer.from('2')), engine.putMany([{ key: 'ok2', record: Buffer.from('3') }])]);
+      assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected'], 'one commit for the turn: all of it fails');
+      for (const o of outcomes) assert.match(String((o as PromiseRejectedResult).reason), /EIO: injected/);
+      assert.equal(engine.commits, before, 'no commit counted');
+      assert.equal(await engine.get('ok1'), undefined, 'nothing of the failed turn is stored');
+      assert.equal(await engine.get('ok2'), undefined);
+      await engine.put('ok3', Buffer.from('4'));
+      assert.deepEqual(await engine.get('ok3'), Buffer.from('4'), 'the next turn commits');
+      assert.equal(engine.commits, before + 1);
     } finally {
       await engine.close();
       await rm(path, { recursive: true, force: true });
@@ -201,11 +230,7 @@ describe('lmdb sync modes', () => {
       await fast.open();
       assert.deepEqual(await fast.get('a'), Buffer.from('1'));
       await fast.put('b', Buffer.from('2'));
-      const deadline = Date.now() + 5_000;
-      while (fast.syncs === 0) {
-        assert.ok(Date.now() < deadline, 'no periodic fsync within 5 s at a 20 ms interval');
-        await delay(10);
-      }
+      await until(() => fast.syncs > 0, 5_000, () => 'no periodic fsync at a 20 ms interval', 10);
       await fast.close();
     } finally {
       await rm(path, { recursive: true, force: true });
@@ -222,12 +247,8 @@ describe('lmdb sync modes', () => {
       (engine as unknown as { root: { sync(cb: (err?: unknown) => void): void } }).root.sync = (cb) => cb(new Error('EIO: injected'));
       await engine.put('b', Buffer.from('2')); // committed to the OS: the next fsync covers it, and fails
       let refused: unknown;
-      const deadline = Date.now() + 5_000;
-      while (refused === undefined) {
-        assert.ok(Date.now() < deadline, 'no write refused within 5 s of a failing fsync at a 20 ms interval');
-        await delay(10);
-        refused = await engine.put('c', Buffer.from('3')).then(() => undefined, (err: unknown) => err);
-      }
+      const refusedNow = async () => (refused = await engine.put('c', Buffer.from('3')).then(() => undefined, (err: unknown) => err)) !== undefined;
+      await until(refusedNow, 5_000, () => 'no write refused after a failing fsync at a 20 ms interval', 10);
       assert.match(String(refused), /periodic sync .* failed, writes refused until restart: EIO: injected/);
       await assert.rejects(engine.delete('a'), /writes refused until restart/);
       await assert.rejects(engine.putMany([{ key: 'd', record: Buffer.from('4') }]), /writes refused until restart/);
