@@ -3,7 +3,7 @@
  * load generator's loop is the same for all of them. Each system's client is
  * imported only when asked for: a load generator process loads one.
  */
-import { jetstreamR3Replicas, System, type LoadgenParams } from './types.js';
+import { fanoutSubjectPrefix, jetstreamR3Replicas, System, type LoadgenParams } from './types.js';
 
 export interface BenchClient {
   put(key: string, value: Uint8Array): Promise<void>;
@@ -27,6 +27,9 @@ export async function openClient(params: LoadgenParams): Promise<BenchClient> {
     }
     case System.Echo:
       return (await import('./nats_clients.js')).openEcho(endpoints.natsUrl, requestTimeoutMs, params.valueBytes);
+    case System.Fanout:
+    case System.FanoutLmdb:
+      return (await import('./nats_clients.js')).openFanout(endpoints.natsUrl, fanoutSubjectPrefix[params.system], requestTimeoutMs);
     case System.JetstreamKv:
       return (await import('./jetstream_kv.js')).openJetstreamKv(endpoints.natsUrl, endpoints.bucket, 1, requestTimeoutMs);
     case System.JetstreamKvR3: {

@@ -9,6 +9,8 @@ import { System } from './types.js';
 const goddbNode = /^b\d+$/;
 const r3Server = /^nats-r3-\d+$/;
 const periodicNode = /^p\d+$/;
+const fanoutNode = /^f\d+$/;
+const fanoutLmdbNode = /^fl\d+$/;
 /** The nats-server of the goddb-periodic cluster. */
 export const natsPeriodicLabel = 'nats-periodic';
 
@@ -27,6 +29,10 @@ export function serverLabels(system: System, sampled: readonly string[]): string
       return sampled.filter((l) => l === natsPeriodicLabel || periodicNode.test(l));
     case System.Echo:
       return sampled.filter((l) => l === 'nats' || l === 'echo');
+    case System.Fanout:
+      return sampled.filter((l) => l === 'nats' || fanoutNode.test(l));
+    case System.FanoutLmdb:
+      return sampled.filter((l) => l === 'nats' || fanoutLmdbNode.test(l));
     case System.JetstreamKv:
       return sampled.filter((l) => l === 'nats');
     case System.JetstreamKvR3:

@@ -13,6 +13,7 @@
  * It exits on SIGTERM or SIGINT, and when its parent goes away (stdin closes).
  */
 import { connect } from '@nats-io/transport-node';
+import { readyUntilStopped, runResponder } from './responder.js';
 import { echoSubjectPrefix } from './types.js';
 
 async function main(): Promise<void> {
@@ -24,18 +25,7 @@ async function main(): Promise<void> {
       if (err === null) msg.respond(msg.data);
     },
   });
-  await nc.flush();
-  process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
-  const stop = (): void => {
-    void nc.close().finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.resume();
+  await readyUntilStopped(nc);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`echo: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runResponder('echo', main);

@@ -80,3 +80,19 @@ export async function openEcho(url: string, requestTimeoutMs: number, valueBytes
     close: () => transport.close(),
   };
 }
+
+/** The fan-out responders (fanout.ts): a put answers empty, a get the value (empty: no replica held it). */
+export async function openFanout(url: string, prefix: string, requestTimeoutMs: number): Promise<BenchClient> {
+  const transport = await openTransport(url, 'goddb-bench-fanout', requestTimeoutMs);
+  const opts = { timeoutMs: requestTimeoutMs };
+  return {
+    async put(key, value) {
+      await transport.request(`${prefix}.${ClientOp.Put}.${key}`, value, opts);
+    },
+    async get(key) {
+      const reply = await transport.request(`${prefix}.${ClientOp.Get}.${key}`, new Uint8Array(0), opts);
+      if (reply.data.length === 0) throw new Error(`${key} not found`);
+    },
+    close: () => transport.close(),
+  };
+}

@@ -42,6 +42,8 @@ export function preloadSystems(systems: readonly System[]): System[] {
   else if (systems.includes(System.GoddbSdk)) out.push(System.GoddbSdk);
   else if (systems.includes(System.GoddbSdkDirect)) out.push(System.GoddbSdkDirect);
   if (systems.includes(System.GoddbPeriodic)) out.push(System.GoddbPeriodic);
+  if (systems.includes(System.Fanout)) out.push(System.Fanout);
+  if (systems.includes(System.FanoutLmdb)) out.push(System.FanoutLmdb);
   if (systems.includes(System.JetstreamKv)) out.push(System.JetstreamKv);
   if (systems.includes(System.JetstreamKvR3)) out.push(System.JetstreamKvR3);
   if (systems.includes(System.Redis)) out.push(System.Redis);

@@ -20,7 +20,7 @@ const allColumnsRight = (from: number, to: number): Set<number> => new Set(Array
 export function cpuLabels(summaries: readonly Summary[]): string[] {
   const seen = new Set(summaries.flatMap((s) => Object.keys(s.cpu)));
   const byPattern = (pattern: RegExp): string[] => [...seen].filter((l) => pattern.test(l)).sort();
-  const order = ['nats', ...byPattern(/^nats-r3-\d+$/), ...byPattern(/^b\d+$/), 'nats-periodic', ...byPattern(/^p\d+$/), 'loadgen', 'echo', 'redis'];
+  const order = ['nats', ...byPattern(/^nats-r3-\d+$/), ...byPattern(/^b\d+$/), 'nats-periodic', ...byPattern(/^p\d+$/), 'loadgen', 'echo', ...byPattern(/^f\d+$/), ...byPattern(/^fl\d+$/), 'redis'];
   return [...order.filter((l) => seen.has(l)), ...[...seen].filter((l) => !order.includes(l)).sort()];
 }
 

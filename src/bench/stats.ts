@@ -50,7 +50,7 @@ export function findSummary(summaries: readonly Summary[], system: System, op: O
 }
 
 export const subjects: readonly System[] = [System.GoddbRaw, System.GoddbSdk, System.GoddbSdkDirect, System.GoddbPeriodic];
-export const references: readonly System[] = [System.JetstreamKvR3, System.JetstreamKv, System.Echo, System.Redis];
+export const references: readonly System[] = [System.JetstreamKvR3, System.JetstreamKv, System.Fanout, System.FanoutLmdb, System.Echo, System.Redis];
 
 export interface Ratio {
   op: Op;
@@ -157,34 +157,25 @@ export function likeForLikeTargets(summaries: readonly Summary[]): Target[] {
 function likeForLikeOf(summaries: readonly Summary[], system: System): Target[] {
   const c = likeForLikeSpec.concurrency;
   const lc = likeForLikeSpec.latencyConcurrency;
-  const out: Target[] = [];
-  const pair = (op: Op, ref: System, conc: number) => ({ sut: findSummary(summaries, system, op, conc), ref: findSummary(summaries, ref, op, conc) });
-  const missing = (name: string, ref: System, conc: number): Target => ({ name, verdict: Verdict.NotMeasured, detail: `needs ${system} and ${ref} at C=${conc}` });
-  for (const op of [Op.Put, Op.Get]) {
-    const name = `${op} throughput at C=${c} >= 1.0x jetstream-kv-r3`;
-    const { sut, ref } = pair(op, System.JetstreamKvR3, c);
-    if (sut === undefined || ref === undefined || !(ref.opsPerSec > 0)) out.push(missing(name, System.JetstreamKvR3, c));
-    else out.push({ name, verdict: sut.opsPerSec >= ref.opsPerSec ? Verdict.Met : Verdict.NotMet, detail: `${system} ${formatRate(sut.opsPerSec)} ops/s vs jetstream-kv-r3 ${formatRate(ref.opsPerSec)} ops/s = ${(sut.opsPerSec / ref.opsPerSec).toFixed(2)}x` });
-  }
-  for (const op of [Op.Put, Op.Get]) {
-    const name = `${op} server CPU per operation at C=${c} <= 1.0x jetstream-kv-r3`;
-    const { sut, ref } = pair(op, System.JetstreamKvR3, c);
-    if (sut === undefined || ref === undefined || !Number.isFinite(sut.serverCpuUsPerOp) || !(ref.serverCpuUsPerOp > 0)) out.push(missing(name, System.JetstreamKvR3, c));
-    else out.push({ name, verdict: sut.serverCpuUsPerOp <= ref.serverCpuUsPerOp ? Verdict.Met : Verdict.NotMet, detail: `${system} ${Math.round(sut.serverCpuUsPerOp)} µs vs jetstream-kv-r3 ${Math.round(ref.serverCpuUsPerOp)} µs = ${(sut.serverCpuUsPerOp / ref.serverCpuUsPerOp).toFixed(2)}x` });
-  }
-  for (const op of [Op.Put, Op.Get]) {
-    const name = `${op} p99 at C=${lc} <= jetstream-kv-r3's`;
-    const { sut, ref } = pair(op, System.JetstreamKvR3, lc);
-    if (sut === undefined || ref === undefined) out.push(missing(name, System.JetstreamKvR3, lc));
-    else out.push({ name, verdict: sut.p99Ms <= ref.p99Ms ? Verdict.Met : Verdict.NotMet, detail: `${system} ${sut.p99Ms.toFixed(2)} ms vs jetstream-kv-r3 ${ref.p99Ms.toFixed(2)} ms` });
-  }
-  for (const op of [Op.Put, Op.Get]) {
-    const name = `stretch: ${op} throughput at C=${c} within ${likeForLikeSpec.stretchFactor}x of jetstream-kv (one replica)`;
-    const { sut, ref } = pair(op, System.JetstreamKv, c);
-    if (sut === undefined || ref === undefined || !(ref.opsPerSec > 0)) out.push(missing(name, System.JetstreamKv, c));
-    else out.push({ name, verdict: sut.opsPerSec * likeForLikeSpec.stretchFactor >= ref.opsPerSec ? Verdict.Met : Verdict.NotMet, detail: `${system} ${formatRate(sut.opsPerSec)} ops/s vs jetstream-kv ${formatRate(ref.opsPerSec)} ops/s = ${(sut.opsPerSec / ref.opsPerSec).toFixed(2)}x` });
-  }
-  return out;
+  const stretch = likeForLikeSpec.stretchFactor;
+  /** One verdict: `measurable` false (or either side missing) is NOT MEASURED. */
+  const verdict = (name: string, op: Op, ref: System, conc: number, measurable: (sut: Summary, r: Summary) => boolean, met: (sut: Summary, r: Summary) => boolean, detail: (sut: Summary, r: Summary) => string): Target => {
+    const sut = findSummary(summaries, system, op, conc);
+    const r = findSummary(summaries, ref, op, conc);
+    if (sut === undefined || r === undefined || !measurable(sut, r)) return { name, verdict: Verdict.NotMeasured, detail: `needs ${system} and ${ref} at C=${conc}` };
+    return { name, verdict: met(sut, r) ? Verdict.Met : Verdict.NotMet, detail: detail(sut, r) };
+  };
+  const rate = (ref: System) => (sut: Summary, r: Summary) => `${system} ${formatRate(sut.opsPerSec)} ops/s vs ${ref} ${formatRate(r.opsPerSec)} ops/s = ${(sut.opsPerSec / r.opsPerSec).toFixed(2)}x`;
+  const ops = [Op.Put, Op.Get];
+  return [
+    ...ops.map((op) => verdict(`${op} throughput at C=${c} >= 1.0x jetstream-kv-r3`, op, System.JetstreamKvR3, c, (_, r) => r.opsPerSec > 0, (sut, r) => sut.opsPerSec >= r.opsPerSec, rate(System.JetstreamKvR3))),
+    ...ops.map((op) =>
+      verdict(`${op} server CPU per operation at C=${c} <= 1.0x jetstream-kv-r3`, op, System.JetstreamKvR3, c, (sut, r) => Number.isFinite(sut.serverCpuUsPerOp) && r.serverCpuUsPerOp > 0, (sut, r) => sut.serverCpuUsPerOp <= r.serverCpuUsPerOp,
+        (sut, r) => `${system} ${Math.round(sut.serverCpuUsPerOp)} µs vs jetstream-kv-r3 ${Math.round(r.serverCpuUsPerOp)} µs = ${(sut.serverCpuUsPerOp / r.serverCpuUsPerOp).toFixed(2)}x`),
+    ),
+    ...ops.map((op) => verdict(`${op} p99 at C=${lc} <= jetstream-kv-r3's`, op, System.JetstreamKvR3, lc, () => true, (sut, r) => sut.p99Ms <= r.p99Ms, (sut, r) => `${system} ${sut.p99Ms.toFixed(2)} ms vs jetstream-kv-r3 ${r.p99Ms.toFixed(2)} ms`)),
+    ...ops.map((op) => verdict(`stretch: ${op} throughput at C=${c} within ${stretch}x of jetstream-kv (one replica)`, op, System.JetstreamKv, c, (_, r) => r.opsPerSec > 0, (sut, r) => sut.opsPerSec * stretch >= r.opsPerSec, rate(System.JetstreamKv))),
+  ];
 }
 
 function throughputTarget(summaries: readonly Summary[], op: Op, note: string): Target {

@@ -2,7 +2,7 @@
  * Everything a run starts, in one place, so that one idempotent stop()
  * takes it all down on success, on error and on Ctrl-C: the nats-server
  * (with JetStream), the three-server NATS cluster of `jetstream-kv-r3`,
- * the GoD-DB workers, the echo responder, redis-server,
+ * the GoD-DB workers, the echo and fan-out responders, redis-server,
  * the temporary directory, and any load generator still running.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -15,10 +15,13 @@ import { startCluster, type Worker } from './cluster.js';
 import { createBucket } from './jetstream_kv.js';
 import { natsPeriodicLabel } from './cpu_per_op.js';
 import { r3ServerCount, startR3Cluster } from './nats_cluster.js';
-import { System, type BenchConfig, type Endpoints } from './types.js';
+import { fanoutSubjectPrefix, System, type BenchConfig, type Endpoints } from './types.js';
 
 const echoPath = fileURLToPath(new URL('./echo.js', import.meta.url));
+const fanoutPath = fileURLToPath(new URL('./fanout.js', import.meta.url));
 const echoReadyTimeoutMs = 15_000;
+/** The fan-out responders of each fan-out system: as many as GoD-DB's replicas. */
+const fanoutIds = { [System.Fanout]: ['f1', 'f2', 'f3'], [System.FanoutLmdb]: ['fl1', 'fl2', 'fl3'] } as const;
 export const bucketName = 'bench';
 export const requestTimeoutMs = 5_000;
 
@@ -63,6 +66,18 @@ export class RunningSystems {
       this.pids.set('echo', this.echo.pid);
       await waitForLine(this.echo, (line) => (parseJsonLine(line)?.['event'] === 'ready' ? true : undefined), echoReadyTimeoutMs);
       note('echo responder ready');
+    }
+    for (const system of [System.Fanout, System.FanoutLmdb] as const) {
+      if (!wanted.has(system)) continue;
+      const ids = fanoutIds[system];
+      const children = ids.map((id) => {
+        const lmdb = system === System.FanoutLmdb ? [join(this.tempDir!, `fanout-${id}`)] : [];
+        const child = spawnNode(`fan-out responder ${id}`, fanoutPath, [this.nats!.url, fanoutSubjectPrefix[system], id, ids.filter((p) => p !== id).join(','), ...lmdb]);
+        this.pids.set(id, child.pid);
+        return child;
+      });
+      await Promise.all(children.map((child) => waitForLine(child, (line) => (parseJsonLine(line)?.['event'] === 'ready' ? true : undefined), echoReadyTimeoutMs)));
+      note(`${system}: responders ${ids.join(', ')} ready`);
     }
     if (wanted.has(System.Redis)) {
       const dir = join(this.tempDir, 'redis');

@@ -19,6 +19,10 @@ export const System = {
   GoddbSdkDirect: 'goddb-sdk-direct',
   GoddbPeriodic: 'goddb-periodic',
   Echo: 'echo',
+  /** Three responders with GoD-DB's message pattern and nothing else (fanout.ts): the architecture's floor. */
+  Fanout: 'fanout',
+  /** The same with LMDB as GoD-DB's periodic mode writes it (read before write, one commit per turn, no fsync). */
+  FanoutLmdb: 'fanout-lmdb',
   JetstreamKv: 'jetstream-kv',
   JetstreamKvR3: 'jetstream-kv-r3',
   Redis: 'redis',
@@ -30,6 +34,8 @@ export const allSystems: readonly System[] = Object.values(System);
 
 /** The echo responder (echo.ts) answers every request under this prefix. */
 export const echoSubjectPrefix = 'bench.echo';
+/** The fan-out responders (fanout.ts) serve `<prefix>.put|get.<key>` and talk to each other under it, a prefix per system. */
+export const fanoutSubjectPrefix = { [System.Fanout]: 'bench.fanout', [System.FanoutLmdb]: 'bench.fanout-lmdb' } as const;
 
 export const Op = { Put: 'put', Get: 'get' } as const;
 export type Op = (typeof Op)[keyof typeof Op];

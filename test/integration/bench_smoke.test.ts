@@ -66,7 +66,7 @@ describe('bench smoke', () => {
       assert.ok((n.afterPreloadHeapUsedBytes ?? 0) > 0 && (n.endHeapUsedBytes ?? 0) > 0, `${n.id}: V8 heap reported`);
     }
 
-    assert.deepEqual(Object.keys(result.processes).sort(), ['b1', 'b2', 'b3', 'echo', 'nats', 'nats-periodic', 'nats-r3-1', 'nats-r3-2', 'nats-r3-3', 'p1', 'p2', 'p3', 'redis']);
+    assert.deepEqual(Object.keys(result.processes).sort(), ['b1', 'b2', 'b3', 'echo', 'f1', 'f2', 'f3', 'fl1', 'fl2', 'fl3', 'nats', 'nats-periodic', 'nats-r3-1', 'nats-r3-2', 'nats-r3-3', 'p1', 'p2', 'p3', 'redis']);
     const alive = result.allPids.filter((pid) => isAlive(pid));
     assert.deepEqual(alive, [], 'every process the run started has exited');
   });

@@ -44,6 +44,10 @@ describe('bench like for like', () => {
     const withPeriodic = [...sampled, 'nats-periodic', 'p1', 'p2', 'p3'];
     assert.deepEqual(serverLabels(System.GoddbPeriodic, withPeriodic), ['nats-periodic', 'p1', 'p2', 'p3']);
     assert.deepEqual(serverLabels(System.GoddbRaw, withPeriodic), ['nats', 'b1', 'b2', 'b3'], 'the periodic cluster is not goddb-raw\'s');
+    const withFanout = [...sampled, 'f1', 'f2', 'f3', 'fl1', 'fl2', 'fl3'];
+    assert.deepEqual(serverLabels(System.Fanout, withFanout), ['nats', 'f1', 'f2', 'f3']);
+    assert.deepEqual(serverLabels(System.FanoutLmdb, withFanout), ['nats', 'fl1', 'fl2', 'fl3']);
+    assert.deepEqual(serverLabels(System.Echo, withFanout), ['nats', 'echo'], 'the fan-out responders are not echo\'s');
   });
 
   it('cpu per op - % of one core summed over the servers, over ops per second, in µs', () => {

@@ -180,7 +180,7 @@ describe('bench stats', () => {
     const full = parseBenchFlags({}) as BenchConfig;
     assert.deepEqual(
       { d: full.durationMs, w: full.warmupMs, r: full.repeats, c: full.concurrency, v: full.valueBytes, k: full.keys, e: full.engine, n: full.systems.length, o: full.outDir, nodes: full.nodes },
-      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 8, o: 'bench-results', nodes: 3 },
+      { d: 3000, w: 1000, r: 3, c: [1, 16, 128], v: 100, k: 10_000, e: Engine.Lmdb, n: 10, o: 'bench-results', nodes: 3 },
     );
     const quick = parseBenchFlags({ quick: true, duration: '300', concurrency: '4' }) as BenchConfig;
     assert.deepEqual({ d: quick.durationMs, w: quick.warmupMs, r: quick.repeats, c: quick.concurrency }, { d: 300, w: 200, r: 1, c: [4] });
