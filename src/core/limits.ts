@@ -14,6 +14,12 @@ export const limits = {
   subjectKeyBytesMax: 256,
   /** UTF-8 bytes of one header value a node sends (an error message quoting a key is cut to it). */
   headerValueBytesMax: 4 * 1024,
+  /**
+   * Keys whose ring position a process remembers (core/ring.ts keyHash): an
+   * operation hashes its key once per process instead of at every step
+   * (placement, storage key, anti-entropy tree). Forgotten all at once past it.
+   */
+  keyHashesRememberedMax: 4096,
   /** Default largest value; must stay under the NATS max_payload (1 MiB by default) less headers. */
   valueBytesMaxDefault: 1024 * 1024 - 8 * 1024,
   /** Entries a vector clock keeps before the oldest counters are pruned (Riak's small_vclock). */

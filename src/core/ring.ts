@@ -8,6 +8,7 @@
  * the same ring. Removing a member moves only the ranges its tokens owned.
  */
 import { hash64, tokenOf } from './hash.js';
+import { limits } from './limits.js';
 
 export interface RingMember {
   id: string;
@@ -37,9 +38,25 @@ export function buildRing(members: readonly RingMember[]): Ring {
   return { tokens, nodeCount: new Set(members.map((m) => m.id)).size };
 }
 
+/**
+ * The key's ring position. Remembered for the last keys seen: one write
+ * asks for it at the coordinator's placement, twice in storage (read, then
+ * write of the record) and in the anti-entropy tree, and an MD5 costs about
+ * a microsecond where a map lookup costs tens of nanoseconds. The memory
+ * is bounded: past limits.keyHashesRememberedMax keys all are forgotten
+ * (a generation, not an LRU: no bookkeeping per hit).
+ */
 export function keyHash(key: string): bigint {
-  return hash64(key);
+  let hash = remembered.get(key);
+  if (hash === undefined) {
+    if (remembered.size >= limits.keyHashesRememberedMax) remembered.clear();
+    hash = hash64(key);
+    remembered.set(key, hash);
+  }
+  return hash;
 }
+
+const remembered = new Map<string, bigint>();
 
 /** Index of the first token at or after `position`, wrapping to 0. */
 export function successorIndex(ring: Ring, position: bigint): number {
