@@ -373,6 +373,7 @@ class NatsInbound implements InboundMessage {
     private readonly msg: Msg | ServiceMsg,
     private readonly reports: ErrorReports,
     private readonly replyAllowed: (subject: string) => boolean,
+    private readonly holdWrites: () => void,
   ) {}
   get subject(): string {
     return this.msg.subject;
@@ -406,6 +407,7 @@ class NatsInbound implements InboundMessage {
   respond(data: Uint8Array, headers?: HeaderMap): void {
     this.replied = true;
     if (!this.mayReply()) return;
+    this.holdWrites();
     try {
       this.msg.respond(data, headers ? { headers: replyHeaders(headers) } : undefined);
     } catch (err) {
@@ -418,6 +420,7 @@ class NatsInbound implements InboundMessage {
     if (this.mayReply()) this.sendError(code, description, headers);
   }
   private sendError(code: number, description: string, headers?: HeaderMap): void {
+    this.holdWrites();
     try {
       this.msg.respond(empty, { headers: replyHeaders({ ...headers, [ServiceErrorHeader.Code]: String(code), [ServiceErrorHeader.Message]: description }) });
     } catch (err) {
@@ -473,6 +476,17 @@ function serviceStats(read: NonNullable<ServiceSpec['stats']>): (endpoint: unkno
   };
 }
 
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** The connection's socket (a nats.js internal, as outboundBytes reads it); undefined when nats.js no longer has that shape. */
+function socketOf(nc: NatsConnection): Corkable | undefined {
+  const socket = (nc as unknown as { protocol?: { transport?: { socket?: Partial<Corkable> } } }).protocol?.transport?.socket;
+  return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as Corkable) : undefined;
+}
+
 /** A drain waits for the server, which never answers while it is gone: give up after drainTimeoutMs. Says whether it finished. */
 async function bounded(drain: Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -494,6 +508,8 @@ export class NatsTransport implements Transport {
   private lastSweepMs = performance.now();
   private closed = false;
   private readonly reports: ErrorReports;
+  /** The socket held corked until this turn's check phase (holdWrites). */
+  private corked: Corkable | undefined;
 
   constructor(
     readonly nc: NatsConnection,
@@ -538,6 +554,26 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /**
+   * Everything this process sends in one turn of the event loop leaves in one
+   * socket write: the first send of a turn corks the connection's socket and
+   * the turn's check phase (setImmediate) uncorks it. nats.js flushes its
+   * buffer on a microtask, and a coordinator's replies come out over many
+   * microtasks of one turn (each await is one), so without this a turn that
+   * answers a batch of replica replies wrote to the socket once per wave.
+   */
+  private readonly holdWrites = (): void => {
+    if (this.corked !== undefined) return;
+    const socket = socketOf(this.nc);
+    if (socket === undefined) return;
+    socket.cork();
+    this.corked = socket;
+    setImmediate(() => {
+      this.corked = undefined;
+      socket.uncork();
+    });
+  };
+
   private onReply(msg: Msg): void {
     const token = msg.subject.slice(this.inboxPrefix.length + 1);
     const p = this.pending.get(token);
@@ -550,7 +586,7 @@ export class NatsTransport implements Transport {
 
   /** Runs a handler through `handling`, so that nothing it throws escapes; a request it left unanswered gets 500. */
   private dispatch(handling: Handling, handler: MessageHandler, msg: Msg | ServiceMsg): void {
-    const inbound = new NatsInbound(msg, this.reports, this.replyAllowed);
+    const inbound = new NatsInbound(msg, this.reports, this.replyAllowed, this.holdWrites);
     handling.run(handler, inbound, (err) => {
       this.reports.report(err, inbound.subject, 'handler failed');
       if (inbound.expectsReply && !inbound.replied) inbound.respondError(ErrorCode.Internal, `internal error: ${messageOf(err)}`);
@@ -586,6 +622,7 @@ export class NatsTransport implements Transport {
       this.pending.set(token, { resolve, reject, deadlineMs: performance.now() + opts.timeoutMs, subject, timeoutMs: opts.timeoutMs });
       try {
         const h = toNatsHeaders(opts.headers);
+        this.holdWrites();
         this.nc.publish(subject, data, h ? { reply: `${this.inboxPrefix}.${token}`, headers: h } : { reply: `${this.inboxPrefix}.${token}` });
       } catch (err) {
         this.pending.delete(token);
@@ -623,6 +660,7 @@ export class NatsTransport implements Transport {
 
   publish(subject: string, data: Uint8Array, headers?: HeaderMap): void {
     const h = toNatsHeaders(headers);
+    this.holdWrites();
     this.nc.publish(subject, data, h ? { headers: h } : undefined);
   }
 
