@@ -27,9 +27,16 @@ export function counterOf(clock: VClock, node: string): number {
   return Object.hasOwn(clock, node) ? (clock[node] ?? 0) : 0;
 }
 
-/** Sets an own entry, even for `__proto__` (plain assignment would hit the prototype setter). */
+/**
+ * Sets an own entry, even for `__proto__`, the one accessor of
+ * Object.prototype (plain assignment would call its setter). Every other
+ * name is assigned: assignment makes an own property over a writable data
+ * property of the prototype (`constructor`, `toString`), and defineProperty
+ * on every entry was 2.4% of a worker's main thread at C=128 (decoding clocks).
+ */
 export function setCounter(clock: Record<string, number>, node: string, counter: number): void {
-  Object.defineProperty(clock, node, { value: counter, enumerable: true, writable: true, configurable: true });
+  if (node === '__proto__') Object.defineProperty(clock, node, { value: counter, enumerable: true, writable: true, configurable: true });
+  else clock[node] = counter;
 }
 
 /** True when `a` has seen everything `b` has seen (a >= b). */

@@ -11,12 +11,14 @@ import {
   advance,
   clockEquals,
   compare,
+  counterOf,
   descends,
   emptyClock,
   merge,
   mergeAll,
   Order,
   prune,
+  setCounter,
   type VClock,
 } from '../../src/core/vclock.js';
 
@@ -123,6 +125,18 @@ describe('vclock - descends and compare', () => {
       assert.deepEqual(Object.keys(merge({}, protoClock)), ['__proto__']);
     },
   );
+
+  it('vclock - setCounter makes an own entry for every name Object.prototype has, and leaves the prototype alone', () => {
+    const names = Object.getOwnPropertyNames(Object.prototype);
+    assert.ok(names.includes('__proto__') && names.includes('constructor'));
+    const clock: Record<string, number> = {};
+    names.forEach((name, i) => setCounter(clock, name, i + 1));
+    assert.deepEqual(Object.keys(clock).sort(), [...names].sort());
+    names.forEach((name, i) => assert.equal(counterOf(clock, name), i + 1, name));
+    assert.equal(Object.getPrototypeOf(clock), Object.prototype, 'the clock keeps its prototype');
+    assert.equal(typeof Object.prototype.toString, 'function', 'the prototype keeps its members');
+    assert.equal(Object.getPrototypeOf({}), Object.prototype);
+  });
 });
 
 describe('vclock - merge', () => {
