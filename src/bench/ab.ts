@@ -7,6 +7,7 @@
  * 10-25% within minutes, so a lever of a few percent shows as a direction
  * held round after round, not as a difference of two medians.
  */
+import { median } from './stats.js';
 import type { Summary } from './types.js';
 
 /** One round: the medians (a --repeats 1 run's samples) of the first build and of the second, run one after the other. */
@@ -28,13 +29,6 @@ export interface AbRow {
   fasterRounds: number;
   /** Rounds in which B spent less server CPU per operation than A. */
   cheaperRounds: number;
-}
-
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** One row per (system, op, C) that both builds measured in every round, in the order of the first round. */
