@@ -481,9 +481,22 @@ interface Corkable {
   uncork(): void;
 }
 
-/** The connection's socket (a nats.js internal, as outboundBytes reads it); undefined when nats.js no longer has that shape. */
+/**
+ * nats.js internals this adapter reads: the protocol's unsent buffer and the
+ * connection's socket. Any of it may be missing when nats.js no longer has
+ * that shape; the callers then do without.
+ */
+interface NatsInternals {
+  protocol?: { outbound?: { size?: () => number }; transport?: { socket?: Partial<Corkable> & { writableLength?: number } } };
+}
+
+function internalsOf(nc: NatsConnection): NatsInternals {
+  return nc as unknown as NatsInternals;
+}
+
+/** The connection's socket, when it can be corked. */
 function socketOf(nc: NatsConnection): Corkable | undefined {
-  const socket = (nc as unknown as { protocol?: { transport?: { socket?: Partial<Corkable> } } }).protocol?.transport?.socket;
+  const socket = internalsOf(nc).protocol?.transport?.socket;
   return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as Corkable) : undefined;
 }
 
@@ -727,7 +740,7 @@ export class NatsTransport implements Transport {
    * undefined when nats.js no longer has that shape.
    */
   outboundBytes(): number | undefined {
-    const protocol = (this.nc as unknown as { protocol?: { outbound?: { size?: () => number }; transport?: { socket?: { writableLength?: number } } } }).protocol;
+    const protocol = internalsOf(this.nc).protocol;
     const queued = protocol?.outbound?.size?.();
     if (typeof queued !== 'number') return undefined;
     const socket = protocol?.transport?.socket?.writableLength;
