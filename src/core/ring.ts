@@ -58,6 +58,11 @@ export function keyHash(key: string): bigint {
 
 const remembered = new Map<string, bigint>();
 
+/** How many keys' positions keyHash holds now (never more than limits.keyHashesRememberedMax). */
+export function keyHashesRemembered(): number {
+  return remembered.size;
+}
+
 /** Index of the first token at or after `position`, wrapping to 0. */
 export function successorIndex(ring: Ring, position: bigint): number {
   let lo = 0;

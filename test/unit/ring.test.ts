@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { hash64, tokenOf } from '../../src/core/hash.js';
-import { buildRing, keyHash, owner, preferenceList, successorIndex, type Ring, type RingMember } from '../../src/core/ring.js';
+import { limits } from '../../src/core/limits.js';
+import { buildRing, keyHash, keyHashesRemembered, owner, preferenceList, successorIndex, type Ring, type RingMember } from '../../src/core/ring.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_101);
 const runs = (numRuns: number) => ({ seed, numRuns });
@@ -91,6 +92,21 @@ describe('hash', () => {
 
   it('hash - keyHash is hash64 of the key', () => {
     assert.equal(keyHash('user.42'), hash64('user.42'));
+  });
+});
+
+describe('hash - keyHash remembers a bounded number of keys', () => {
+  it('hash - keyHash answers as hash64 past the bound, a key asked again among them, and never holds more than keyHashesRememberedMax keys', () => {
+    const max = limits.keyHashesRememberedMax;
+    let most = 0;
+    for (let i = 0; i < 2 * max + 10; i++) {
+      const key = `remembered-${i}`;
+      assert.equal(keyHash(key), hash64(key));
+      if (i % 7 === 0) assert.equal(keyHash(`remembered-${Math.floor(i / 2)}`), hash64(`remembered-${Math.floor(i / 2)}`), 'an earlier key, remembered or not');
+      most = Math.max(most, keyHashesRemembered());
+    }
+    assert.equal(most, max, 'it filled up to the bound and no further');
+    assert.ok(keyHashesRemembered() >= 1 && keyHashesRemembered() <= max);
   });
 });
 
