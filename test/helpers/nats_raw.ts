@@ -25,18 +25,25 @@ export async function rawRequest(nc: NatsConnection, subject: string, payload: s
   return { code: code ? Number(code) : 200, message: get('Nats-Service-Error') ?? '', value: m.string(), header: get };
 }
 
-/** Every answer to a request within `waitMs` ($SRV.PING and $SRV.STATS answer once per service instance). */
-export async function collect(nc: NatsConnection, subject: string, waitMs = 500): Promise<unknown[]> {
+/** Every answer to a request within `waitMs`, or the first `expected` of them ($SRV.PING and $SRV.STATS answer once per service instance). */
+export async function collect(nc: NatsConnection, subject: string, waitMs = 500, expected?: number): Promise<unknown[]> {
   const inbox = createInbox();
   const out: unknown[] = [];
+  let enough!: () => void;
+  const done = new Promise<void>((r) => (enough = r));
   const sub = nc.subscribe(inbox, {
     callback: (_e, m) => {
       out.push(m.json());
+      if (expected !== undefined && out.length >= expected) enough();
     },
   });
   nc.publish(subject, '', { reply: inbox });
   await nc.flush();
-  await new Promise((r) => setTimeout(r, waitMs));
+  // Without `expected` every answer within waitMs counts; with it, the wait ends as soon as that many came
+  // (a loaded machine answers late, not never: a fixed short window made that a failure).
+  const timer = setTimeout(enough, waitMs);
+  await done;
+  clearTimeout(timer);
   sub.unsubscribe();
   return out;
 }

@@ -39,7 +39,7 @@ describe('cluster of three worker processes', () => {
   });
 
   it('every node registers the micro service: $SRV.PING answers three times', async () => {
-    const pings = (await collect(nc, '$SRV.PING.goddb')) as StatsReply[];
+    const pings = (await collect(nc, '$SRV.PING.goddb', 10_000, ids.length)) as StatsReply[];
     assert.deepEqual(pings.map((p) => p.metadata?.['node_id']).sort(), ids);
   });
 
@@ -53,7 +53,7 @@ describe('cluster of three worker processes', () => {
       assert.equal(get.value, 'hello');
       assert.ok(get.header('KV-Context'), 'a read returns its causal context');
     }
-    const stats = (await collect(nc, '$SRV.STATS.goddb')) as StatsReply[];
+    const stats = (await collect(nc, '$SRV.STATS.goddb', 10_000, ids.length)) as StatsReply[];
     const served = stats.filter((s) => (s.endpoints?.find((e) => e.name === 'kv')?.num_requests ?? 0) > 0);
     assert.ok(served.length >= 2, `gets were coordinated by ${served.length} node(s); the queue group spreads them`);
   });

@@ -52,7 +52,7 @@ describe('keys held per node', () => {
       }
     }
 
-    const infos = (await collect(nc, '$SRV.INFO.goddb')) as { metadata: Record<string, string> }[];
+    const infos = (await collect(nc, '$SRV.INFO.goddb', 10_000, ids.length)) as { metadata: Record<string, string> }[];
     assert.deepEqual(infos.map((i) => i.metadata['node_id']).sort(), ids);
     for (const info of infos) {
       assert.equal(info.metadata['replication'], '3', `${info.metadata['node_id']} replication`);

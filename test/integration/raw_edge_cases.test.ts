@@ -101,7 +101,7 @@ describe('raw NATS edge cases against three workers', () => {
     const missing = await wire.request('kv.get', '');
     assert.equal(missing?.code, 400);
     assert.match(missing!.message, /the key is missing/);
-    const infos = (await collect(nc, '$SRV.INFO.goddb')) as { metadata: Record<string, string>; endpoints: { name: string; subject: string }[] }[];
+    const infos = (await collect(nc, '$SRV.INFO.goddb', 10_000, ids.length)) as { metadata: Record<string, string>; endpoints: { name: string; subject: string }[] }[];
     assert.deepEqual(infos.map((i) => i.metadata['node_id']).sort(), ids);
     for (const info of infos) assert.deepEqual(info.endpoints.map((e) => [e.name, e.subject]), [['kv', 'kv.>']]);
   });
