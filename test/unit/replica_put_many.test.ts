@@ -95,6 +95,67 @@ describe('replica putMany', () => {
     );
   });
 
+  it(`replica servePut - writes coordinated in one microtask are stored together yet settle as puts one by one would: the same stale refusals, the same store (seed ${seed})`, async () => {
+    const freshItemArb = fc.record({ key: fc.constantFrom(...keys), versions: fc.array(versionArb, { minLength: 1, maxLength: 2 }), fresh: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(freshItemArb, { maxLength: 8 }), { minLength: 1, maxLength: 4 }), async (turns) => {
+        const engine = new CountingEngine();
+        const together = await replicaOver(engine);
+        const single = await replicaOver();
+        for (const turn of turns) {
+          const before = engine.writes();
+          const outcomes = await Promise.allSettled(turn.map(({ key, versions, fresh }) => together.replica.servePut(key, versions, fresh)));
+          const distinct = new Set(turn.map(({ key }) => key)).size;
+          assert.ok(engine.writes() - before <= distinct, `one turn's writes of ${distinct} keys took ${engine.writes() - before} store calls: each key is written once`);
+          for (const [i, { key, versions, fresh }] of turn.entries()) {
+            const alone = await single.replica.put(key, versions, fresh).then(() => 'ok', (err: unknown) => (err instanceof StaleWriteError ? `stale ${err.floor}` : String(err)));
+            const o = outcomes[i]!;
+            const got = o.status === 'fulfilled' ? 'ok' : o.reason instanceof StaleWriteError ? `stale ${o.reason.floor}` : String(o.reason);
+            assert.equal(got, alone, `item ${i} of ${key}`);
+          }
+        }
+        for (const key of keys) assert.deepEqual(siblings(await together.replica.get(key)), siblings(await single.replica.get(key)), key);
+        assert.equal(together.hlc.peek(), single.hlc.peek(), 'the clock advances past the same versions');
+      }),
+      runs(200),
+    );
+  });
+
+  it('replica servePut - a write too far ahead is refused alone, a store failure fails the turn\'s writes, and the next turn stores again', async () => {
+    const engine = new CountingEngine();
+    const { replica } = await replicaOver(engine);
+    const ahead = { ...version({ b: 1 }, 0, 'b', 'ahead'), hlc: fromWallMs(startMs + 3_600_000) };
+    const [ok, skewed] = await Promise.allSettled([replica.servePut('k0', [version({ a: 1 }, 1, 'a', 'ok')], true), replica.servePut('k1', [ahead], true)]);
+    assert.equal(ok.status, 'fulfilled');
+    assert.ok(skewed.status === 'rejected' && skewed.reason instanceof ClockSkewError);
+    engine.setFailing(true);
+    const failed = await Promise.allSettled([replica.servePut('k2', [version({ a: 2 }, 2, 'a', 'x')], true), replica.servePut('k3', [version({ a: 3 }, 3, 'a', 'y')], true)]);
+    assert.deepEqual(failed.map((o) => o.status === 'rejected' && o.reason instanceof StorageError), [true, true]);
+    engine.setFailing(false);
+    await replica.servePut('k2', [version({ a: 2 }, 2, 'a', 'x')], true);
+    assert.equal((await replica.get('k2')).length, 1, 'the locks of the failed turn were released');
+    assert.deepEqual(await replica.get('k3'), []);
+  });
+
+  it('replica servePut - a store failure of one key fails only that key\'s writes; the others are stored and heard', async () => {
+    const engine = new CountingEngine();
+    const { replica } = await replicaOver(engine);
+    const heard: string[] = [];
+    replica.onStored((key) => heard.push(key));
+    engine.failingKeys.add('bad');
+    const outcomes = await Promise.allSettled([
+      replica.servePut('good', [version({ a: 1 }, 1, 'a', 'g')], true),
+      replica.servePut('bad', [version({ a: 2 }, 2, 'a', 'b')], true),
+      replica.servePut('bad', [version({ a: 3 }, 3, 'a', 'b2')], false),
+      replica.servePut('also', [version({ b: 1 }, 4, 'b', 'x')], false),
+    ]);
+    assert.deepEqual(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : o.reason instanceof StorageError ? 'storage' : String(o.reason))), ['ok', 'storage', 'storage', 'ok']);
+    assert.deepEqual(heard.sort(), ['also', 'good']);
+    assert.deepEqual(await replica.get('bad'), []);
+    await assert.rejects(replica.putMany([{ key: 'bad', versions: [version({ a: 4 }, 5, 'a', 'b3')] }, { key: 'more', versions: [version({ c: 1 }, 6, 'c', 'm')] }]), StorageError);
+    assert.equal((await replica.get('more')).length, 1, 'putMany rejects with the failure, the keys that could be stored are');
+  });
+
   it('replica putMany - listeners hear each changed key once, with what it held before, and nothing for items that add nothing', async () => {
     const { replica } = await replicaOver();
     const old = version({ a: 1 }, 1, 'a', 'old');
@@ -184,7 +245,7 @@ describe('replica putMany', () => {
 });
 
 describe('replica put message', () => {
-  it('replica put message - repair items are stored together yet answered one by one: one too far ahead, one stale fresh, one hinted with no hints', async () => {
+  it('replica put message - repair and fresh items are merged under one lock yet answered one by one: one too far ahead, one stale fresh, one hinted with no hints', async () => {
     const engine = new CountingEngine();
     const { replica } = await replicaOver(engine);
     const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
@@ -200,17 +261,20 @@ describe('replica put message', () => {
       { key: 'r2', versions: [version({ b: 1 }, 3, 'b', 'r2')] },
       { key: 'h', versions: [version({ c: 1 }, 4, 'c', 'hint')], hintFor: 'n9' },
       { key: 'r0', versions: [version({ b: 2 }, 5, 'b', 'r0-concurrent')] },
+      { key: 'f0', versions: [version({ a: 1 }, 6, 'a', 'fresh')], fresh: true },
     ];
     let answer: Uint8Array | undefined;
     const msg = { subject: '', data: encode({ kind: Kind.ReplicaPut, items }), header: () => undefined, headerPadded: () => false, expectsReply: true, respond: (data: Uint8Array) => void (answer = data), respondError: () => assert.fail('refused whole') };
     engine.putManyCalls = 0;
+    engine.putCalls = 0;
     await onPut(msg);
+    assert.equal(engine.writes(), 3, 'r0 (its two items merged), r2 and f0 are each written once');
     const { results } = decode(answer!, Kind.ReplicaPutReply);
     assert.deepEqual(
       results.map((r) => (r.ok ? 200 : r.code)),
-      [200, new ClockSkewError('x').code, new StaleWriteError('x', 0).code, 200, new UnavailableError('x').code, 200],
+      [200, new ClockSkewError('x').code, new StaleWriteError('x', 0).code, 200, new UnavailableError('x').code, 200, 200],
     );
-    assert.equal(engine.putManyCalls, 1, 'the repair items went to the store together');
+    assert.equal((await replica.get('f0')).length, 1);
     const r0 = await replica.get('r0');
     assert.equal(r0.length, 1, 'under lww the two concurrent items of r0 are stored collapsed');
     assert.deepEqual(Object.keys(r0[0]!.clock).sort(), ['a', 'b'], 'both items of r0 were merged');
@@ -251,6 +315,37 @@ describe('key lock runAll', () => {
     assert.equal(locks.size, 0);
   });
 
+  it(`key lock - runs and batches started in any order over shared keys never overlap on a key, all finish, and leave nothing held (seed ${seed})`, { timeout: 60_000 }, async () => {
+    const lockKeys = ['a', 'b', 'c', 'd'];
+    const opArb = fc.record({ keys: fc.subarray(lockKeys, { minLength: 1 }), single: fc.boolean(), steps: fc.integer({ min: 0, max: 3 }), startAfter: fc.integer({ min: 0, max: 3 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 10 }), async (ops) => {
+        const locks = new KeyLock(100);
+        const inside = new Set<string>();
+        let finished = 0;
+        const body = (held: string[], steps: number) => async () => {
+          for (const key of held) {
+            assert.ok(!inside.has(key), `${key} entered while held`);
+            inside.add(key);
+          }
+          for (let i = 0; i < steps; i++) await settle();
+          for (const key of held) inside.delete(key);
+          finished++;
+        };
+        await Promise.all(
+          ops.map(async ({ keys: held, single, steps, startAfter }) => {
+            for (let i = 0; i < startAfter; i++) await Promise.resolve();
+            if (single) await locks.run(held[0]!, body([held[0]!], steps));
+            else await locks.runAll(held, body(held, steps));
+          }),
+        );
+        assert.equal(finished, ops.length);
+        assert.equal(locks.size, 0);
+      }),
+      runs(300),
+    );
+  });
+
   it('key lock - a batch over the limit is refused and releases the locks it took', async () => {
     const locks = new KeyLock(3);
     await assert.rejects(locks.runAll(['a', 'b', 'c', 'd'], async () => 'never'), /busy/);
@@ -259,14 +354,28 @@ describe('key lock runAll', () => {
   });
 });
 
-/** A memory engine that counts its putMany calls. */
+/** A memory engine that counts its put and putMany calls, and fails the puts of chosen keys. */
 class CountingEngine extends MemoryEngine {
   putManyCalls = 0;
+  putCalls = 0;
+
+  writes(): number {
+    return this.putCalls + this.putManyCalls;
+  }
 
   override async putMany(entries: readonly StorageEntry[]): Promise<void> {
     this.putManyCalls++;
     return super.putMany(entries);
   }
+
+  override async put(key: string, record: Uint8Array): Promise<void> {
+    this.putCalls++;
+    if (this.failingKeys.has(key)) throw new StorageError(`put of ${key} failed (test)`);
+    return super.put(key, record);
+  }
+
+  /** Keys whose put fails. */
+  readonly failingKeys = new Set<string>();
 }
 
 /** A memory engine whose putMany waits, while gated, until opened. */

@@ -48,8 +48,16 @@ export interface HintSink {
   store(owner: string, key: string, versions: readonly Version[]): Promise<void>;
 }
 
+/** Writes this node coordinates for itself, gathered over one microtask checkpoint (servePut). */
+interface LocalBatch {
+  items: { key: string; versions: readonly Version[]; fresh: boolean }[];
+  waiters: { resolve(): void; reject(err: unknown): void }[];
+}
+
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
+  /** This microtask checkpoint's writes coordinated here (servePut), stored together. */
+  private localBatch: LocalBatch | undefined;
   private readonly listeners: StoreListener[] = [];
   /** Set by the node when hinted handoff runs; hinted items are refused (503) without it. */
   hints: HintSink | undefined;
@@ -91,52 +99,79 @@ export class Replica {
    */
   async put(key: string, incoming: readonly Version[], fresh = false): Promise<void> {
     this.checkSkew(incoming);
-    await this.locks.run(key, async () => {
-      const held = await this.get(key);
-      if (fresh && incoming.length === 1) {
-        const floor = staleFloor(held, incoming[0]!, this.opts.conflictPolicy);
-        if (floor !== undefined) {
-          this.staleRefusals++;
-          throw new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
-        }
-      }
-      const merged = this.merge(key, held, incoming);
-      if (isUpToDate(held, merged)) return;
-      await this.engine.put(key, encodeRecord(merged));
-      this.changed(key, held, merged);
-    });
-    for (const v of incoming) this.hlc.advanceTo(v.hlc); // so this node's later writes order after them
+    const [failed] = await this.mergeAll([{ key, versions: incoming, fresh }]);
+    if (failed !== undefined) throw failed;
   }
 
   /**
    * `put` (not fresh) of a batch: each item merged with what is stored as put
-   * merges it, items of one key in turn, and every changed record written by
-   * one engine.putMany (one transaction, one sync, instead of one per key).
-   * Holds the locks of all the batch's keys for the read-merge-write; rejects
-   * whole, storing nothing, when any item is too far ahead or the store fails.
+   * merges it, items of one key in turn, under the locks of all the batch's
+   * keys (mergeAll). Rejects, storing nothing, when any item is too far
+   * ahead; when the store fails for some keys, rejects with the first failure
+   * (the other keys may be stored: merging them again is harmless).
    */
   async putMany(items: readonly { key: string; versions: readonly Version[] }[]): Promise<void> {
     for (const { versions } of items) this.checkSkew(versions);
-    const incomingByKey = new Map<string, (readonly Version[])[]>();
-    for (const { key, versions } of items) incomingByKey.set(key, [...(incomingByKey.get(key) ?? []), versions]);
-    await this.locks.runAll(incomingByKey.keys(), async () => {
-      const merges = await Promise.all(
-        [...incomingByKey].map(async ([key, incomings]) => {
-          const held = await this.get(key);
-          let merged = held;
-          for (const incoming of incomings) {
-            const next = this.merge(key, merged, incoming);
-            if (!isUpToDate(merged, next)) merged = next; // as put: an item that adds nothing is not written
+    const failed = (await this.mergeAll(items)).find((err) => err !== undefined);
+    if (failed !== undefined) throw failed;
+  }
+
+  /**
+   * The read-merge-write of a batch, holding the locks of all its keys: each
+   * key read once, its items merged in the order given (an item that adds
+   * nothing is not written, as in put), and each changed record written by
+   * its own engine.put, all at once (the engine commits the writes of one
+   * turn together: lmdb-js's writer thread in always mode, commitQueued in
+   * periodic mode). A fresh item (a coordinator's new version) is checked
+   * against what the items before it left, as a put alone checks it against
+   * the stored record, and is refused alone when stale. Resolves with one
+   * entry per item: undefined when it took effect (or added nothing), else
+   * why not (StaleWriteError, or the store's failure for every item of a key
+   * whose write failed); rejects when a read fails. The caller has checked
+   * the skew.
+   */
+  private async mergeAll(items: readonly { key: string; versions: readonly Version[]; fresh?: boolean }[]): Promise<(Error | undefined)[]> {
+    const failed: (Error | undefined)[] = items.map(() => undefined);
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < items.length; i++) {
+      const at = byKey.get(items[i]!.key);
+      if (at === undefined) byKey.set(items[i]!.key, [i]);
+      else at.push(i);
+    }
+    if (byKey.size === 0) return failed;
+    await this.locks.runAll(byKey.keys(), async () => {
+      const keys = [...byKey.keys()];
+      const held = await Promise.all(keys.map((key) => this.get(key)));
+      const changes: { key: string; held: Version[]; merged: Version[] }[] = [];
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]!;
+        let merged = held[k]!;
+        for (const i of byKey.get(key)!) {
+          const { versions, fresh } = items[i]!;
+          if (fresh === true && versions.length === 1) {
+            const floor = staleFloor(merged, versions[0]!, this.opts.conflictPolicy);
+            if (floor !== undefined) {
+              this.staleRefusals++;
+              failed[i] = new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
+              continue;
+            }
           }
-          return { key, held, merged };
-        }),
-      );
-      const changes = merges.filter(({ held, merged }) => merged !== held);
-      if (changes.length === 0) return;
-      await this.engine.putMany(changes.map(({ key, merged }) => ({ key, record: encodeRecord(merged) })));
-      for (const { key, held, merged } of changes) this.changed(key, held, merged);
+          const next = this.merge(key, merged, versions);
+          if (!isUpToDate(merged, next)) merged = next;
+        }
+        if (merged !== held[k]) changes.push({ key, held: held[k]!, merged });
+      }
+      const writes = await Promise.allSettled(changes.map(({ key, merged }) => this.engine.put(key, encodeRecord(merged))));
+      for (let c = 0; c < changes.length; c++) {
+        const { key, held: before, merged } = changes[c]!;
+        const write = writes[c]!;
+        if (write.status === 'fulfilled') this.changed(key, before, merged);
+        else for (const i of byKey.get(key)!) failed[i] ??= write.reason instanceof Error ? write.reason : new StorageError(String(write.reason));
+      }
     });
-    for (const { versions } of items) for (const v of versions) this.hlc.advanceTo(v.hlc);
+    // So this node's later writes order after them.
+    for (let i = 0; i < items.length; i++) if (failed[i] === undefined) for (const v of items[i]!.versions) this.hlc.advanceTo(v.hlc);
+    return failed;
   }
 
   /**
@@ -238,10 +273,11 @@ export class Replica {
   }
 
   /**
-   * One result per item, in order. Items that are neither fresh nor hinted
-   * (read repair, a replayed hint) are stored by one putMany after each has
-   * passed its own skew check, so a store failure fails them together; fresh
-   * items keep their own put and stale check, hinted ones go to the hints.
+   * One result per item, in order. Items that are not hinted are stored by
+   * one mergeAll after each has passed its own skew check, each answered
+   * with its own outcome (a stale fresh item or a failed write alone); hinted
+   * items go to the hints, and while bootstrapping every item goes alone
+   * (servePut answers it 503 once stored).
    */
   private async putItems(items: readonly ReplicaPutItem[]): Promise<ItemResult<object>[]> {
     const results: ItemResult<object>[] = [];
@@ -249,8 +285,7 @@ export class Replica {
     const batched: number[] = [];
     for (const [i, item] of items.entries()) {
       results.push({ ok: true });
-      // While bootstrapping every stored item is answered 503 (servePut): those go alone too.
-      if (item.fresh === true || item.hintFor !== undefined || this.bootstrapping) {
+      if (item.hintFor !== undefined || this.bootstrapping) {
         alone.push(this.putItem(item).catch((err) => void (results[i] = this.failure(err, 'put'))));
         continue;
       }
@@ -261,12 +296,15 @@ export class Replica {
         results[i] = this.failure(err, 'put');
       }
     }
-    const batch = batched.length === 0 ? Promise.resolve() : this.putMany(batched.map((i) => items[i]!));
-    const failed = batch.catch((err) => {
-      const failure = this.failure(err, 'put');
-      for (const i of batched) results[i] = failure;
-    });
-    await Promise.all([...alone, failed]);
+    const batch = batched.length === 0 ? Promise.resolve([]) : this.mergeAll(batched.map((i) => items[i]!));
+    const settled = batch.then(
+      (failed) => failed.forEach((err, j) => void (err !== undefined && (results[batched[j]!] = this.failure(err, 'put')))),
+      (err) => {
+        const failure = this.failure(err, 'put');
+        for (const i of batched) results[i] = failure;
+      },
+    );
+    await Promise.all([...alone, settled]);
     return results;
   }
 
@@ -276,11 +314,40 @@ export class Replica {
     return this.get(key);
   }
 
-  /** A coordinator's write to this replica: stored, but not acknowledged while bootstrapping. */
+  /**
+   * A coordinator's write to this replica: stored, but not acknowledged while
+   * bootstrapping. The writes of one microtask checkpoint (a turn's client
+   * requests coordinated here) are merged and stored together by one
+   * mergeAll, as a replica put message's items are; each settles with its
+   * own result.
+   */
   async servePut(key: string, versions: readonly Version[], fresh: boolean): Promise<void> {
-    if (!this.bootstrapping) return this.put(key, versions, fresh);
-    await this.put(key, versions, false);
-    throw new UnavailableError(`${bootstrappingMessage}; the write was stored, not counted`);
+    if (this.bootstrapping) {
+      await this.put(key, versions, false);
+      throw new UnavailableError(`${bootstrappingMessage}; the write was stored, not counted`);
+    }
+    this.checkSkew(versions);
+    let batch = this.localBatch;
+    if (batch === undefined || batch.items.length >= limits.replicaBatchItemsMax) {
+      const started: LocalBatch = { items: [], waiters: [] };
+      this.localBatch = batch = started;
+      queueMicrotask(() => {
+        if (this.localBatch === started) this.localBatch = undefined;
+        void this.storeLocal(started);
+      });
+    }
+    const b = batch;
+    b.items.push({ key, versions, fresh });
+    return new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject }));
+  }
+
+  private async storeLocal(batch: LocalBatch): Promise<void> {
+    try {
+      const failed = await this.mergeAll(batch.items);
+      failed.forEach((err, i) => (err === undefined ? batch.waiters[i]!.resolve() : batch.waiters[i]!.reject(err)));
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
   }
 
   /** A replica put item: stored here, or kept as a hint for the member it names. */
