@@ -16,6 +16,13 @@ export interface ArrivalWindow {
   readonly gapsMs: readonly number[];
   /** When the last heartbeat arrived (monotonic ms), undefined before the first. */
   readonly lastMs: number | undefined;
+  /**
+   * The gaps' mean (undefined without gaps) and variance (undefined with
+   * fewer than two), computed once per heartbeat: phi is asked for every
+   * replica of every operation (is it up?), heartbeats arrive once a second.
+   */
+  readonly meanMs?: number | undefined;
+  readonly varianceMs2?: number | undefined;
 }
 
 export interface PhiSettings {
@@ -34,16 +41,17 @@ export function recordArrival(w: ArrivalWindow, nowMs: number, s: PhiSettings): 
   if (w.lastMs === undefined) return { gapsMs: [], lastMs: nowMs };
   const gap = Math.max(0, nowMs - w.lastMs);
   const gapsMs = w.gapsMs.length >= s.windowSize ? [...w.gapsMs.slice(w.gapsMs.length - s.windowSize + 1), gap] : [...w.gapsMs, gap];
-  return { gapsMs, lastMs: nowMs };
+  const meanMs = gapsMs.reduce((a, b) => a + b, 0) / gapsMs.length;
+  const varianceMs2 = gapsMs.length > 1 ? gapsMs.reduce((a, g) => a + (g - meanMs) ** 2, 0) / gapsMs.length : undefined;
+  return { gapsMs, lastMs: nowMs, meanMs, varianceMs2 };
 }
 
 /** Suspicion of a member at `nowMs`: 0 just after a heartbeat, growing while it stays silent; Infinity if never heard. */
 export function phi(w: ArrivalWindow, nowMs: number, s: PhiSettings): number {
   if (w.lastMs === undefined) return Number.POSITIVE_INFINITY;
   // Until gaps are measured, assume the configured interval with a quarter of it as deviation.
-  const gaps = w.gapsMs.length > 0 ? w.gapsMs : [s.intervalMs];
-  const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-  const variance = gaps.length > 1 ? gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length : (s.intervalMs / 4) ** 2;
+  const mean = w.meanMs ?? s.intervalMs;
+  const variance = w.varianceMs2 ?? (s.intervalMs / 4) ** 2;
   const std = Math.max(Math.sqrt(variance), s.minStdDevMs);
   const y = (nowMs - w.lastMs - mean) / std;
   // The logistic approximation of the normal CDF (Bowling et al. 2009), as Akka uses it.

@@ -36,6 +36,32 @@ describe('phi accrual failure detector', () => {
     assert.ok(phi(jittery, jittery.lastMs! + 1800, s) < phi(steady, steady.lastMs! + 1800, s));
   });
 
+  it(`phi - the mean and variance kept per heartbeat give what the gaps themselves give (seed ${seed})`, () => {
+    // The window's statistics are computed once per heartbeat, not per question: the same phi as
+    // computing them from the remembered gaps every time.
+    const fromGaps = (w: ArrivalWindow, nowMs: number): number => {
+      const gaps = w.gapsMs.length > 0 ? w.gapsMs : [s.intervalMs];
+      const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+      const variance = gaps.length > 1 ? gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length : (s.intervalMs / 4) ** 2;
+      const y = (nowMs - w.lastMs! - mean) / Math.max(Math.sqrt(variance), s.minStdDevMs);
+      const e = Math.exp(-y * (1.5976 + 0.070566 * y * y));
+      const tail = nowMs - w.lastMs! > mean ? e / (1 + e) : 1 - 1 / (1 + e);
+      return tail <= 0 ? Number.POSITIVE_INFINITY : -Math.log10(tail);
+    };
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 0, maxLength: 40 }), fc.integer({ min: 0, max: 10_000 }), (gaps, extra) => {
+        let w = recordArrival(emptyWindow, 0, s);
+        let t = 0;
+        assert.equal(phi(w, extra, s), fromGaps(w, extra));
+        for (const g of gaps) {
+          w = recordArrival(w, (t += g), { ...s, windowSize: 16 });
+          assert.equal(phi(w, t + extra, s), fromGaps(w, t + extra), `after ${w.gapsMs.length} gaps`);
+        }
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+
   it(`phi - suspicion never decreases while a member stays silent, and the window stays bounded (seed ${seed})`, () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 50 }), fc.integer({ min: 0, max: 10_000 }), (gaps, extra) => {
