@@ -95,14 +95,27 @@ function fitsScratch(key: string, versions: readonly Version[], withValues: bool
 function digestInScratch(key: string, versions: readonly Version[], withValues: boolean): Buffer {
   let at = textField(0, key);
   for (const v of versions) {
-    at = textField(at, `${v.hlc}|${v.writer}|${v.tombstone ? 1 : 0}|${v.expiresHlc ?? ''}`);
-    const start = at;
+    // The `hlc|writer|tombstone|expiresHlc` field, written in place: numbers turned into text
+    // were a third of a digest's time.
+    let start = at;
+    at += 4;
+    at += writeInteger(v.hlc, at);
+    scratch[at++] = 0x7c; // '|'
+    at += writeText(v.writer, at);
+    scratch[at++] = 0x7c;
+    scratch[at++] = v.tombstone ? 0x31 : 0x30;
+    scratch[at++] = 0x7c;
+    if (v.expiresHlc != null) at += writeInteger(v.expiresHlc, at);
+    scratch.writeUInt32BE(at - start - 4, start);
+    start = at;
     at += 4;
     const ids = Object.keys(v.clock);
     if (ids.length > 1) ids.sort();
     for (let i = 0; i < ids.length; i++) {
       if (i > 0) scratch[at++] = 0x2c; // ','
-      at += writeText(`${ids[i]!}:${v.clock[ids[i]!]}`, at);
+      at += writeText(ids[i]!, at);
+      scratch[at++] = 0x3a; // ':'
+      at += writeInteger(v.clock[ids[i]!]!, at);
     }
     scratch.writeUInt32BE(at - start - 4, start);
     scratch.writeUInt32BE(v.value.length, at);
@@ -113,6 +126,15 @@ function digestInScratch(key: string, versions: readonly Version[], withValues: 
     }
   }
   return hash('md5', scratch.subarray(0, at), 'buffer');
+}
+
+/** Writes `n` in decimal at `at`, the bytes `String(n)` has; returns their count. */
+function writeInteger(n: number, at: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) return writeText(String(n), at);
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let i = digits - 1, rest = n; i >= 0; i--, rest = Math.floor(rest / 10)) scratch[at + i] = 0x30 + (rest % 10);
+  return digits;
 }
 
 /** Writes `text` as a field at `at`; returns where the next field starts. */
