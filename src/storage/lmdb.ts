@@ -179,7 +179,7 @@ export class LmdbEngine implements StorageEngine {
     const db = this.ready();
     try {
       // With encoding 'binary' lmdb-js returns a fresh copy, never a view of the map.
-      return db.get(storageKey(key));
+      return db.get(lookupKey(key));
     } catch (err) {
       throw this.failure('get', err);
     }
@@ -433,9 +433,31 @@ export class LmdbEngine implements StorageEngine {
   }
 }
 
-/** The key in the hash-ordered layout: 8 bytes of keyHash, big-endian, then the key's UTF-8 bytes. */
+/**
+ * The key in the hash-ordered layout: 8 bytes of keyHash, big-endian, then
+ * the key's UTF-8 bytes. One allocation (from Node's pool when small): it was
+ * three, one of them a zero-filled 8-byte buffer of its own.
+ */
 export function storageKey(key: string, hash = keyHash(key)): Buffer {
-  return Buffer.concat([hashBytes(hash), Buffer.from(key, 'utf8')]);
+  const bytes = Buffer.allocUnsafe(hashPrefixBytes + Buffer.byteLength(key, 'utf8'));
+  bytes.writeBigUInt64BE(hash, 0);
+  bytes.write(key, hashPrefixBytes, 'utf8');
+  return bytes;
+}
+
+/** Where lookupKey lays keys out: room for any key up to 5,000 UTF-16 units (3 UTF-8 bytes each at most); keys are at most limits.keyBytesMax. */
+const lookupScratch = Buffer.allocUnsafe(hashPrefixBytes + 16 * 1024);
+
+/**
+ * storageKey in one buffer reused by every call, for a synchronous read only:
+ * lmdb-js copies the key before db.get returns. A key too long for it gets
+ * its own buffer.
+ */
+function lookupKey(key: string): Buffer {
+  if (hashPrefixBytes + 3 * key.length > lookupScratch.length) return storageKey(key);
+  lookupScratch.writeBigUInt64BE(keyHash(key), 0);
+  const n = lookupScratch.write(key, hashPrefixBytes, 'utf8');
+  return lookupScratch.subarray(0, hashPrefixBytes + n);
 }
 
 function splitStorageKey(stored: Uint8Array): { key: string; hash: bigint } {
