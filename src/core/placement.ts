@@ -68,38 +68,60 @@ function inRange(hash: bigint, start: bigint, end: bigint): boolean {
 }
 
 export function placement(ring: Ring, keyHash: bigint, n: number, isUp: (id: string) => boolean, pending: PendingOwners = noPending): Placement {
-  const walk = clockwise(ring, keyHash);
-  const replicas: PlacedReplica[] = [];
   const want = Math.min(n, ring.nodeCount);
-  while (replicas.length < want) {
-    const next = walk.next();
-    if (next.done) break;
-    replicas.push({ node: next.value, up: isUp(next.value) });
+  const walk = walkFrom(ring, keyHash, want);
+  const replicas: PlacedReplica[] = [];
+  let down = 0;
+  for (let i = 0; i < walk.length && replicas.length < want; i++) {
+    const up = isUp(walk[i]!);
+    if (!up) down++;
+    replicas.push({ node: walk[i]!, up });
   }
-  const down = replicas.filter((r) => !r.up).map((r) => r.node);
   const fallbacks: Fallback[] = [];
-  while (fallbacks.length < down.length) {
-    const next = walk.next();
-    if (next.done) break;
-    if (isUp(next.value)) fallbacks.push({ node: next.value, standsInFor: down[fallbacks.length]! });
+  if (down > 0) {
+    // Rare (a replica down): the whole walk, as far as it takes to find a fallback for each.
+    const downs = replicas.filter((r) => !r.up).map((r) => r.node);
+    const all = walkFrom(ring, keyHash, ring.nodeCount);
+    for (let i = replicas.length; i < all.length && fallbacks.length < downs.length; i++) {
+      if (isUp(all[i]!)) fallbacks.push({ node: all[i]!, standsInFor: downs[fallbacks.length]! });
+    }
   }
-  const owners = new Set(replicas.map((r) => r.node));
-  const moving = [...new Set(pending(keyHash))].filter((id) => !owners.has(id));
-  return { keyHash, replicas, fallbacks, pending: moving };
+  const moving = pending(keyHash);
+  return { keyHash, replicas, fallbacks, pending: moving.length === 0 ? [] : [...new Set(moving)].filter((id) => !replicas.some((r) => r.node === id)) };
 }
 
-/** Every distinct member once, clockwise from `position`. */
-function* clockwise(ring: Ring, position: bigint): Generator<string, void, undefined> {
-  const count = ring.tokens.length;
-  if (count === 0) return;
-  const seen = new Set<string>();
+/**
+ * The distinct members clockwise from `position`: at least the first
+ * `count` (all, when the ring has fewer), maybe more. The first
+ * `walkRememberedMax` of them from each token are remembered per ring (a
+ * ring never changes: a new one is built), since every operation asks for
+ * its key's replicas; longer walks are computed each time.
+ */
+function walkFrom(ring: Ring, position: bigint, count: number): readonly string[] {
+  if (ring.tokens.length === 0) return [];
   const start = successorIndex(ring, position);
-  for (let step = 0; step < count && seen.size < ring.nodeCount; step++) {
-    const id = ring.tokens[(start + step) % count]!.nodeId;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    yield id;
+  if (count > walkRememberedMax) return distinctFrom(ring, start, count);
+  let walks = remembered.get(ring);
+  if (walks === undefined) {
+    walks = new Array<readonly string[] | undefined>(ring.tokens.length);
+    remembered.set(ring, walks);
   }
+  return (walks[start] ??= distinctFrom(ring, start, walkRememberedMax));
+}
+
+/** Distinct members remembered per token of a ring: past the replication factor most clusters use, under `membersMax`. */
+const walkRememberedMax = 8;
+const remembered = new WeakMap<Ring, (readonly string[] | undefined)[]>();
+
+function distinctFrom(ring: Ring, start: number, count: number): string[] {
+  const out: string[] = [];
+  const tokens = ring.tokens.length;
+  const want = Math.min(count, ring.nodeCount);
+  for (let step = 0; step < tokens && out.length < want; step++) {
+    const id = ring.tokens[(start + step) % tokens]!.nodeId;
+    if (!out.includes(id)) out.push(id);
+  }
+  return out;
 }
 
 /** Each member's share of the keys it holds as one of their `n` replicas, in percent (they sum to min(n, members) x 100). */

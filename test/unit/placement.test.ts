@@ -71,6 +71,27 @@ describe('placement', () => {
     );
   });
 
+  it(`placement - asked again and again on one ring (the walks it remembers per token), with liveness changing, it answers as the preference list does (seed ${seed})`, () => {
+    fc.assert(
+      fc.property(
+        caseArb,
+        fc.array(fc.record({ hash: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), downMask: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }) }), { minLength: 1, maxLength: 40 }),
+        ({ ring, members, n }, asks) => {
+          for (const { hash, downMask } of [...asks, ...asks]) {
+            const isUp = (id: string) => !downMask[members.indexOf(id)];
+            const p = placement(ring, hash, n, isUp);
+            const walk = preferenceList(ring, hash, members.length);
+            assert.deepEqual(p.replicas, walk.slice(0, Math.min(n, members.length)).map((node) => ({ node, up: isUp(node) })));
+            const down = p.replicas.filter((r) => !r.up).map((r) => r.node);
+            const healthyBeyond = walk.slice(p.replicas.length).filter(isUp);
+            assert.deepEqual(p.fallbacks, healthyBeyond.slice(0, down.length).map((node, i) => ({ node, standsInFor: down[i]! })));
+          }
+        },
+      ),
+      runs(200),
+    );
+  });
+
   it(`placement - the same ring, liveness and key give the same placement (seed ${seed})`, () => {
     fc.assert(
       fc.property(caseArb, ({ ring, members, isUp, hash, n }) => {
