@@ -20,6 +20,12 @@ export const limits = {
    * (placement, storage key, anti-entropy tree). Forgotten all at once past it.
    */
   keyHashesRememberedMax: 4096,
+  /**
+   * Distinct members remembered per token of a ring, clockwise from it (core/placement.ts):
+   * every operation asks for its key's replicas, and a ring never changes. Past the
+   * replication factor most clusters use; a longer walk is computed each time.
+   */
+  placementWalkRememberedMax: 8,
   /** Default largest value; must stay under the NATS max_payload (1 MiB by default) less headers. */
   valueBytesMaxDefault: 1024 * 1024 - 8 * 1024,
   /** Entries a vector clock keeps before the oldest counters are pruned (Riak's small_vclock). */

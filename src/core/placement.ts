@@ -17,6 +17,7 @@
  * function, so what the CLI shows is what the coordinator does. Pure: the
  * ring, a liveness predicate and the moving ranges are parameters.
  */
+import { limits } from './limits.js';
 import { successorIndex, type Ring } from './ring.js';
 import { replicatedOwnership } from './tokens.js';
 
@@ -93,24 +94,22 @@ export function placement(ring: Ring, keyHash: bigint, n: number, isUp: (id: str
 /**
  * The distinct members clockwise from `position`: at least the first
  * `count` (all, when the ring has fewer), maybe more. The first
- * `walkRememberedMax` of them from each token are remembered per ring (a
- * ring never changes: a new one is built), since every operation asks for
- * its key's replicas; longer walks are computed each time.
+ * limits.placementWalkRememberedMax of them from each token are remembered
+ * per ring (a ring never changes: a new one is built), since every
+ * operation asks for its key's replicas; longer walks are computed each time.
  */
 function walkFrom(ring: Ring, position: bigint, count: number): readonly string[] {
   if (ring.tokens.length === 0) return [];
   const start = successorIndex(ring, position);
-  if (count > walkRememberedMax) return distinctFrom(ring, start, count);
+  if (count > limits.placementWalkRememberedMax) return distinctFrom(ring, start, count);
   let walks = remembered.get(ring);
   if (walks === undefined) {
     walks = new Array<readonly string[] | undefined>(ring.tokens.length);
     remembered.set(ring, walks);
   }
-  return (walks[start] ??= distinctFrom(ring, start, walkRememberedMax));
+  return (walks[start] ??= distinctFrom(ring, start, limits.placementWalkRememberedMax));
 }
 
-/** Distinct members remembered per token of a ring: past the replication factor most clusters use, under `membersMax`. */
-const walkRememberedMax = 8;
 const remembered = new WeakMap<Ring, (readonly string[] | undefined)[]>();
 
 function distinctFrom(ring: Ring, start: number, count: number): string[] {

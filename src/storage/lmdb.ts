@@ -35,6 +35,7 @@ import { mkdir } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { StorageError } from '../core/errors.js';
+import { limits } from '../core/limits.js';
 import { keyHash } from '../core/ring.js';
 import { SyncMode, type HashCursor, type HashedEntry, type HashRange, type StorageEngine, type StorageEntry } from './engine.js';
 import { checkRangeArgs, hashBytes, hashMax, rangeBatchSizeDefault, startOf } from './hash_order.js';
@@ -445,8 +446,8 @@ export function storageKey(key: string, hash = keyHash(key)): Buffer {
   return bytes;
 }
 
-/** Where lookupKey lays keys out: room for any key up to 5,000 UTF-16 units (3 UTF-8 bytes each at most); keys are at most limits.keyBytesMax. */
-const lookupScratch = Buffer.allocUnsafe(hashPrefixBytes + 16 * 1024);
+/** Where lookupKey lays keys out: room for any key a node accepts (limits.keyBytesMax UTF-8 bytes), at up to 3 bytes per UTF-16 unit. */
+const lookupScratch = Buffer.allocUnsafe(hashPrefixBytes + 3 * limits.keyBytesMax);
 
 /**
  * storageKey in one buffer reused by every call, for a synchronous read only:
