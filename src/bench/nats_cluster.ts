@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, startNatsServer, type NatsServerHandle } from '../devtools/servers.js';
+import { freePorts, startNatsServer, type NatsServerHandle } from '../devtools/servers.js';
 import { jetstreamR3Replicas } from './types.js';
 
 export const r3ClusterName = 'goddb-bench-r3';
@@ -43,8 +43,9 @@ export function r3ServerArgs(index: number, ports: readonly R3Ports[]): string[]
  * still leaves every started server to the caller's stop.
  */
 export async function startR3Cluster(storeRoot: string, started: (label: string, server: NatsServerHandle) => void): Promise<NatsServerHandle[]> {
-  const ports: R3Ports[] = [];
-  for (let i = 0; i < r3ServerCount; i++) ports.push({ client: await freePort(), cluster: await freePort() });
+  // Distinct: freePort twice in a row once gave one server the same client and route port.
+  const free = await freePorts(2 * r3ServerCount);
+  const ports: R3Ports[] = Array.from({ length: r3ServerCount }, (_, i) => ({ client: free[2 * i]!, cluster: free[2 * i + 1]! }));
   const servers: NatsServerHandle[] = [];
   for (const [i, label] of r3Labels().entries()) {
     const storeDir = join(storeRoot, label);

@@ -8,13 +8,20 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort, startNatsServer, startRedisServer } from '../../src/devtools/servers.js';
+import { freePort, freePorts, startNatsServer, startRedisServer } from '../../src/devtools/servers.js';
 
 describe('devtools servers', () => {
   it('freePort - returns a port that can be bound', async () => {
     const port = await freePort();
     assert.ok(port > 0 && port < 65536);
     assert.equal(await canListen(port), true);
+  });
+
+  it('freePorts - returns distinct ports, each of which can be bound, and holds none of them afterwards', async () => {
+    const ports = await freePorts(64);
+    assert.equal(ports.length, 64);
+    assert.equal(new Set(ports).size, 64, 'no port twice (freePort called again and again can repeat one)');
+    for (const port of ports.slice(0, 8)) assert.equal(await canListen(port), true);
   });
 
   it('startNatsServer - serves on a free port, greets with INFO, and stop frees the port', async () => {
