@@ -36,23 +36,43 @@ export function r3ServerArgs(index: number, ports: readonly R3Ports[]): string[]
   return ['-n', r3Labels()[index]!, '--cluster_name', r3ClusterName, '--cluster', `nats://${host}:${own.cluster}`, '--routes', routes.join(',')];
 }
 
+/** Cluster starts tried when a port picked was taken by another process before its server bound it. */
+const portAttempts = 3;
+
 /**
  * Starts the servers one after another (each is ready once it listens; the
  * routes connect as the others come up) with store directories under
  * `storeRoot`. `started` sees each handle at once, so a failure part-way
- * still leaves every started server to the caller's stop.
+ * still leaves every started server to the caller's stop. A port can be
+ * taken by another process between freePorts and a server's bind: then the
+ * servers of that attempt are stopped and the cluster starts again on new
+ * ports (a second stop by the caller is harmless).
  */
-export async function startR3Cluster(storeRoot: string, started: (label: string, server: NatsServerHandle) => void): Promise<NatsServerHandle[]> {
-  // Distinct: freePort twice in a row once gave one server the same client and route port.
-  const free = await freePorts(2 * r3ServerCount);
-  const ports: R3Ports[] = Array.from({ length: r3ServerCount }, (_, i) => ({ client: free[2 * i]!, cluster: free[2 * i + 1]! }));
-  const servers: NatsServerHandle[] = [];
-  for (const [i, label] of r3Labels().entries()) {
-    const storeDir = join(storeRoot, label);
-    await mkdir(storeDir, { recursive: true });
-    const server = await startNatsServer({ port: ports[i]!.client, jetstream: true, storeDir, args: r3ServerArgs(i, ports) });
-    started(label, server);
-    servers.push(server);
+export async function startR3Cluster(
+  storeRoot: string,
+  started: (label: string, server: NatsServerHandle) => void,
+  /** Where the ports come from (tests hand out a taken one). */
+  pickPorts: (count: number) => Promise<number[]> = freePorts,
+): Promise<NatsServerHandle[]> {
+  for (let attempt = 1; ; attempt++) {
+    const servers: NatsServerHandle[] = [];
+    try {
+      // Distinct: freePort twice in a row once gave one server the same client and route port.
+      const free = await pickPorts(2 * r3ServerCount);
+      const ports: R3Ports[] = Array.from({ length: r3ServerCount }, (_, i) => ({ client: free[2 * i]!, cluster: free[2 * i + 1]! }));
+      for (const [i, label] of r3Labels().entries()) {
+        const storeDir = join(storeRoot, `${label}-${attempt}`);
+        await mkdir(storeDir, { recursive: true });
+        const server = await startNatsServer({ port: ports[i]!.client, jetstream: true, storeDir, args: r3ServerArgs(i, ports) });
+        started(label, server);
+        servers.push(server);
+      }
+      return servers;
+    } catch (err) {
+      // startNatsServer is ready once nats-server wrote its ports file, after every listener (the
+      // route one included) is bound; a taken port makes it exit before, with this in its output.
+      if (attempt >= portAttempts || !/address already in use/.test(err instanceof Error ? err.message : String(err))) throw err;
+      await Promise.all(servers.map((server) => server.stop()));
+    }
   }
-  return servers;
 }

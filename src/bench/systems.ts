@@ -29,6 +29,8 @@ export class RunningSystems {
   nats?: NatsServerHandle;
   /** The cluster behind jetstream-kv-r3, when that system runs. */
   natsR3: NatsServerHandle[] = [];
+  /** Every server started for it, a start given up on included (stop() stops them all). */
+  private readonly natsR3Started: NatsServerHandle[] = [];
   redis?: RedisServerHandle;
   echo?: Child;
   workers: Worker[] = [];
@@ -91,8 +93,9 @@ export class RunningSystems {
       note(`JetStream KV bucket ${bucketName}: file storage, 1 replica, allow_direct`);
     }
     if (wanted.has(System.JetstreamKvR3)) {
-      await startR3Cluster(join(this.tempDir, 'jetstream-r3'), (label, server) => {
-        this.natsR3.push(server);
+      // Every server started is stopped at the end, those of a start given up on (a port taken) too.
+      this.natsR3 = await startR3Cluster(join(this.tempDir, 'jetstream-r3'), (label, server) => {
+        this.natsR3Started.push(server);
         this.pids.set(label, server.process.pid ?? -1);
       });
       await createBucket(this.natsR3[0]!.url, bucketName, r3ServerCount, requestTimeoutMs);
@@ -115,7 +118,7 @@ export class RunningSystems {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await stopAllChildren();
-      await Promise.all([this.redis?.stop(), this.nats?.stop(), this.natsPeriodic?.stop(), ...this.natsR3.map((s) => s.stop())]);
+      await Promise.all([this.redis?.stop(), this.nats?.stop(), this.natsPeriodic?.stop(), ...this.natsR3Started.map((s) => s.stop())]);
       if (this.tempDir !== undefined) await rm(this.tempDir, { recursive: true, force: true });
     })();
     return this.stopping;
