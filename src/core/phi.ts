@@ -21,8 +21,8 @@ export interface ArrivalWindow {
    * fewer than two), computed once per heartbeat: phi is asked for every
    * replica of every operation (is it up?), heartbeats arrive once a second.
    */
-  readonly meanMs?: number | undefined;
-  readonly varianceMs2?: number | undefined;
+  readonly meanMs: number | undefined;
+  readonly varianceMs2: number | undefined;
 }
 
 export interface PhiSettings {
@@ -34,11 +34,11 @@ export interface PhiSettings {
   minStdDevMs: number;
 }
 
-export const emptyWindow: ArrivalWindow = { gapsMs: [], lastMs: undefined };
+export const emptyWindow: ArrivalWindow = { gapsMs: [], lastMs: undefined, meanMs: undefined, varianceMs2: undefined };
 
 /** The window after a heartbeat arrived at `nowMs`. */
 export function recordArrival(w: ArrivalWindow, nowMs: number, s: PhiSettings): ArrivalWindow {
-  if (w.lastMs === undefined) return { gapsMs: [], lastMs: nowMs };
+  if (w.lastMs === undefined) return { ...emptyWindow, lastMs: nowMs };
   const gap = Math.max(0, nowMs - w.lastMs);
   const gapsMs = w.gapsMs.length >= s.windowSize ? [...w.gapsMs.slice(w.gapsMs.length - s.windowSize + 1), gap] : [...w.gapsMs, gap];
   const meanMs = gapsMs.reduce((a, b) => a + b, 0) / gapsMs.length;
