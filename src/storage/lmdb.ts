@@ -123,6 +123,8 @@ export class LmdbEngine implements StorageEngine {
   private usedAtRefresh = 0;
   private refreshedAtMs = Number.NEGATIVE_INFINITY;
   private writtenSinceRefresh = 0;
+  /** LMDB's largest key in bytes (storage keys included), read at open. */
+  private keyBytesMax = Number.POSITIVE_INFINITY;
   /** Periodic mode: the writes of this event-loop turn, in order, for commitQueued at its end. */
   private queued: QueuedWrite[] = [];
 
@@ -163,6 +165,11 @@ export class LmdbEngine implements StorageEngine {
         this.committedCount++;
       });
       const db = root.openDB<Buffer, Buffer>(hashOrderDbName, { keyEncoding: 'binary', encoding: 'binary' });
+      // lmdb-js's maximum key size (1978 bytes with its defaults); not in its typings.
+      this.keyBytesMax = (db as unknown as { maxKeySize?: number }).maxKeySize ?? Number.POSITIVE_INFINITY;
+      if (hashPrefixBytes + limits.keyBytesMax > this.keyBytesMax) {
+        throw new StorageError(`LMDB's maximum key size ${this.keyBytesMax} is under the ${hashPrefixBytes + limits.keyBytesMax} bytes a key can take (hash prefix and limits.keyBytesMax)`);
+      }
       await migrateToHashOrder(root, db);
       this.root = root;
       this.db = db;
@@ -240,6 +247,12 @@ export class LmdbEngine implements StorageEngine {
    * commits this event-loop turn's writes.
    */
   private write(db: Database<Buffer, Buffer>, rows: readonly Row[]): Promise<unknown> {
+    // Refused here, before anything is queued: LMDB would fail the key inside lmdb-js's write path
+    // (in periodic mode the whole turn's transaction with it), and a later close() then crashed
+    // the process from lmdb-js's queued writer start. Keys a node accepts always fit (open()).
+    for (const { at } of rows) {
+      if (at.length > this.keyBytesMax) throw new StorageError(`lmdb key of ${at.length} bytes is over LMDB's maximum key size of ${this.keyBytesMax} (${this.options.path})`);
+    }
     if (this.options.sync === SyncMode.Periodic) {
       return new Promise<void>((resolve, reject) => {
         if (this.queued.length === 0) setImmediate(() => this.commitQueued());
@@ -441,9 +454,13 @@ export class LmdbEngine implements StorageEngine {
  */
 export function storageKey(key: string, hash = keyHash(key)): Buffer {
   const bytes = Buffer.allocUnsafe(hashPrefixBytes + Buffer.byteLength(key, 'utf8'));
-  bytes.writeBigUInt64BE(hash, 0);
-  bytes.write(key, hashPrefixBytes, 'utf8');
-  return bytes;
+  return bytes.subarray(0, layStorageKey(bytes, key, hash));
+}
+
+/** Lays `key`'s storage key out at the start of `into` (room enough); its length. */
+function layStorageKey(into: Buffer, key: string, hash: bigint): number {
+  into.writeBigUInt64BE(hash, 0);
+  return hashPrefixBytes + into.write(key, hashPrefixBytes, 'utf8');
 }
 
 /** Where lookupKey lays keys out: room for any key a node accepts (limits.keyBytesMax UTF-8 bytes), at up to 3 bytes per UTF-16 unit. */
@@ -451,14 +468,12 @@ const lookupScratch = Buffer.allocUnsafe(hashPrefixBytes + 3 * limits.keyBytesMa
 
 /**
  * storageKey in one buffer reused by every call, for a synchronous read only:
- * lmdb-js copies the key before db.get returns. A key too long for it gets
- * its own buffer.
+ * lmdb-js copies the key before db.get returns. A key that might not fit
+ * (more UTF-16 units than limits.keyBytesMax) gets its own buffer.
  */
-function lookupKey(key: string): Buffer {
+export function lookupKey(key: string): Buffer {
   if (hashPrefixBytes + 3 * key.length > lookupScratch.length) return storageKey(key);
-  lookupScratch.writeBigUInt64BE(keyHash(key), 0);
-  const n = lookupScratch.write(key, hashPrefixBytes, 'utf8');
-  return lookupScratch.subarray(0, hashPrefixBytes + n);
+  return lookupScratch.subarray(0, layStorageKey(lookupScratch, key, keyHash(key)));
 }
 
 function splitStorageKey(stored: Uint8Array): { key: string; hash: bigint } {

@@ -11,12 +11,13 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { open as openLmdb } from 'lmdb';
 import { StorageError } from '../../src/core/errors.js';
+import { limits } from '../../src/core/limits.js';
 import { keyHash } from '../../src/core/ring.js';
 import { startRedisServer, type RedisServerHandle } from '../../src/devtools/servers.js';
-import type { HashedEntry, StorageEngine } from '../../src/storage/engine.js';
+import { SyncMode, type HashedEntry, type StorageEngine } from '../../src/storage/engine.js';
 import { createEngine } from '../../src/storage/index.js';
 import { holdsNoRecord } from '../../src/storage/hash_order.js';
-import { hashOrderDbName, LmdbEngine, storageKey } from '../../src/storage/lmdb.js';
+import { hashOrderDbName, LmdbEngine, lookupKey, storageKey } from '../../src/storage/lmdb.js';
 import { MemoryEngine } from '../../src/storage/memory.js';
 import { hashIndexKeyOf, RedisEngine } from '../../src/storage/redis.js';
 import { storageContract } from '../contract/storage_contract.js';
@@ -128,6 +129,48 @@ describe('lmdb engine', () => {
       await rm(path, { recursive: true, force: true });
     }
   });
+
+  it('lmdb engine - a read lays its key out in one reused buffer, bytes as the stored key, and a key of more units than fit it still round-trips', async () => {
+    // 3 bytes a unit up to limits.keyBytesMax units fit the reused buffer; more units get their own.
+    const laidOut = ['k', 'ключ', 'emoji 🎉', '€'.repeat(limits.keyBytesMax), '€'.repeat(limits.keyBytesMax + 1), 'x'.repeat(4 * limits.keyBytesMax)];
+    for (const key of laidOut) assert.deepEqual(Buffer.from(lookupKey(key)), storageKey(key), `${key.length} units`);
+    // Stored keys within LMDB's maximum key size: the last one takes the own-buffer path.
+    const keys = ['k', 'ключ', 'emoji 🎉', '€'.repeat(300), 'x'.repeat(limits.keyBytesMax + 1)];
+    const path = await tempDir('lmdb-keys');
+    const engine = new LmdbEngine({ path, mapSizeBytes: 16 * 1024 * 1024 });
+    try {
+      await engine.open();
+      for (const [i, key] of keys.entries()) await engine.put(key, Uint8Array.of(i));
+      // One read after another: each key laid over the last one's bytes.
+      for (const [i, key] of [...keys.entries()].reverse()) assert.deepEqual(await engine.get(key), Buffer.of(i), `${key.length} units`);
+      assert.equal(await engine.get('€'.repeat(299)), undefined, 'a shorter key over a longer one\'s leftover bytes is not found');
+    } finally {
+      await engine.close();
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  for (const sync of [SyncMode.Always, SyncMode.Periodic]) {
+    it(`lmdb engine - a key over LMDB's maximum key size is refused with StorageError before it is queued; the turn's other writes and the close go on (sync ${sync})`, async () => {
+      const path = await tempDir(`lmdb-long-${sync}`);
+      const engine = new LmdbEngine({ path, mapSizeBytes: 16 * 1024 * 1024, sync });
+      try {
+        await engine.open();
+        const [long, many, fine] = await Promise.allSettled([
+          engine.put('x'.repeat(4000), Uint8Array.of(1)),
+          engine.putMany([{ key: 'a', record: Uint8Array.of(2) }, { key: 'y'.repeat(4000), record: Uint8Array.of(3) }]),
+          engine.put('fine', Uint8Array.of(4)),
+        ]);
+        for (const refused of [long, many]) assert.ok(refused.status === 'rejected' && refused.reason instanceof StorageError && /maximum key size/.test(refused.reason.message), String(refused.status === 'rejected' ? refused.reason : 'stored'));
+        assert.equal(fine.status, 'fulfilled', 'a write of the same turn is not failed with it');
+        assert.deepEqual(await engine.get('fine'), Buffer.of(4));
+        assert.equal(await engine.get('a'), undefined, 'a refused putMany stores none of its batch');
+      } finally {
+        await engine.close(); // crashed the process from lmdb-js's queued writer when the key reached LMDB
+        await rm(path, { recursive: true, force: true });
+      }
+    });
+  }
 
   it('lmdb engine - filling the map refuses writes, and deleting makes room again', async () => {
     const path = await tempDir('lmdb-fill');
