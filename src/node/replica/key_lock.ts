@@ -31,8 +31,8 @@ export class KeyLock {
     const unique = [...new Set(keys)];
     if (this.tails.size + unique.length <= this.max && unique.every((key) => !this.tails.has(key))) return this.holding(unique, fn);
     const sorted = unique.sort();
-    const holding = (i: number): Promise<T> => (i === sorted.length ? fn() : this.run(sorted[i]!, () => holding(i + 1)));
-    return holding(0);
+    const from = (i: number): Promise<T> => (i === sorted.length ? fn() : this.run(sorted[i]!, () => from(i + 1)));
+    return from(0);
   }
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {

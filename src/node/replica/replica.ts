@@ -48,9 +48,16 @@ export interface HintSink {
   store(owner: string, key: string, versions: readonly Version[]): Promise<void>;
 }
 
+/** One write of a batch the replica merges (mergeAll); `fresh` marks a coordinator's new version. */
+interface MergeItem {
+  key: string;
+  versions: readonly Version[];
+  fresh?: boolean;
+}
+
 /** Writes this node coordinates for itself, gathered over one microtask checkpoint (servePut). */
 interface LocalBatch {
-  items: { key: string; versions: readonly Version[]; fresh: boolean }[];
+  items: MergeItem[];
   waiters: { resolve(): void; reject(err: unknown): void }[];
 }
 
@@ -130,7 +137,7 @@ export class Replica {
    * whose write failed); rejects when a read fails. The caller has checked
    * the skew.
    */
-  private async mergeAll(items: readonly { key: string; versions: readonly Version[]; fresh?: boolean }[]): Promise<(Error | undefined)[]> {
+  private async mergeAll(items: readonly MergeItem[]): Promise<(Error | undefined)[]> {
     const failed: (Error | undefined)[] = items.map(() => undefined);
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < items.length; i++) {
