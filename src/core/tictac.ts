@@ -15,9 +15,11 @@
  * Two replicas compare roots, then branches, then the segments of the
  * differing branches, and exchange only the keys of differing segments.
  *
- * Pure: no I/O, no clocks; md5 from node:crypto is a pure function.
+ * Pure: no I/O, no clocks; MD5 (core/md5.ts, node:crypto for a set too
+ * large for the scratch buffer) is a pure function.
  */
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { md5High64 } from './md5.js';
 import type { Version } from './version.js';
 
 /** Segments per branch and branches per tree: 32 x 32 = 1024 segments (Riak's "small" tree). */
@@ -62,7 +64,7 @@ export function versionsDigest(key: string, versions: readonly Version[], format
   if (versions.length === 0) return 0n;
   const sorted = versions.length === 1 ? versions : [...versions].sort(canonicalOrder);
   const withValues = format === DigestVersion.Full;
-  const d = (fitsScratch(key, sorted, withValues) ? digestInScratch(key, sorted, withValues) : digestStreamed(key, sorted, withValues)).readBigUInt64BE(0);
+  const d = fitsScratch(key, sorted, withValues) ? digestInScratch(key, sorted, withValues) : digestStreamed(key, sorted, withValues).readBigUInt64BE(0);
   return d === 0n ? 1n : d; // 0n means "nothing here"
 }
 
@@ -92,7 +94,7 @@ function fitsScratch(key: string, versions: readonly Version[], withValues: bool
   return true;
 }
 
-function digestInScratch(key: string, versions: readonly Version[], withValues: boolean): Buffer {
+function digestInScratch(key: string, versions: readonly Version[], withValues: boolean): bigint {
   let at = textField(0, key);
   for (const v of versions) {
     // The `hlc|writer|tombstone|expiresHlc` field, written in place: numbers turned into text
@@ -124,7 +126,7 @@ function digestInScratch(key: string, versions: readonly Version[], withValues: 
       at += v.value.length;
     }
   }
-  return hash('md5', scratch.subarray(0, at), 'buffer');
+  return md5High64(scratch, at);
 }
 
 /**
