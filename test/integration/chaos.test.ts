@@ -15,7 +15,7 @@
  *
  * The seed is printed (GODDB_CHAOS_SEED=n replays the nemesis's choices;
  * process timing still varies); GODDB_CHAOS_SECONDS sets how long faults
- * are injected (default 35).
+ * are injected (default 25).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -41,7 +41,7 @@ const writerCount = 6;
 const clientTimeoutMs = 5_000;
 const convergenceMs = 30_000;
 const successFloor = 0.999;
-const faultSeconds = Number(process.env['GODDB_CHAOS_SECONDS'] ?? 35);
+const faultSeconds = Number(process.env['GODDB_CHAOS_SECONDS'] ?? 25);
 const seed = Number(process.env['GODDB_CHAOS_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
 type Fault = 'kill' | 'pause' | 'wipe';

@@ -25,7 +25,7 @@
  *
  * Environment:
  *   GODDB_FUZZ_SEED=<n>            replay a run (every run prints its seed; a failure prints the inputs)
- *   GODDB_FUZZ_ITERATIONS=<n>      client requests (default 5000, about 15 s in all here); node-subject
+ *   GODDB_FUZZ_ITERATIONS=<n>      client requests (default 3000, about 20 s in all on a 2-core machine here); node-subject
  *                                  messages are half as many. A long run: GODDB_FUZZ_ITERATIONS=50000.
  *   GODDB_FUZZ_ENGINE=lmdb|memory  the workers' storage engine (default lmdb)
  *   GODDB_FUZZ_FORGE=1             also send well-formed forged heartbeats (fake members, odd vnode counts)
@@ -47,7 +47,7 @@ import { headerBlock, WireClient, type WireReply } from '../helpers/nats_wire.js
 import { engineNames, startWireCluster, type EngineName, type WireCluster } from '../helpers/wire_cluster.js';
 
 const seed = Number(process.env['GODDB_FUZZ_SEED'] ?? randomInt(2 ** 31));
-const iterations = Number(process.env['GODDB_FUZZ_ITERATIONS'] ?? 5000);
+const iterations = Number(process.env['GODDB_FUZZ_ITERATIONS'] ?? 3000);
 const engine = (process.env['GODDB_FUZZ_ENGINE'] ?? 'lmdb') as EngineName;
 if (!engineNames.includes(engine)) throw new Error(`GODDB_FUZZ_ENGINE=${engine}: one of ${engineNames.join(', ')}`);
 const forge = process.env['GODDB_FUZZ_FORGE'] === '1';

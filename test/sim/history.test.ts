@@ -4,7 +4,7 @@ import { simSeed } from '../helpers/sim_cluster.js';
 import { formatReport, runWorkload, type WorkloadReport } from '../helpers/sim_workload.js';
 
 /** Seeds per `npm test` run (GODDB_SIM_SEEDS overrides); `npm run sim` runs thousands. */
-const seedsDefault = 300;
+const seedsDefault = 200;
 /** Failing seeds reported in full in the assertion message; the rest by number. */
 const reportsMax = 3;
 
