@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { ClockSkewError, StaleWriteError, StorageError, UnavailableError } from '../../src/core/errors.js';
 import { fromWallMs } from '../../src/core/hlc.js';
+import { limits } from '../../src/core/limits.js';
 import { collapse, ConflictPolicy, type Version } from '../../src/core/version.js';
 import type { VClock } from '../../src/core/vclock.js';
 import { HybridClock } from '../../src/node/clock/hybrid_clock.js';
@@ -135,6 +136,21 @@ describe('replica putMany', () => {
     await replica.servePut('k2', [version({ a: 2 }, 2, 'a', 'x')], true);
     assert.equal((await replica.get('k2')).length, 1, 'the locks of the failed turn were released');
     assert.deepEqual(await replica.get('k3'), []);
+  });
+
+  it('replica servePut - a turn of more writes than limits.replicaBatchItemsMax is stored in batches of at most that many', async () => {
+    const engine = new CountingEngine();
+    const { replica } = await replicaOver(engine);
+    const n = limits.replicaBatchItemsMax;
+    // Items 0 .. 2n in one turn: batches [0, n), [n, 2n), [2n]. 'shared' is the first item and the last,
+    // so it is read and written once in the first batch and once in the third; one batch of every
+    // item would read and write it once.
+    const keyOf = (i: number) => (i === 0 || i === 2 * n ? 'shared' : `k${i}`);
+    await Promise.all(Array.from({ length: 2 * n + 1 }, (_, i) => replica.servePut(keyOf(i), [version({ a: i + 1 }, i + 1, 'a', `v${i}`)], false)));
+    assert.equal(engine.readsOf.get('shared'), 2);
+    assert.equal(engine.readsOf.get('k1'), 1);
+    assert.equal(engine.putCalls, 2 * n + 1, 'every other key written once, the shared one once per batch');
+    assert.deepEqual((await replica.get('shared')).map((v) => new TextDecoder().decode(v.value)), [`v${2 * n}`]);
   });
 
   it('replica servePut - a store failure of one key fails only that key\'s writes; the others are stored and heard', async () => {
@@ -358,6 +374,13 @@ describe('key lock runAll', () => {
 class CountingEngine extends MemoryEngine {
   putManyCalls = 0;
   putCalls = 0;
+  /** Reads per key. */
+  readonly readsOf = new Map<string, number>();
+
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    this.readsOf.set(key, (this.readsOf.get(key) ?? 0) + 1);
+    return super.get(key);
+  }
 
   writes(): number {
     return this.putCalls + this.putManyCalls;
