@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
-import { connectNats } from '../../src/transport/nats.js';
+import { connectNats, type NatsTransport } from '../../src/transport/nats.js';
 import { RequestTimeoutError, type Transport } from '../../src/transport/transport.js';
 
 const natsConfig = (url: string) => ({ servers: [url], user: '', pass: '', token: '', credsFile: '', nkeySeedFile: '', tls: { enabled: false, caFile: '', certFile: '', keyFile: '' } });
@@ -21,6 +21,15 @@ function stall(ms: number): void {
   const until = performance.now() + ms;
   while (performance.now() < until) {
     // nothing runs: no timer, no socket read
+  }
+}
+
+/** Polls until the transport's sweep timer has stopped; fails past 2 s (a sweep runs every 10 ms). */
+async function stopsSweeping(nats: NatsTransport): Promise<void> {
+  const until = performance.now() + 2_000;
+  while (nats.sweeping) {
+    assert.ok(performance.now() < until, 'the sweep timer still runs with no request pending');
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -61,6 +70,20 @@ describe('NATS transport - a stalled process', () => {
     stall(1_000); // more than three times its timeout, with the reply waiting in the socket
     const reply = await pending;
     assert.equal(new TextDecoder().decode(reply.data), 'during');
+  });
+
+  it('transport - the sweep timer runs only while requests are pending, and a time idle is not taken for a stall', async () => {
+    const nats = transport as NatsTransport;
+    await transport.request('stall.echo', new Uint8Array(1), { timeoutMs: 1_000 });
+    // The sweep after the last reply stops the timer: an idle process is not woken every 10 ms.
+    await stopsSweeping(nats);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // idle, no timer: no sweep for 1.5 s
+    const started = performance.now();
+    await assert.rejects(transport.request('stall.silent', new Uint8Array(0), { timeoutMs: 200 }), RequestTimeoutError);
+    const tookMs = performance.now() - started;
+    // Taken for a stall, the 1.5 s without a sweep would have moved the deadline past 1.7 s.
+    assert.ok(tookMs >= 200 && tookMs < 1_200, `timed out after ${Math.round(tookMs)} ms on a 200 ms deadline`);
+    await stopsSweeping(nats);
   });
 
   it('transport - a request with no reply still times out, the stall not counted', async () => {
