@@ -5,8 +5,9 @@
  * per call. One inbox subscription per connection receives every reply; a
  * map of pending requests resolves them; one sweep timer expires the late
  * ones, running only while requests are pending (an idle process, a node or
- * an SDK client, is not woken 100 times a second). Measured on this project's 2-core machine, that is 2x to 4x the
- * throughput of `request()` for replica fan-out.
+ * an SDK client, is not woken 100 times a second). Measured on this
+ * project's 2-core machine, that is 2x to 4x the throughput of `request()`
+ * for replica fan-out.
  *
  * Nothing a peer sends may stop the node. nats.js runs subscription
  * callbacks inside its socket reader: an exception thrown there ends the
