@@ -85,7 +85,7 @@ describe('tictac', () => {
 
   it('tictac - the digest changes with the value, the clock, the tombstone and the expiry, and is 0 only for nothing', () => {
     const v: Version = { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: new Uint8Array([1]) };
-    for (const format of [DigestVersion.Full, DigestVersion.Metadata]) {
+    for (const format of [DigestVersion.Full, DigestVersion.Metadata, DigestVersion.Fast]) {
       const d = versionsDigest('k', [v], format);
       assert.equal(versionsDigest('k', [], format), 0n);
       assert.notEqual(d, 0n);
@@ -98,11 +98,14 @@ describe('tictac', () => {
       assert.notEqual(versionsDigest('j', [v], format), d);
       assert.equal(versionsDigest('k', [{ ...v, clock: { b: 1, a: 1 } }], format), versionsDigest('k', [{ ...v, clock: { a: 1, b: 1 } }], format));
     }
-    // Full sees the value's bytes; Metadata (the default) its length only, never the bytes.
+    // Full sees the value's bytes; Metadata and Fast (the default) its length only, never the bytes.
     assert.notEqual(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }], DigestVersion.Full), versionsDigest('k', [v], DigestVersion.Full));
     assert.equal(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }], DigestVersion.Metadata), versionsDigest('k', [v], DigestVersion.Metadata));
-    assert.equal(digestVersionDefault, DigestVersion.Metadata);
-    assert.notEqual(versionsDigest('k', [v], DigestVersion.Metadata), versionsDigest('k', [v], DigestVersion.Full));
+    assert.equal(versionsDigest('k', [{ ...v, value: new Uint8Array([2]) }], DigestVersion.Fast), versionsDigest('k', [v], DigestVersion.Fast));
+    assert.equal(digestVersionDefault, DigestVersion.Fast);
+    assert.equal(versionsDigest('k', [v]), versionsDigest('k', [v], DigestVersion.Fast));
+    const formats = [DigestVersion.Full, DigestVersion.Metadata, DigestVersion.Fast].map((f) => versionsDigest('k', [v], f));
+    assert.equal(new Set(formats).size, 3, 'each format its own digest');
   });
 
   it('tictac - digests are the bytes older nodes compute (fixed vectors, both the scratch and the streamed layout)', () => {
@@ -152,7 +155,62 @@ describe('tictac', () => {
     fc.assert(
       fc.property(text, fc.array(anyVersion, { minLength: 1, maxLength: 4 }), (key, versions) => {
         assert.equal(versionsDigest(key, versions, DigestVersion.Full), referenceDigest(key, versions, DigestVersion.Full));
-        assert.equal(versionsDigest(key, versions), referenceDigest(key, versions, DigestVersion.Metadata));
+        assert.equal(versionsDigest(key, versions, DigestVersion.Metadata), referenceDigest(key, versions, DigestVersion.Metadata));
+      }),
+      runs(300),
+    );
+  });
+
+  it('tictac - Fast digests are pinned: every node computes these for these sets, on any platform', () => {
+    const b = (text: string) => Buffer.from(text, 'utf8');
+    // Computed when format 3 was made (session 12); a change here breaks comparisons with nodes already running it.
+    const vectors: [string, Version[], bigint][] = [
+      ['user.42', [{ clock: { n1: 3 }, hlc: 1764530000000123, writer: 'n1', tombstone: false, value: b('hello') }], 0x48f93434e369e8bbn],
+      ['user.42', [{ clock: { n2: 1, n1: 4 }, hlc: 1764530000000999, writer: 'n2', tombstone: true, value: new Uint8Array(0) }], 0x4dd0d383ecb0ca34n],
+      ['ключ✓', [{ clock: { b: 2, a: 1 }, hlc: 5000, writer: 'b', tombstone: false, value: b('v'), expiresHlc: 9000 }], 0xc23885975d89d0dbn],
+      ['', [{ clock: {}, hlc: 1, writer: '', tombstone: false, value: new Uint8Array(0) }], 0x3ea456bf8ffc3025n],
+      ['s', [
+        { clock: { c: 1 }, hlc: 20, writer: 'c', tombstone: false, value: b('z') },
+        { clock: { a: 2, b: 1 }, hlc: 10, writer: 'b', tombstone: false, value: b('y'), pastCounter: 0 },
+        { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: b('x') },
+        { clock: { b: 9 }, hlc: 10, writer: 'b', tombstone: true, value: new Uint8Array(0) },
+        { clock: { b: 8 }, hlc: 10, writer: 'b', tombstone: false, value: b('a') },
+      ], 0xe5ebffd9747fbffbn],
+      ['odd', [{ clock: { 'n\u{1F600}': 2 ** 53 - 1 }, hlc: 12.5, writer: 'n\u{1F600}', tombstone: false, value: new Uint8Array(70_000), expiresHlc: 0 }], 0x30ccdd3e470f0fe7n],
+    ];
+    for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions, DigestVersion.Fast), digest, key);
+  });
+
+  it('tictac - a Fast digest depends on the set alone (not the order of its versions or clock entries) and changes with any field it covers', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 6 });
+    const anyVersion: fc.Arbitrary<Version> = fc.record({
+      clock: fc.dictionary(text, fc.integer({ min: 0, max: 2 ** 53 - 1 }), { maxKeys: 6, noNullPrototype: true }),
+      hlc: fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.double({ noNaN: true, noDefaultInfinity: true })),
+      writer: text,
+      tombstone: fc.boolean(),
+      value: fc.uint8Array({ maxLength: 16 }),
+      expiresHlc: fc.option(fc.integer({ min: 0, max: 2 ** 53 - 1 }), { nil: undefined }),
+    }, { requiredKeys: ['clock', 'hlc', 'writer', 'tombstone', 'value'] });
+    const fast = (key: string, versions: Version[]) => versionsDigest(key, versions, DigestVersion.Fast);
+    const reordered = (v: Version): Version => ({ ...v, clock: Object.fromEntries(Object.entries(v.clock).reverse()) });
+    fc.assert(
+      fc.property(text, fc.array(anyVersion, { minLength: 1, maxLength: 4 }), fc.nat(), (key, versions, pick) => {
+        const d = fast(key, versions);
+        assert.notEqual(d, 0n);
+        assert.equal(fast(key, [...versions].reverse().map(reordered)), d, 'the same set in another order');
+        const i = pick % versions.length;
+        const v = versions[i]!;
+        const changed = (w: Version) => fast(key, versions.map((x, j) => (j === i ? w : x)));
+        assert.notEqual(fast(`${key}x`, versions), d, 'another key');
+        assert.notEqual(changed({ ...v, hlc: v.hlc + 1 === v.hlc ? v.hlc * 2 + 1 : v.hlc + 1 }), d, 'the hlc');
+        assert.notEqual(changed({ ...v, writer: `${v.writer}w` }), d, 'the writer');
+        assert.notEqual(changed({ ...v, tombstone: !v.tombstone }), d, 'the tombstone');
+        assert.notEqual(changed({ ...v, expiresHlc: (v.expiresHlc ?? -1) + 1 }), d, 'the expiry');
+        assert.notEqual(changed({ ...v, value: new Uint8Array(v.value.length + 1) }), d, "the value's length");
+        assert.notEqual(changed({ ...v, clock: { ...v.clock, [`${Object.keys(v.clock).join('')}z`]: 1 } }), d, 'a clock entry more'); // longer than any id it has
+        const first = Object.keys(v.clock)[0];
+        if (first !== undefined) assert.notEqual(changed({ ...v, clock: { ...v.clock, [first]: v.clock[first]! + 1 } }), d, 'a counter');
+        assert.notEqual(fast(key, [...versions, { ...v, hlc: -1 }]), d, 'a version more');
       }),
       runs(300),
     );
