@@ -16,6 +16,9 @@ import type { Coordinator } from '../../src/node/coordinator/coordinator.js';
 import { SimBus } from '../../src/transport/sim.js';
 import { replyError } from '../../src/transport/transport.js';
 import { FakeClock } from '../helpers/fake_clock.js';
+import { MemberState } from '../../src/core/membership.js';
+import { MemberAdmin } from '../../src/node/membership/admin.js';
+import type { Membership } from '../../src/node/membership/membership.js';
 
 const options: ApiOptions = { nodeId: 'n1', cluster: 'c', version: 'test', replication: 3, readQuorum: 2, writeQuorum: 2, virtualNodes: 8, keyBytesMax: 1024, valueBytesMax: 1 << 20, defaultTtlSeconds: 0 };
 
@@ -129,5 +132,42 @@ describe('membership changes through the client API', () => {
     }
     const odd = await serve({ leave: async () => ({}) as { node: string; state: string }, remove: async () => ({ node: 'n2', state: 'removed' }) });
     assert.equal((await rejection(odd.clock.run(odd.db.leave('n2')))).code, ErrorCode.Internal);
+  });
+});
+
+/**
+ * MemberAdmin itself (src/node/membership/admin.ts) on a simulated bus, with
+ * fake membership views: a leave is decided by the member, not by the asked
+ * node's failure detector (sim elastic seed 443396076 failed on a live
+ * member that one node saw down for a moment under message loss).
+ */
+describe('member admin - leave', () => {
+  const ids = ['n1', 'n2', 'n3', 'n4'];
+  /** A member's view: every member in state `up`; `seesUp` says what its failure detector says of each. */
+  function view(self: string, seesUp: (id: string) => boolean) {
+    let own = { state: MemberState.Up as MemberState, stateVersion: 1 };
+    return {
+      stateOf: (id: string) => (ids.includes(id) || id === 'gone' ? MemberState.Up : undefined),
+      isUp: seesUp,
+      ownState: () => own,
+      setOwnState: (state: MemberState) => void (own = { state, stateVersion: own.stateVersion + 1 }),
+      members: () => ids.map((id) => ({ id, virtualNodes: 8, status: 'up', state: id === self ? own.state : MemberState.Up, synced: '', plans: '' })),
+    } as unknown as Membership;
+  }
+  function admin(bus: SimBus, self: string, membership: Membership): MemberAdmin {
+    return new MemberAdmin({ self, cluster: 'c', replication: 3, requestTimeoutMs: 500 }, membership, bus.connect(self), pino({ level: 'silent' }));
+  }
+
+  it('admin - a live member asked to leave leaves even when the asked node sees it down; one that nothing answers for is a 409 that says to remove it', async () => {
+    const clock = new FakeClock();
+    const bus = new SimBus({ seed: 11, clock });
+    const leaverView = view('n3', () => true);
+    admin(bus, 'n3', leaverView).listen();
+    const asked = admin(bus, 'n1', view('n1', (id) => id !== 'n3' && id !== 'gone'));
+    assert.deepEqual(await clock.run(asked.leave('n3')), { node: 'n3', state: MemberState.Leaving });
+    assert.equal(leaverView.ownState().state, MemberState.Leaving, 'the member itself started leaving');
+    const err = await rejection(clock.run(asked.leave('gone')));
+    assert.ok(err instanceof ConflictError, `a 409, got ${err.code} ${err.message}`);
+    assert.match(err.message, /gone is down .*use goddb remove gone/);
   });
 });

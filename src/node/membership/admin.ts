@@ -10,7 +10,8 @@
  *   removed (node/handoff/moves.ts).
  * Refused with a reason: an unknown member (404), a move that would leave
  * fewer members than N, a remove of a live member or of this node, a leave
- * of a member that is down or still joining, a leave or a removal while
+ * of a member that is down (nothing answers on its subject) or still
+ * joining, a leave or a removal while
  * another member is moving (409: as Cassandra's consistent range movement,
  * a leave does not overlap other moves; joins may overlap each other).
  */
@@ -19,7 +20,7 @@ import { ConflictError, ErrorCode, NotFoundError, UnavailableError } from '../..
 import { inFutureRing, isGone, MemberState } from '../../core/membership.js';
 import { decode, encode, Kind } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
-import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
+import { NoRespondersError, type InboundMessage, type Reply, type Subscription, type Transport } from '../../transport/transport.js';
 import type { AdminHooks } from '../api/client_api.js';
 import type { Membership } from './membership.js';
 
@@ -48,8 +49,16 @@ export class MemberAdmin implements AdminHooks {
     const state = this.membership.stateOf(nodeId);
     if (state === undefined) throw new NotFoundError(`${nodeId} is not a member of cluster ${this.opts.cluster}`);
     if (isGone(state)) return { node: nodeId, state };
-    if (!this.membership.isUp(nodeId)) throw new ConflictError(`${nodeId} is down: a down member cannot hand its ranges over; use goddb remove ${nodeId}`);
-    const reply = await this.transport.request(replicaSubject(this.opts.cluster, nodeId, ReplicaOp.Leave), encode({ kind: Kind.Probe, from: this.opts.self }), { timeoutMs: this.opts.requestTimeoutMs });
+    // Asked even when this node's failure detector sees it down: that is one node's guess, wrong
+    // for a moment when heartbeats are lost, and the member itself knows. Nothing subscribed on
+    // its subject means its process is gone; a timeout is answered as one (504: ask again).
+    let reply: Reply;
+    try {
+      reply = await this.transport.request(replicaSubject(this.opts.cluster, nodeId, ReplicaOp.Leave), encode({ kind: Kind.Probe, from: this.opts.self }), { timeoutMs: this.opts.requestTimeoutMs });
+    } catch (err) {
+      if (err instanceof NoRespondersError) throw new ConflictError(`${nodeId} is down (nothing answers on its subject): a down member cannot hand its ranges over; use goddb remove ${nodeId}`);
+      throw err;
+    }
     const answer = decode(reply.data, Kind.ProbeReply);
     return { node: nodeId, state: answer.state ?? MemberState.Up };
   }
