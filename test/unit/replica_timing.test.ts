@@ -49,8 +49,8 @@ describe('replica timing', () => {
     await assert.rejects(clock.run(client.request(replicaSubject('c', 'n2', ReplicaOp.Probe), empty, { timeoutMs: 100 })));
     assert.deepEqual(await counts(timing, 'sent'), { 'probe 504': 1 });
     const registry = new Registry();
-    registry.registerMetric(timing.sent);
-    registry.registerMetric(timing.served);
+    timing.sent.register(registry);
+    timing.served.register(registry);
     assert.match(await registry.metrics(), /goddb_replica_request_sent_duration_seconds_count\{op="probe",outcome="504"\} 1/);
   });
 

@@ -11,10 +11,10 @@
  * `outcome` is `ok` or an error code of core/errors.ts (or `error` for one
  * outside it). No peer label: a cluster of many nodes would multiply series.
  */
-import { Histogram } from 'prom-client';
 import { isErrorCode } from '../../core/errors.js';
 import { ReplicaOp } from '../../protocol/subjects.js';
 import { ServiceErrorHeader, type InboundMessage, type MessageHandler, type Reply, type RequestOptions, type Transport } from '../../transport/transport.js';
+import { LightHistogram } from './light_histogram.js';
 
 const ops = new Set<string>(Object.values(ReplicaOp));
 export const replicaLatencyBuckets = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -24,9 +24,9 @@ function outcomeOf(code: number | undefined): string {
   return isErrorCode(code) ? String(code) : 'error';
 }
 
-/** A histogram by op and outcome, not registered yet. */
-function latencyHistogram(name: string, help: string): Histogram<'op' | 'outcome'> {
-  return new Histogram({ name, help, labelNames: ['op', 'outcome'], buckets: replicaLatencyBuckets, registers: [] });
+/** A histogram by op and outcome, not registered yet (light_histogram.ts: each request is timed into one). */
+function latencyHistogram(name: string, help: string): LightHistogram<'op' | 'outcome'> {
+  return new LightHistogram(name, help, ['op', 'outcome'], replicaLatencyBuckets);
 }
 
 /** The two histograms; registered by Metrics in the node's registry. */
@@ -39,6 +39,11 @@ export class ReplicaTiming {
     'goddb_replica_request_served_duration_seconds',
     'Node-to-node requests this node answered, from arrival to its reply, by operation (ReplicaOp) and outcome (ok or error code)',
   );
+}
+
+/** Seconds since `startedMs` (performance.now()). */
+function secondsSince(startedMs: number): number {
+  return (performance.now() - startedMs) / 1000;
 }
 
 /** The ReplicaOp of a node subject under `prefix` (`god.<cluster>.node.`), or undefined for any other subject. */
@@ -55,16 +60,16 @@ export function timeReplicaTraffic(inner: Transport, cluster: string, timing: Re
     async request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<Reply> {
       const op = opOf(subject, prefix);
       if (op === undefined) return inner.request(subject, data, opts);
-      const stop = timing.sent.startTimer({ op });
+      const started = performance.now();
       try {
         const reply = await inner.request(subject, data, opts);
         // The code header alone: the caller builds the error (an Error per failed reply is enough).
         const code = reply.header(ServiceErrorHeader.Code);
-        stop({ outcome: outcomeOf(code === undefined ? undefined : Number(code)) });
+        timing.sent.series(op, outcomeOf(code === undefined ? undefined : Number(code))).observe(secondsSince(started));
         return reply;
       } catch (err) {
         const code = (err as { code?: unknown } | null)?.code;
-        stop({ outcome: typeof code === 'number' ? outcomeOf(code) : 'error' });
+        timing.sent.series(op, typeof code === 'number' ? outcomeOf(code) : 'error').observe(secondsSince(started));
         throw err;
       }
     },
@@ -87,12 +92,12 @@ export function timeReplicaTraffic(inner: Transport, cluster: string, timing: Re
 
 /** `msg`, whose first reply (or error reply) observes the time since it arrived. */
 function timedMessage(msg: InboundMessage, op: string, timing: ReplicaTiming): InboundMessage {
-  const stop = timing.served.startTimer({ op });
+  const started = performance.now();
   let done = false;
   const observe = (outcome: string) => {
     if (done) return;
     done = true;
-    stop({ outcome });
+    timing.served.series(op, outcome).observe(secondsSince(started));
   };
   return {
     get subject() {
