@@ -67,9 +67,11 @@ export const digestVersionDefault: DigestVersion = DigestVersion.Fast;
 export function versionsDigest(key: string, versions: readonly Version[], format: DigestVersion = digestVersionDefault): bigint {
   if (versions.length === 0) return 0n;
   const sorted = versions.length === 1 ? versions : [...versions].sort(canonicalOrder);
-  if (format === DigestVersion.Fast) return fastDigest(key, sorted);
   const withValues = format === DigestVersion.Full;
-  const d = fitsScratch(key, sorted, withValues) ? digestInScratch(key, sorted, withValues) : digestStreamed(key, sorted, withValues).readBigUInt64BE(0);
+  const d =
+    format === DigestVersion.Fast ? fastDigest(key, sorted)
+    : fitsScratch(key, sorted, withValues) ? digestInScratch(key, sorted, withValues)
+    : digestStreamed(key, sorted, withValues).readBigUInt64BE(0);
   return d === 0n ? 1n : d; // 0n means "nothing here"
 }
 
@@ -292,42 +294,41 @@ function finishLanes(): void {
 const fastSeed = 0x7c3f0003;
 const entrySeed = 0x51ed2701;
 
-function fastDigest(key: string, versions: readonly Version[]): bigint {
-  // Each clock's entry sums first: they run the lanes themselves.
-  let clockSums1 = 0;
-  let clockSums2 = 0;
-  let singleEntries = 0;
-  const sums = versions.length === 1 ? undefined : new Array<number>(3 * versions.length);
-  for (let i = 0; i < versions.length; i++) {
-    const clock = versions[i]!.clock;
-    let s1 = 0;
-    let s2 = 0;
-    let entries = 0;
-    for (const id in clock) {
-      startLanes(entrySeed);
-      mixText(id);
-      mixNumber(clock[id]!);
-      finishLanes();
-      s1 = (s1 + lane1) | 0;
-      s2 = (s2 + lane2) | 0;
-      entries++;
-    }
-    if (sums === undefined) {
-      clockSums1 = s1;
-      clockSums2 = s2;
-      singleEntries = entries; // the common single version needs no array
-    } else {
-      sums[3 * i] = entries;
-      sums[3 * i + 1] = s1;
-      sums[3 * i + 2] = s2;
-    }
+/** clockSums' result beside its entry count: each lane's sum of the entries' own digests. */
+let clockSum1 = 0;
+let clockSum2 = 0;
+
+/** The clock's entry count; its sums in clockSum1 and clockSum2. The lanes of the digest under way are left as they were. */
+function clockSums(clock: Version['clock']): number {
+  const outer1 = lane1;
+  const outer2 = lane2;
+  const outerWords = words;
+  let s1 = 0;
+  let s2 = 0;
+  let entries = 0;
+  for (const id in clock) {
+    startLanes(entrySeed);
+    mixText(id);
+    mixNumber(clock[id]!);
+    finishLanes();
+    s1 = (s1 + lane1) | 0;
+    s2 = (s2 + lane2) | 0;
+    entries++;
   }
+  lane1 = outer1;
+  lane2 = outer2;
+  words = outerWords;
+  clockSum1 = s1;
+  clockSum2 = s2;
+  return entries;
+}
+
+function fastDigest(key: string, versions: readonly Version[]): bigint {
   startLanes(fastSeed);
   mixWord(DigestVersion.Fast);
   mixText(key);
   mixWord(versions.length);
-  for (let i = 0; i < versions.length; i++) {
-    const v = versions[i]!;
+  for (const v of versions) {
     mixNumber(v.hlc);
     mixText(v.writer);
     mixWord(v.tombstone ? 1 : 0);
@@ -337,21 +338,14 @@ function fastDigest(key: string, versions: readonly Version[]): bigint {
       mixNumber(v.expiresHlc);
     }
     mixWord(v.value.length);
-    if (sums === undefined) {
-      mixWord(singleEntries);
-      mixWord(clockSums1);
-      mixWord(clockSums2);
-    } else {
-      mixWord(sums[3 * i]!);
-      mixWord(sums[3 * i + 1]!);
-      mixWord(sums[3 * i + 2]!);
-    }
+    mixWord(clockSums(v.clock));
+    mixWord(clockSum1);
+    mixWord(clockSum2);
   }
   finishLanes();
   numberBits.setUint32(0, lane1 >>> 0);
   numberBits.setUint32(4, lane2 >>> 0);
-  const d = numberBits.getBigUint64(0);
-  return d === 0n ? 1n : d; // 0n means "nothing here"
+  return numberBits.getBigUint64(0);
 }
 
 function canonicalOrder(a: Version, b: Version): number {

@@ -18,6 +18,7 @@ import { replyError } from '../../src/transport/transport.js';
 import { FakeClock } from '../helpers/fake_clock.js';
 import { MemberState } from '../../src/core/membership.js';
 import { MemberAdmin } from '../../src/node/membership/admin.js';
+import { replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
 import type { Membership } from '../../src/node/membership/membership.js';
 
 const options: ApiOptions = { nodeId: 'n1', cluster: 'c', version: 'test', replication: 3, readQuorum: 2, writeQuorum: 2, virtualNodes: 8, keyBytesMax: 1024, valueBytesMax: 1 << 20, defaultTtlSeconds: 0 };
@@ -169,5 +170,9 @@ describe('member admin - leave', () => {
     const err = await rejection(clock.run(asked.leave('gone')));
     assert.ok(err instanceof ConflictError, `a 409, got ${err.code} ${err.message}`);
     assert.match(err.message, /gone is down .*use goddb remove gone/);
+    // Subscribed but silent (paused, or its answer lost): a timeout, which the operator may ask again, not a verdict.
+    bus.connect('n4').subscribe(replicaSubject('c', 'n4', ReplicaOp.Leave), () => undefined);
+    const silent = await rejection(clock.run(asked.leave('n4')));
+    assert.equal(silent.code, ErrorCode.Timeout, `a 504, got ${silent.code} ${silent.message}`);
   });
 });

@@ -36,6 +36,31 @@ function sameTree(a: TictacTree, b: TictacTree): boolean {
   return a.root === b.root && a.branches.every((x, i) => x === b.branches[i]) && a.segments.every((x, i) => x === b.segments[i]);
 }
 
+/** The version sets whose digests are pinned, each format's in its own test. */
+function pinnedSets(): [string, Version[]][] {
+  const b = (text: string) => Buffer.from(text, 'utf8');
+  const big = Buffer.alloc(70_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 255;
+  return [
+    ['user.42', [{ clock: { n1: 3 }, hlc: 1764530000000123, writer: 'n1', tombstone: false, value: b('hello') }]],
+    ['user.42', [{ clock: { n2: 1, n1: 4 }, hlc: 1764530000000999, writer: 'n2', tombstone: true, value: new Uint8Array(0) }]],
+    ['ключ✓', [{ clock: { b: 2, a: 1 }, hlc: 5000, writer: 'b', tombstone: false, value: b('v'), expiresHlc: 9000 }]],
+    ['', [{ clock: {}, hlc: 1, writer: '', tombstone: false, value: new Uint8Array(0) }]],
+    ['s', [
+      { clock: { c: 1 }, hlc: 20, writer: 'c', tombstone: false, value: b('z') },
+      { clock: { a: 2, b: 1 }, hlc: 10, writer: 'b', tombstone: false, value: b('y'), pastCounter: 0 },
+      { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: b('x') },
+      { clock: { b: 9 }, hlc: 10, writer: 'b', tombstone: true, value: new Uint8Array(0) },
+      { clock: { b: 8 }, hlc: 10, writer: 'b', tombstone: false, value: b('a') },
+    ]],
+    ['big', [{ clock: { n1: 1, n3: 7, n2: 2 }, hlc: 77, writer: 'n3', tombstone: false, value: big }]],
+    ['big2', [
+      { clock: { n1: 1 }, hlc: 78, writer: 'n1', tombstone: false, value: big.subarray(0, 40_000) },
+      { clock: { n2: 1 }, hlc: 78, writer: 'n2', tombstone: false, value: big.subarray(1) },
+    ]],
+  ];
+}
+
 describe('tictac', () => {
   it('tictac - an incrementally updated tree equals one rebuilt from scratch over any history of puts and deletes', () => {
     fc.assert(
@@ -109,29 +134,11 @@ describe('tictac', () => {
   });
 
   it('tictac - digests are the bytes older nodes compute (fixed vectors, both the scratch and the streamed layout)', () => {
-    const b = (text: string) => Buffer.from(text, 'utf8');
-    const big = Buffer.alloc(70_000);
-    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 255;
     // Computed by versionsDigest before it laid fields out in one buffer (commit 7b083cc): trees of nodes
     // of that version must compare equal with this one's.
-    const vectors: [string, Version[], bigint][] = [
-      ['user.42', [{ clock: { n1: 3 }, hlc: 1764530000000123, writer: 'n1', tombstone: false, value: b('hello') }], 0x96a63c5405b0924an],
-      ['user.42', [{ clock: { n2: 1, n1: 4 }, hlc: 1764530000000999, writer: 'n2', tombstone: true, value: new Uint8Array(0) }], 0x379cecea575c3118n],
-      ['ключ✓', [{ clock: { b: 2, a: 1 }, hlc: 5000, writer: 'b', tombstone: false, value: b('v'), expiresHlc: 9000 }], 0x93046f4c4a97a1f7n],
-      ['', [{ clock: {}, hlc: 1, writer: '', tombstone: false, value: new Uint8Array(0) }], 0xf9d6608853f7d6e3n],
-      ['s', [
-        { clock: { c: 1 }, hlc: 20, writer: 'c', tombstone: false, value: b('z') },
-        { clock: { a: 2, b: 1 }, hlc: 10, writer: 'b', tombstone: false, value: b('y'), pastCounter: 0 },
-        { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: b('x') },
-        { clock: { b: 9 }, hlc: 10, writer: 'b', tombstone: true, value: new Uint8Array(0) },
-        { clock: { b: 8 }, hlc: 10, writer: 'b', tombstone: false, value: b('a') },
-      ], 0x5303f2ef33b8bba6n],
-      ['big', [{ clock: { n1: 1, n3: 7, n2: 2 }, hlc: 77, writer: 'n3', tombstone: false, value: big }], 0x2439367f9b156f0fn],
-      ['big2', [
-        { clock: { n1: 1 }, hlc: 78, writer: 'n1', tombstone: false, value: big.subarray(0, 40_000) },
-        { clock: { n2: 1 }, hlc: 78, writer: 'n2', tombstone: false, value: big.subarray(1) },
-      ], 0x61317f98e87f52cdn],
-    ];
+    const full = [0x96a63c5405b0924an, 0x379cecea575c3118n, 0x93046f4c4a97a1f7n, 0xf9d6608853f7d6e3n, 0x5303f2ef33b8bba6n, 0x2439367f9b156f0fn, 0x61317f98e87f52cdn];
+    const vectors: [string, Version[], bigint][] = pinnedSets().map(([key, versions], i) => [key, versions, full[i]!]);
+    assert.equal(full.length, vectors.length);
     for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions, DigestVersion.Full), digest, key);
     // Metadata digests (format 2), from referenceDigest below when format 2 was made: pinned likewise.
     const metadata: bigint[] = vectors.map(([key, versions]) => referenceDigest(key, versions, DigestVersion.Metadata));
@@ -162,22 +169,11 @@ describe('tictac', () => {
   });
 
   it('tictac - Fast digests are pinned: every node computes these for these sets, on any platform', () => {
-    const b = (text: string) => Buffer.from(text, 'utf8');
     // Computed when format 3 was made (session 12); a change here breaks comparisons with nodes already running it.
-    const vectors: [string, Version[], bigint][] = [
-      ['user.42', [{ clock: { n1: 3 }, hlc: 1764530000000123, writer: 'n1', tombstone: false, value: b('hello') }], 0x48f93434e369e8bbn],
-      ['user.42', [{ clock: { n2: 1, n1: 4 }, hlc: 1764530000000999, writer: 'n2', tombstone: true, value: new Uint8Array(0) }], 0x4dd0d383ecb0ca34n],
-      ['ключ✓', [{ clock: { b: 2, a: 1 }, hlc: 5000, writer: 'b', tombstone: false, value: b('v'), expiresHlc: 9000 }], 0xc23885975d89d0dbn],
-      ['', [{ clock: {}, hlc: 1, writer: '', tombstone: false, value: new Uint8Array(0) }], 0x3ea456bf8ffc3025n],
-      ['s', [
-        { clock: { c: 1 }, hlc: 20, writer: 'c', tombstone: false, value: b('z') },
-        { clock: { a: 2, b: 1 }, hlc: 10, writer: 'b', tombstone: false, value: b('y'), pastCounter: 0 },
-        { clock: { a: 1 }, hlc: 10, writer: 'a', tombstone: false, value: b('x') },
-        { clock: { b: 9 }, hlc: 10, writer: 'b', tombstone: true, value: new Uint8Array(0) },
-        { clock: { b: 8 }, hlc: 10, writer: 'b', tombstone: false, value: b('a') },
-      ], 0xe5ebffd9747fbffbn],
-      ['odd', [{ clock: { 'n\u{1F600}': 2 ** 53 - 1 }, hlc: 12.5, writer: 'n\u{1F600}', tombstone: false, value: new Uint8Array(70_000), expiresHlc: 0 }], 0x30ccdd3e470f0fe7n],
-    ];
+    const fast = [0x48f93434e369e8bbn, 0x4dd0d383ecb0ca34n, 0xc23885975d89d0dbn, 0x3ea456bf8ffc3025n, 0xe5ebffd9747fbffbn, 0xf10ce602ade04688n, 0x1a709c1973852e90n, 0x30ccdd3e470f0fe7n];
+    const odd: [string, Version[]] = ['odd', [{ clock: { 'n\u{1F600}': 2 ** 53 - 1 }, hlc: 12.5, writer: 'n\u{1F600}', tombstone: false, value: new Uint8Array(70_000), expiresHlc: 0 }]];
+    const vectors: [string, Version[], bigint][] = [...pinnedSets(), odd].map(([key, versions], i) => [key, versions, fast[i]!]);
+    assert.equal(fast.length, vectors.length);
     for (const [key, versions, digest] of vectors) assert.equal(versionsDigest(key, versions, DigestVersion.Fast), digest, key);
   });
 

@@ -11,9 +11,9 @@
  * Refused with a reason: an unknown member (404), a move that would leave
  * fewer members than N, a remove of a live member or of this node, a leave
  * of a member that is down (nothing answers on its subject) or still
- * joining, a leave or a removal while
- * another member is moving (409: as Cassandra's consistent range movement,
- * a leave does not overlap other moves; joins may overlap each other).
+ * joining, a leave or a removal while another member is moving (409: as
+ * Cassandra's consistent range movement, a leave does not overlap other
+ * moves; joins may overlap each other).
  */
 import type { Logger } from 'pino';
 import { ConflictError, ErrorCode, NotFoundError, UnavailableError } from '../../core/errors.js';
