@@ -63,7 +63,8 @@ describe('backup - goddb backup and restore', () => {
     let transport: Transport | undefined;
     let writer: { stop(): Promise<void> } | undefined;
     try {
-      for (let i = 0; i < ids.length; i++) workers[i] = await startWorker(ids[i]!, args(i));
+      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
+      (await Promise.all(ids.map((id, i) => startWorker(id, args(i))))).forEach((w, i) => (workers[i] = w));
       db = await connect({ servers: nats.url, timeoutMs: 3000 });
       const written = new Map<string, string>();
       writer = startWriter(db, written);

@@ -52,7 +52,8 @@ describe('hinted handoff with real processes', () => {
     let db: GodDbClient | undefined;
     let nc: NatsConnection | undefined;
     try {
-      for (let i = 0; i < ids.length; i++) workers[i] = await startWorker(ids[i]!, args(i));
+      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
+      (await Promise.all(ids.map((id, i) => startWorker(id, args(i))))).forEach((w, i) => (workers[i] = w));
       db = await connect({ servers: nats.url, timeoutMs: 5000 });
       nc = await rawConnect(nats.url);
       await until('every member up', () => status(nats.url), (s) => s.members.length === 4 && s.members.every((m) => m.status === 'up'));
