@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { limits } from '../core/limits.js';
 import { nodeCount, replication } from './cluster.js';
-import { allSystems, Engine, type BenchConfig } from './types.js';
+import { allOps, allSystems, Engine, type BenchConfig, type Op } from './types.js';
 
 export interface BenchFlags {
   duration?: string;
@@ -17,6 +17,7 @@ export interface BenchFlags {
   keys?: string;
   engine?: string;
   systems?: string;
+  ops?: string;
   out?: string;
   quick?: boolean;
   nodes?: string;
@@ -48,6 +49,7 @@ export function addBenchOptions(cmd: Command): Command {
     .option('--keys <n>', `keys preloaded and then read and written at random (default ${defaults.keys})`)
     .addOption(new Option('--engine <engine>', 'storage engine of the GoD-DB nodes').choices(Object.values(Engine)).default(Engine.Lmdb))
     .option('--systems <list>', `comma-separated, from ${allSystems.join(', ')} (default all)`)
+    .option('--ops <list>', `operations measured, comma-separated, from ${allOps.join(', ')} (default both; the keys are preloaded either way)`)
     .option('--nodes <n>', `GoD-DB workers per cluster, N=3 R=W=2 (default ${nodeCount}; with more than N, a node that is not a replica of a key coordinates it unless the client routes 'direct')`)
     .option('--rate <ops/s>', 'an open loop: requests start at this rate whatever the answers do, with at most C in flight (C from --concurrency; requests due past it are counted as missed, not sent); steadier server CPU per operation for comparing two builds. Default: the closed loop (each of C sends again as soon as answered)')
     .option('--out <dir>', `directory for the JSON result (default ${defaults.out})`)
@@ -73,6 +75,10 @@ function configFrom(flags: BenchFlags): BenchConfig {
   const unknown = systems.filter((s) => !(allSystems as readonly string[]).includes(s));
   if (unknown.length > 0) throw new OptionError(`--systems: unknown ${unknown.join(', ')}; choose from ${allSystems.join(', ')}`);
   if (systems.length === 0) throw new OptionError('--systems needs at least one system');
+  const ops = flags.ops === undefined ? [...allOps] : list(flags.ops);
+  const unknownOps = ops.filter((o) => !(allOps as readonly string[]).includes(o));
+  if (unknownOps.length > 0) throw new OptionError(`--ops: unknown ${unknownOps.join(', ')}; choose from ${allOps.join(', ')}`);
+  if (ops.length === 0) throw new OptionError('--ops needs at least one operation');
   const engine = flags.engine ?? Engine.Lmdb;
   if (engine !== Engine.Lmdb && engine !== Engine.Memory) throw new OptionError(`--engine must be lmdb or memory, got ${engine}`);
   return Object.freeze({
@@ -85,6 +91,7 @@ function configFrom(flags: BenchFlags): BenchConfig {
     engine,
     // In the canonical order, so the table reads the same whatever order they were given in.
     systems: allSystems.filter((s) => systems.includes(s)),
+    ops: allOps.filter((o: Op) => ops.includes(o)),
     outDir: flags.out ?? defaults.out,
     nodes: integer('--nodes', flags.nodes ?? String(nodeCount), replication, benchLimits.nodesMax),
     ...(flags.rate === undefined ? {} : { ratePerSec: integer('--rate', flags.rate, 1, benchLimits.rateMax) }),

@@ -21,12 +21,12 @@ export const setupMs = 8_000;
 /** Preload rates for the estimate, as measured on the 2-core machine (GoD-DB on LMDB fsyncs every write). */
 export const preloadOpsPerSecEstimate = { goddb: 1_000, other: 10_000 } as const;
 
-export function measurementPlan(config: Pick<BenchConfig, 'systems' | 'concurrency' | 'repeats'>): Measurement[] {
+export function measurementPlan(config: Pick<BenchConfig, 'systems' | 'concurrency' | 'repeats' | 'ops'>): Measurement[] {
   const out: Measurement[] = [];
   for (let repeat = 1; repeat <= config.repeats; repeat++) {
     const shift = (repeat - 1) % config.systems.length;
     const systems = [...config.systems.slice(shift), ...config.systems.slice(0, shift)];
-    for (const op of allOps) {
+    for (const op of config.ops ?? allOps) {
       for (const concurrency of config.concurrency) {
         for (const system of systems) out.push({ system, op, concurrency, repeat });
       }

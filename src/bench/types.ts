@@ -54,6 +54,8 @@ export interface BenchConfig {
   keys: number;
   engine: Engine;
   systems: System[];
+  /** `--ops`: the operations measured, in allOps order (default both). */
+  ops?: Op[];
   outDir: string;
   /** GoD-DB workers per cluster (default cluster.ts nodeCount, 3). */
   nodes?: number;

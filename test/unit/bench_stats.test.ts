@@ -189,6 +189,9 @@ describe('bench stats', () => {
     assert.equal(some.engine, Engine.Memory);
     assert.equal(full.ratePerSec, undefined, 'the closed loop unless --rate');
     assert.equal((parseBenchFlags({ rate: '2500' }) as BenchConfig).ratePerSec, 2500);
+    assert.deepEqual(full.ops, ['put', 'get'], 'both operations unless --ops');
+    assert.deepEqual((parseBenchFlags({ ops: 'get' }) as BenchConfig).ops, ['get']);
+    assert.deepEqual((parseBenchFlags({ ops: ' get, put ' }) as BenchConfig).ops, ['put', 'get'], 'canonical order');
   });
 
   it('options - a bad value is an error that names the option', () => {
@@ -198,6 +201,8 @@ describe('bench stats', () => {
     assert.match((parseBenchFlags({ engine: 'redis' }) as { error: string }).error, /--engine/);
     assert.match((parseBenchFlags({ nodes: '2' }) as { error: string }).error, /--nodes must be an integer from 3/, 'fewer workers than N=3');
     assert.match((parseBenchFlags({ rate: '0' }) as { error: string }).error, /--rate must be an integer from 1/);
+    assert.match((parseBenchFlags({ ops: 'put,scan' }) as { error: string }).error, /--ops: unknown scan; choose from put, get/);
+    assert.match((parseBenchFlags({ ops: ' , ' }) as { error: string }).error, /--ops needs at least one operation/);
   });
 
   it('plan - repeats outermost, every system within each (op, C), rotated each repeat', () => {
@@ -206,6 +211,9 @@ describe('bench stats', () => {
     assert.deepEqual(plan.slice(0, 3).map((m) => `${m.system} ${m.op} ${m.concurrency} ${m.repeat}`), ['goddb-raw put 1 1', 'echo put 1 1', 'redis put 1 1']);
     assert.deepEqual(plan.slice(12, 15).map((m) => `${m.system} ${m.op} ${m.concurrency} ${m.repeat}`), ['echo put 1 2', 'redis put 1 2', 'goddb-raw put 1 2']);
     assert.deepEqual(preloadSystems([System.GoddbRaw, System.GoddbSdk, System.Echo, System.Redis]), [System.GoddbRaw, System.Redis], 'GoD-DB once; echo holds nothing');
+    const gets = measurementPlan({ systems: [System.GoddbRaw, System.Redis], concurrency: [16, 128], repeats: 2, ops: ['get'] });
+    assert.deepEqual(gets.map((m) => `${m.system} ${m.op} ${m.concurrency} ${m.repeat}`),
+      ['goddb-raw get 16 1', 'redis get 16 1', 'goddb-raw get 128 1', 'redis get 128 1', 'redis get 16 2', 'goddb-raw get 16 2', 'redis get 128 2', 'goddb-raw get 128 2'], '--ops get: no put measured');
   });
 
   it('keys - one width for the whole key space', () => {
