@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { limits } from '../core/limits.js';
 import { nodeCount, replication } from './cluster.js';
-import { allOps, allSystems, Engine, type BenchConfig, type Op } from './types.js';
+import { allOps, allSystems, Engine, type BenchConfig } from './types.js';
 
 export interface BenchFlags {
   duration?: string;
@@ -71,14 +71,8 @@ function configFrom(flags: BenchFlags): BenchConfig {
   const preset = flags.quick === true ? { ...defaults, ...quick } : defaults;
   const concurrency = list(flags.concurrency ?? preset.concurrency).map((c) => integer('--concurrency', c, 1, benchLimits.concurrencyMax));
   if (concurrency.length === 0) throw new OptionError('--concurrency needs at least one value');
-  const systems = flags.systems === undefined ? [...allSystems] : list(flags.systems);
-  const unknown = systems.filter((s) => !(allSystems as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new OptionError(`--systems: unknown ${unknown.join(', ')}; choose from ${allSystems.join(', ')}`);
-  if (systems.length === 0) throw new OptionError('--systems needs at least one system');
-  const ops = flags.ops === undefined ? [...allOps] : list(flags.ops);
-  const unknownOps = ops.filter((o) => !(allOps as readonly string[]).includes(o));
-  if (unknownOps.length > 0) throw new OptionError(`--ops: unknown ${unknownOps.join(', ')}; choose from ${allOps.join(', ')}`);
-  if (ops.length === 0) throw new OptionError('--ops needs at least one operation');
+  const systems = subset('--systems', flags.systems, allSystems, 'system');
+  const ops = subset('--ops', flags.ops, allOps, 'operation');
   const engine = flags.engine ?? Engine.Lmdb;
   if (engine !== Engine.Lmdb && engine !== Engine.Memory) throw new OptionError(`--engine must be lmdb or memory, got ${engine}`);
   return Object.freeze({
@@ -89,13 +83,25 @@ function configFrom(flags: BenchFlags): BenchConfig {
     valueBytes: integer('--value-bytes', flags.valueBytes ?? preset.valueBytes, 1, limits.valueBytesMaxDefault),
     keys: integer('--keys', flags.keys ?? preset.keys, 1, benchLimits.keysMax),
     engine,
-    // In the canonical order, so the table reads the same whatever order they were given in.
-    systems: allSystems.filter((s) => systems.includes(s)),
-    ops: allOps.filter((o: Op) => ops.includes(o)),
+    systems,
+    ops,
     outDir: flags.out ?? defaults.out,
     nodes: integer('--nodes', flags.nodes ?? String(nodeCount), replication, benchLimits.nodesMax),
     ...(flags.rate === undefined ? {} : { ratePerSec: integer('--rate', flags.rate, 1, benchLimits.rateMax) }),
   });
+}
+
+/**
+ * A comma-separated choice from `all` (all of it when not given), in `all`'s
+ * order, so the table reads the same whatever order they were given in.
+ */
+function subset<T extends string>(option: string, text: string | undefined, all: readonly T[], what: string): T[] {
+  if (text === undefined) return [...all];
+  const given = list(text);
+  const unknown = given.filter((s) => !(all as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new OptionError(`${option}: unknown ${unknown.join(', ')}; choose from ${all.join(', ')}`);
+  if (given.length === 0) throw new OptionError(`${option} needs at least one ${what}`);
+  return all.filter((x) => given.includes(x));
 }
 
 function list(text: string): string[] {

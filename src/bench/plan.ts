@@ -4,7 +4,7 @@
  * burst of noise on the shared machine hits every system alike rather than
  * all repeats of one.
  */
-import { allOps, System, type BenchConfig, type Op } from './types.js';
+import { System, type BenchConfig, type Op } from './types.js';
 
 export interface Measurement {
   system: System;
@@ -26,7 +26,7 @@ export function measurementPlan(config: Pick<BenchConfig, 'systems' | 'concurren
   for (let repeat = 1; repeat <= config.repeats; repeat++) {
     const shift = (repeat - 1) % config.systems.length;
     const systems = [...config.systems.slice(shift), ...config.systems.slice(0, shift)];
-    for (const op of config.ops ?? allOps) {
+    for (const op of config.ops) {
       for (const concurrency of config.concurrency) {
         for (const system of systems) out.push({ system, op, concurrency, repeat });
       }

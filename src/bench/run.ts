@@ -18,7 +18,7 @@ import { createProgress, type Progress } from './progress.js';
 import { allPids, describeMachine, renderReport, type BenchResult, type NodeMemoryRecord, type PreloadRecord } from './results.js';
 import { dataBytesPerNode, formatRate, likeForLikeTargets, ratios, summarize, targets } from './stats.js';
 import { requestTimeoutMs, RunningSystems } from './systems.js';
-import { allOps, Op, type BenchConfig, type LoadgenParams, type Sample } from './types.js';
+import { Op, type BenchConfig, type LoadgenParams, type Sample } from './types.js';
 
 /**
  * Requests in flight while preloading: enough for the coordinators' per-turn
@@ -42,7 +42,7 @@ export async function runBench(config: BenchConfig): Promise<number> {
   const plan = measurementPlan(config);
   const estimate = estimateMs(config);
   const loop = config.ratePerSec === undefined ? '' : `; open loop at ${formatRate(config.ratePerSec)} requests/s, at most C in flight`;
-  note(`goddb bench: ${plan.length} measurements (${config.systems.join(', ')}; ${(config.ops ?? allOps).join(', ')}; C=${config.concurrency.join(',')}; ${config.repeats} repeat(s)${loop}), estimated ${formatDuration(estimate)}`);
+  note(`goddb bench: ${plan.length} measurements (${config.systems.join(', ')}; ${config.ops.join(', ')}; C=${config.concurrency.join(',')}; ${config.repeats} repeat(s)${loop}), estimated ${formatDuration(estimate)}`);
   const systems = new RunningSystems();
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -55,7 +55,7 @@ export interface BenchConfig {
   engine: Engine;
   systems: System[];
   /** `--ops`: the operations measured, in allOps order (default both). */
-  ops?: Op[];
+  ops: Op[];
   outDir: string;
   /** GoD-DB workers per cluster (default cluster.ts nodeCount, 3). */
   nodes?: number;

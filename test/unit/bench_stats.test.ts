@@ -206,7 +206,7 @@ describe('bench stats', () => {
   });
 
   it('plan - repeats outermost, every system within each (op, C), rotated each repeat', () => {
-    const plan = measurementPlan({ systems: [System.GoddbRaw, System.Echo, System.Redis], concurrency: [1, 16], repeats: 2 });
+    const plan = measurementPlan({ systems: [System.GoddbRaw, System.Echo, System.Redis], concurrency: [1, 16], repeats: 2, ops: ['put', 'get'] });
     assert.equal(plan.length, 3 * 2 * 2 * 2);
     assert.deepEqual(plan.slice(0, 3).map((m) => `${m.system} ${m.op} ${m.concurrency} ${m.repeat}`), ['goddb-raw put 1 1', 'echo put 1 1', 'redis put 1 1']);
     assert.deepEqual(plan.slice(12, 15).map((m) => `${m.system} ${m.op} ${m.concurrency} ${m.repeat}`), ['echo put 1 2', 'redis put 1 2', 'goddb-raw put 1 2']);
