@@ -6,7 +6,7 @@
  * servers and removes the data directories, whatever state they are in.
  */
 import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisServerHandle } from '../../src/devtools/servers.js';
-import { startWorker, tempDir, type Worker } from './workers.js';
+import { startWorkers, tempDir, type Worker } from './workers.js';
 
 export const engineNames = ['memory', 'lmdb', 'redis'] as const;
 export type EngineName = (typeof engineNames)[number];
@@ -44,7 +44,7 @@ export async function startWireCluster(cluster: string, ids: string[], engine: E
   };
   try {
     if (engine === 'redis') for (const _ of ids) redises.push(await startRedisServer());
-    workers.push(...(await Promise.all(ids.map((id, i) => startWorker(id, args(i))))));
+    workers.push(...(await startWorkers(ids, (_id, i) => args(i))));
   } catch (err) {
     await stop();
     throw err;

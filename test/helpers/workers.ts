@@ -23,9 +23,7 @@ export interface Worker {
 }
 
 const alive = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of alive) p.kill('SIGKILL');
-});
+process.on('exit', () => killLiveWorkers());
 
 /** Starts `goddb worker`; an empty `id` leaves the node to find or make its own. */
 export async function startWorker(id: string, args: string[], readyTimeoutMs = 20_000): Promise<Worker> {
@@ -65,6 +63,31 @@ export async function startWorker(id: string, args: string[], readyTimeoutMs = 2
     await exited;
   };
   return { id: ready.nodeId, process: child, httpPort: ready.httpPort, logs, exited, kill };
+}
+
+/**
+ * Starts the workers together: a node waits up to gossip.startupWaitMs (5 s)
+ * to hear peers that have not started yet, so one at a time costs that much
+ * per node. When any fails to start, those that did are killed before the
+ * first failure is thrown: the caller never holds them, so could not stop them.
+ */
+export async function startWorkers(ids: readonly string[], args: (id: string, i: number) => string[]): Promise<Worker[]> {
+  const started = await Promise.allSettled(ids.map((id, i) => startWorker(id, args(id, i))));
+  const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed === undefined) return workers;
+  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+  throw failed.reason;
+}
+
+/** Worker processes started by this test file and not yet exited. */
+export function liveWorkerCount(): number {
+  return alive.size;
+}
+
+/** SIGKILLs every worker process this test file started that is still running. */
+export function killLiveWorkers(): void {
+  for (const p of alive) p.kill('SIGKILL');
 }
 
 export function tempDir(prefix: string): { path: string; remove(): void } {

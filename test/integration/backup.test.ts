@@ -17,7 +17,7 @@ import { startNatsServer } from '../../src/devtools/servers.js';
 import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { connectNats } from '../../src/transport/nats.js';
 import type { Transport } from '../../src/transport/transport.js';
-import { cliPath, runScript, startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { cliPath, runScript, startWorker, startWorkers, tempDir, type Worker } from '../helpers/workers.js';
 import { until } from '../helpers/until.js';
 
 const ids = ['b1', 'b2', 'b3'];
@@ -63,8 +63,7 @@ describe('backup - goddb backup and restore', () => {
     let transport: Transport | undefined;
     let writer: { stop(): Promise<void> } | undefined;
     try {
-      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
-      (await Promise.all(ids.map((id, i) => startWorker(id, args(i))))).forEach((w, i) => (workers[i] = w));
+      workers.push(...(await startWorkers(ids, (_id, i) => args(i))));
       db = await connect({ servers: nats.url, timeoutMs: 3000 });
       const written = new Map<string, string>();
       writer = startWriter(db, written);

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type GodDbClient } from '../../src/client/index.js';
 import { startNatsServer, startRedisServer, type RedisServerHandle } from '../../src/devtools/servers.js';
 import { seededRandom } from '../../src/transport/sim.js';
-import { startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { startWorker, startWorkers, tempDir, type Worker } from '../helpers/workers.js';
 
 const ids = ['d1', 'd2', 'd3'];
 const redisConf = fileURLToPath(new URL('../../../deploy/redis/redis.conf', import.meta.url));
@@ -84,8 +84,7 @@ async function crashScenario(engineArgs: (i: number, dataDir: string) => string[
   const workers: (Worker | undefined)[] = [];
   let db: GodDbClient | undefined;
   try {
-    // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
-    (await Promise.all(ids.map((id, i) => startWorker(id, args(i).slice(2))))).forEach((w, i) => (workers[i] = w));
+    workers.push(...(await startWorkers(ids, (_id, i) => args(i).slice(2))));
     db = await connect({ servers: nats.url, timeoutMs: 3000 });
     const keys = Array.from({ length: 40 }, (_, i) => `crash.${i}`);
     const model = new Map<string, KeyModel>(keys.map((k) => [k, { acked: undefined, maybe: new Set() }]));

@@ -14,7 +14,7 @@ import { startNatsServer } from '../../src/devtools/servers.js';
 import { decode, encode, Kind } from '../../src/protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
 import { rawConnect } from '../helpers/nats_raw.js';
-import { cliPath, runScript, startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { cliPath, runScript, startWorker, startWorkers, tempDir, type Worker } from '../helpers/workers.js';
 
 const cluster = 'hints';
 const ids = ['h1', 'h2', 'h3', 'h4'];
@@ -52,8 +52,7 @@ describe('hinted handoff with real processes', () => {
     let db: GodDbClient | undefined;
     let nc: NatsConnection | undefined;
     try {
-      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
-      (await Promise.all(ids.map((id, i) => startWorker(id, args(i))))).forEach((w, i) => (workers[i] = w));
+      workers.push(...(await startWorkers(ids, (_id, i) => args(i))));
       db = await connect({ servers: nats.url, timeoutMs: 5000 });
       nc = await rawConnect(nats.url);
       await until('every member up', () => status(nats.url), (s) => s.members.length === 4 && s.members.every((m) => m.status === 'up'));

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type GodDbClient } from '../../src/client/index.js';
 import { startNatsServer } from '../../src/devtools/servers.js';
-import { startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { startWorkers, tempDir, type Worker } from '../helpers/workers.js';
 
 const ids = ['p1', 'p2', 'p3'];
 
@@ -31,9 +31,8 @@ describe('a paused worker and the SDK', () => {
     let db: GodDbClient | undefined;
     let queue: GodDbClient | undefined;
     try {
-      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
-      workers.push(...(await Promise.all(ids.map((id, i) =>
-        startWorker(id, ['--cluster', 'paused', '-peers', ids.join(','), '-discovery', nats.url, '-gossip', '200ms', '--failure-timeout', '1000', '--engine', 'lmdb', '--data-dir', dirs[i]!.path, '--port', '0'])))));
+      workers.push(...(await startWorkers(ids, (_id, i) =>
+        ['--cluster', 'paused', '-peers', ids.join(','), '-discovery', nats.url, '-gossip', '200ms', '--failure-timeout', '1000', '--engine', 'lmdb', '--data-dir', dirs[i]!.path, '--port', '0'])));
       db = await connect({ servers: nats.url, timeoutMs: 2_000, routeProbeMs: 300 });
       queue = await connect({ servers: nats.url, timeoutMs: 2_000, routing: 'queue' });
       await until('the SDK sees every node', () => db!.liveNodes().length === 3);

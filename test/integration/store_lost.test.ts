@@ -15,7 +15,7 @@ import { startNatsServer, startRedisServer, type RedisServerHandle } from '../..
 import { ReplicaClient } from '../../src/node/coordinator/replica_client.js';
 import { connectNats } from '../../src/transport/nats.js';
 import type { Transport } from '../../src/transport/transport.js';
-import { startWorker, tempDir, type Worker } from '../helpers/workers.js';
+import { startWorker, startWorkers, tempDir, type Worker } from '../helpers/workers.js';
 import { until } from '../helpers/until.js';
 
 const ids = ['l1', 'l2', 'l3'];
@@ -34,8 +34,7 @@ describe('store lost', () => {
       for (let i = 0; i < ids.length; i++) redises.push(await startRedisServer());
       const args = (i: number) => ['--cluster', cluster, '-peers', ids.join(','), '-discovery', nats.url, '-gossip', '200ms', '--failure-timeout', '1000',
         '--anti-entropy-enabled', 'false', '--data-dir', dirs[i]!.path, '-redisport', String(redises[i]!.port)];
-      // Together: a node waits up to gossip.startupWaitMs to hear its peers, so one at a time costs 5 s a node.
-      (await Promise.all(ids.map((id, i) => startWorker(id, args(i))))).forEach((w, i) => (workers[i] = w));
+      workers.push(...(await startWorkers(ids, (_id, i) => args(i))));
       db = await connect({ servers: nats.url, timeoutMs: 3000 });
       const keys = Array.from({ length: 60 }, (_, i) => `lost.${i}`);
       for (const key of keys) await db.put(key, `v-${key}`, { w: 3 });
