@@ -25,17 +25,18 @@ try {
   process.exit(2);
 }
 const { values, positionals } = parsed;
-const number = (name, text) => {
+const number = (name, text, what, valid) => {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) {
-    console.error(`--${name} must be a number of seconds >= 0, got ${text}\n${usage}`);
+  if (text.trim() === '' || !valid(n)) {
+    console.error(`--${name} must be ${what}, got ${text}\n${usage}`);
     process.exit(2);
   }
   return n;
 };
-const window = { fromS: number('from', values.from), toS: number('to', values.to) };
-const top = number('top', values.top);
+const seconds = (name) => number(name, values[name], 'a number of seconds >= 0', (n) => Number.isFinite(n) && n >= 0);
+const window = { fromS: seconds('from'), toS: seconds('to') };
+const top = number('top', values.top, 'a whole number >= 1', (n) => Number.isSafeInteger(n) && n >= 1);
 if (positionals.length === 0) {
   console.error(usage);
   process.exit(2);
