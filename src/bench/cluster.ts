@@ -27,11 +27,17 @@ const healthProbeIntervalMs = 100;
 const healthProbeTimeoutMs = 500;
 const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /**
- * Extra Node options for the workers only, space-separated (e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them; NODE_OPTIONS would
- * reach the load generators and the orchestrator too).
+ * Extra Node options for the server processes only, space-separated: the
+ * workers and the fan-out responders (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * to profile them; NODE_OPTIONS would reach the load generators and the
+ * orchestrator too, and Node refuses `--cpu-prof` in it).
  */
 export const workerNodeOptionsEnv = 'GODDB_BENCH_WORKER_NODE_OPTIONS';
+
+/** The options of workerNodeOptionsEnv, as arguments. */
+export function workerNodeOptions(): string[] {
+  return (process.env[workerNodeOptionsEnv] ?? '').split(' ').filter((o) => o !== '');
+}
 
 export interface Worker {
   id: string;
@@ -92,8 +98,7 @@ function spawnWorker(id: string, ids: readonly string[], natsUrl: string, engine
     '-port', String(httpPort),
     ...(opts.sync === undefined ? [] : ['--sync', opts.sync]),
   ];
-  const extra = (process.env[workerNodeOptionsEnv] ?? '').split(' ').filter((o) => o !== '');
-  return { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: [...heapProbeExecArgv, ...extra] }), httpPort };
+  return { id, child: spawnNode(id, cliPath, args, { detached: true, execArgv: [...heapProbeExecArgv, ...workerNodeOptions()] }), httpPort };
 }
 
 async function waitReady(worker: Worker): Promise<void> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer, startRedisServer, type NatsServerHandle, type RedisServerHandle } from '../devtools/servers.js';
 import { parseJsonLine, spawnNode, stopAllChildren, waitForLine, type Child } from './children.js';
-import { startCluster, type Worker } from './cluster.js';
+import { startCluster, workerNodeOptions, type Worker } from './cluster.js';
 import { createBucket } from './jetstream_kv.js';
 import { natsPeriodicLabel } from './cpu_per_op.js';
 import { r3ServerCount, startR3Cluster } from './nats_cluster.js';
@@ -74,7 +74,7 @@ export class RunningSystems {
       const ids = fanoutIds[system];
       const children = ids.map((id) => {
         const lmdb = system === System.FanoutLmdb ? [join(this.tempDir!, `fanout-${id}`)] : [];
-        const child = spawnNode(`fan-out responder ${id}`, fanoutPath, [this.nats!.url, fanoutSubjectPrefix[system], id, ids.filter((p) => p !== id).join(','), ...lmdb]);
+        const child = spawnNode(`fan-out responder ${id}`, fanoutPath, [this.nats!.url, fanoutSubjectPrefix[system], id, ids.filter((p) => p !== id).join(','), ...lmdb], { execArgv: workerNodeOptions() });
         this.pids.set(id, child.pid);
         return child;
       });

@@ -131,6 +131,20 @@ export function mergeSiblings(siblings: readonly Version[], incoming: readonly V
   return out.sort(lwwCompare);
 }
 
+/**
+ * Under `lww`, one stored version `held` and one incoming `v` merged and
+ * collapsed into one: what `[collapse(...)]` of mergeSiblings([held], [v])
+ * answers (the replica's merge under lww), without its copies and its sort.
+ * `[held]` when `v` adds nothing; a test checks the two agree on every pair.
+ */
+export function mergeOneLww(held: Version, v: Version): Version[] {
+  const order = versionOrder(v, held);
+  if (order === Order.Before) return [held];
+  if (order === Order.Equal) return sameVersion(held, v) || lwwCompare(held, v) > 0 ? [held] : [v];
+  if (order === Order.After) return [v];
+  return [collapse([held, v])];
+}
+
 /** How a `siblings` cluster bounds a key's siblings (mergeSiblings, reconcile). */
 export interface SiblingsBound {
   /** `siblings`: past the bound only the oldest collapse; otherwise (`lww`) all collapse into one, as always. */

@@ -90,6 +90,12 @@ export interface StorageEngine {
   readonly kind: string;
   open(): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * `get` at once, for engines whose reads need no round trip (memory, LMDB):
+   * throws where `get` rejects. Absent on engines that must wait (Redis). The
+   * replica's batch merge reads through it, so a write costs no promise per key.
+   */
+  getSync?(key: string): Uint8Array | undefined;
   put(key: string, record: Uint8Array): Promise<void>;
   /** Every entry in one transaction or round trip; all-or-nothing (see the contract above). */
   putMany(entries: readonly StorageEntry[]): Promise<void>;

@@ -184,6 +184,11 @@ export class LmdbEngine implements StorageEngine {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return this.getSync(key);
+  }
+
+  /** lmdb-js reads synchronously (from the map, in its cached read transaction): get is this. */
+  getSync(key: string): Uint8Array | undefined {
     const db = this.ready();
     try {
       // With encoding 'binary' lmdb-js returns a fresh copy, never a view of the map.

@@ -35,6 +35,10 @@ export class MemoryEngine implements StorageEngine {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return this.getSync(key);
+  }
+
+  getSync(key: string): Uint8Array | undefined {
     this.checkUsable();
     const record = this.records.get(key);
     return record === undefined ? undefined : new Uint8Array(record);

@@ -58,6 +58,21 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       assertBytes(await engine.get('roundtrip'), record, 'roundtrip');
     });
 
+    it('getSync, where the engine has one, reads what get reads: a record, a changed one, an absent key, a deleted one', async () => {
+      const getSync = engine.getSync?.bind(engine);
+      if (getSync === undefined) return; // Redis: reads need a round trip
+      const first = pattern(300, 4);
+      await engine.put('sync/read', first);
+      assertBytes(getSync('sync/read'), first, 'sync/read');
+      const second = pattern(20, 5);
+      await engine.putMany([{ key: 'sync/read', record: second }]);
+      assertBytes(getSync('sync/read'), second, 'sync/read after putMany');
+      assert.equal(getSync('sync/never-written'), undefined);
+      await engine.delete('sync/read');
+      assert.equal(getSync('sync/read'), undefined);
+      assert.equal(await engine.get('sync/read'), undefined);
+    });
+
     it('an empty record reads back as empty bytes, not as absent', async () => {
       await engine.put('empty', new Uint8Array(0));
       assertBytes(await engine.get('empty'), new Uint8Array(0), 'empty');

@@ -129,6 +129,12 @@ class GatedEngine extends MemoryEngine {
     this.committed?.();
     await this.gate;
   }
+
+  override async putMany(entries: readonly StorageEntry[]): Promise<void> {
+    await super.putMany(entries);
+    this.committed?.();
+    await this.gate;
+  }
 }
 
 async function sameAsStorage(engine: MemoryEngine, t: { arc: { start: bigint; end: bigint }; tree: TictacTree }): Promise<number[]> {

@@ -18,10 +18,10 @@ import type { Logger } from 'pino';
 import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
 import { counterOf } from '../../core/vclock.js';
-import { collapse, ConflictPolicy, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
+import { collapse, ConflictPolicy, mergeOneLww, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
 import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
-import type { StorageEngine } from '../../storage/engine.js';
+import type { StorageEngine, StorageEntry } from '../../storage/engine.js';
 import type { InboundMessage, Subscription, Transport } from '../../transport/transport.js';
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { KeyLock } from './key_lock.js';
@@ -125,20 +125,21 @@ export class Replica {
 
   /**
    * The read-merge-write of a batch, holding the locks of all its keys: each
-   * key read once, its items merged in the order given (an item that adds
-   * nothing is not written, as in put), and each changed record written by
-   * its own engine.put, all at once (the engine commits the writes of one
-   * turn together: lmdb-js's writer thread in always mode, commitQueued in
-   * periodic mode). A fresh item (a coordinator's new version) is checked
-   * against what the items before it left, as a put alone checks it against
-   * the stored record, and is refused alone when stale. Resolves with one
-   * entry per item: undefined when it took effect (or added nothing), else
-   * why not (StaleWriteError, or the store's failure for every item of a key
-   * whose write failed); rejects when a read fails. The caller has checked
-   * the skew.
+   * key read once (at once from an engine that reads synchronously), its
+   * items merged in the order given (an item that adds nothing is not
+   * written, as in put), and the changed records written by one
+   * engine.putMany, which the engine commits with the rest of its turn's
+   * writes (lmdb-js's writer thread in always mode, commitQueued in periodic
+   * mode). A fresh item (a coordinator's new version) is checked against what
+   * the items before it left, as a put alone checks it against the stored
+   * record, and is refused alone when stale. Resolves with one entry per
+   * item: undefined when it took effect (or added nothing), else why not
+   * (StaleWriteError, or the store's failure for every item of a key the
+   * batch changed: putMany is all or nothing); rejects when a read fails.
+   * The caller has checked the skew.
    */
   private async mergeAll(items: readonly MergeItem[]): Promise<(Error | undefined)[]> {
-    const failed: (Error | undefined)[] = items.map(() => undefined);
+    const failed: (Error | undefined)[] = new Array<Error | undefined>(items.length).fill(undefined);
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < items.length; i++) {
       const at = byKey.get(items[i]!.key);
@@ -146,9 +147,9 @@ export class Replica {
       else at.push(i);
     }
     if (byKey.size === 0) return failed;
-    await this.locks.runAll(byKey.keys(), async () => {
-      const keys = [...byKey.keys()];
-      const held = await Promise.all(keys.map((key) => this.get(key)));
+    const keys = [...byKey.keys()];
+    await this.locks.runAll(keys, async () => {
+      const held = this.engine.getSync === undefined ? await Promise.all(keys.map((key) => this.get(key))) : keys.map((key) => this.getNow(key));
       const changes: { key: string; held: Version[]; merged: Version[] }[] = [];
       for (let k = 0; k < keys.length; k++) {
         const key = keys[k]!;
@@ -168,17 +169,42 @@ export class Replica {
         }
         if (merged !== held[k]) changes.push({ key, held: held[k]!, merged });
       }
-      const writes = await Promise.allSettled(changes.map(({ key, merged }) => this.engine.put(key, encodeRecord(merged))));
+      if (changes.length === 0) return;
+      const stored = await this.store(changes.map(({ key, merged }) => ({ key, record: encodeRecord(merged) })));
       for (let c = 0; c < changes.length; c++) {
         const { key, held: before, merged } = changes[c]!;
-        const write = writes[c]!;
-        if (write.status === 'fulfilled') this.changed(key, before, merged);
-        else for (const i of byKey.get(key)!) failed[i] ??= write.reason instanceof Error ? write.reason : new StorageError(String(write.reason));
+        const failure = stored[c];
+        if (failure === undefined) this.changed(key, before, merged);
+        else for (const i of byKey.get(key)!) failed[i] ??= failure;
       }
     });
     // So this node's later writes order after them.
     for (let i = 0; i < items.length; i++) if (failed[i] === undefined) for (const v of items[i]!.versions) this.hlc.advanceTo(v.hlc);
     return failed;
+  }
+
+  /**
+   * Writes `entries` by one putMany (one promise, committed with the rest of
+   * the turn's writes); when it fails and there are several, each again
+   * alone, so that a failure of one key (a refused key, the map's cap) fails
+   * only that key's writes. Writing a merged record twice is harmless.
+   * Resolves with each entry's failure, or undefined when it is stored.
+   */
+  private async store(entries: readonly StorageEntry[]): Promise<(Error | undefined)[]> {
+    try {
+      await this.engine.putMany(entries);
+      return entries.map(() => undefined);
+    } catch (err) {
+      if (entries.length === 1) return [asError(err)];
+    }
+    const alone = await Promise.allSettled(entries.map(({ key, record }) => this.engine.put(key, record)));
+    return alone.map((r) => (r.status === 'fulfilled' ? undefined : asError(r.reason)));
+  }
+
+  /** `get` through the engine's synchronous read (the caller checked it has one). */
+  private getNow(key: string): Version[] {
+    const record = this.engine.getSync!(key);
+    return record === undefined ? [] : decodeRecord(record);
   }
 
   /**
@@ -208,6 +234,7 @@ export class Replica {
       // Under lww every read collapses a key's siblings into one (reconcile), so the replica
       // stores that one version: a record of one value and one clock instead of one per
       // coordinator that wrote blind (three copies of the value to decode, merge and send).
+      if (held.length === 1 && incoming.length === 1) return mergeOneLww(held[0]!, incoming[0]!);
       const merged = mergeSiblings(held, incoming, limits.siblingsMax, this.opts.recordBytesMax);
       return merged.length > 1 ? [collapse(merged)] : merged;
     }
@@ -434,6 +461,10 @@ export class Replica {
     if (err instanceof StaleWriteError) out.floor = err.floor;
     return out;
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new StorageError(String(err));
 }
 
 const bootstrappingMessage = 'back on an empty disk, this replica is pulling its ranges again and counts toward no quorum yet';
