@@ -390,20 +390,22 @@ export class Coordinator {
     }
   }
 
-  /** Names the replica in its failure, local or remote, keeping the code. */
-  private async blame<T>(node: string, p: Promise<T>): Promise<T> {
-    try {
-      const value = await p;
-      if (node !== this.opts.self) this.responsiveness.answered(node);
-      return value;
-    } catch (err) {
-      if (node !== this.opts.self) {
-        if (err instanceof RequestTimeoutError) this.responsiveness.timedOut(node);
-        else this.responsiveness.answered(node); // it answered, with an error
-      }
-      const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
-      throw new GodDbError(code, `replica ${node}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+  /** Names the replica in its failure, local or remote, keeping the code. (A `then`, not an async frame: one per replica per operation.) */
+  private blame<T>(node: string, p: Promise<T>): Promise<T> {
+    return p.then(
+      (value) => {
+        if (node !== this.opts.self) this.responsiveness.answered(node);
+        return value;
+      },
+      (err: unknown) => {
+        if (node !== this.opts.self) {
+          if (err instanceof RequestTimeoutError) this.responsiveness.timedOut(node);
+          else this.responsiveness.answered(node); // it answered, with an error
+        }
+        const code = err instanceof GodDbError ? err.code : ErrorCode.Internal;
+        throw new GodDbError(code, `replica ${node}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      },
+    );
   }
 
   /**

@@ -47,7 +47,10 @@ export function fanOut<T>(
   let resolveAll!: (r: FanOutResult<T>) => void;
   const quorum = new Promise<FanOutResult<T>>((r) => (resolveQuorum = r));
   const all = new Promise<FanOutResult<T>>((r) => (resolveAll = r));
+  // The quorum's answer is a copy (answers keep coming after it); `all`'s are the maps themselves,
+  // which nothing changes once it has settled.
   const snapshot = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok: new Map(ok), failed: new Map(failed), tally });
+  const final = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok, failed, tally });
   let speculative: TimerHandle | undefined;
 
   const settle = (): void => {
@@ -60,7 +63,7 @@ export function fanOut<T>(
     if (!allDone && outstanding === 0 && (quorumDone || next >= targets.length)) {
       allDone = true;
       deadline.cancel();
-      resolveAll(snapshot(r));
+      resolveAll(final(r));
     }
   };
 
@@ -94,7 +97,7 @@ export function fanOut<T>(
     }
     if (!allDone) {
       allDone = true;
-      resolveAll(snapshot(result(tally) === QuorumResult.Won ? QuorumResult.Won : FanOutOutcome.Timeout));
+      resolveAll(final(result(tally) === QuorumResult.Won ? QuorumResult.Won : FanOutOutcome.Timeout));
     }
   });
   const initial = Math.min(opts.initial ?? targets.length, targets.length);
