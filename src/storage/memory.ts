@@ -35,10 +35,14 @@ export class MemoryEngine implements StorageEngine {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.getSync(key);
+    return this.read(key);
   }
 
   getSync(key: string): Uint8Array | undefined {
+    return this.read(key);
+  }
+
+  private read(key: string): Uint8Array | undefined {
     this.checkUsable();
     const record = this.records.get(key);
     return record === undefined ? undefined : new Uint8Array(record);

@@ -306,6 +306,43 @@ describe('replica put message', () => {
   });
 });
 
+describe('replica get message', () => {
+  /** A memory engine that reads only asynchronously, as Redis does: the replica takes its other path. */
+  class AsyncOnlyEngine extends MemoryEngine {
+    declare getSync: MemoryEngine['getSync'];
+    constructor() {
+      super();
+      Object.defineProperty(this, 'getSync', { value: undefined });
+    }
+  }
+
+  for (const [name, make] of [['a synchronous read', () => new MemoryEngine()], ['only asynchronous reads', () => new AsyncOnlyEngine()]] as const) {
+    it(`replica get message - each key answered on its own, absent ones empty, a failing store 507 per key, bootstrapping 503 per key (${name})`, async () => {
+      const engine = make();
+      assert.equal(engine.getSync === undefined, name === 'only asynchronous reads');
+      const { replica } = await replicaOver(engine);
+      const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
+      const transport = { subscribe: (subject: string, handler: (msg: InboundMessage) => void | Promise<void>) => (handlers.set(subject, handler), { unsubscribe: () => undefined, drain: async () => undefined }) };
+      replica.listen(transport as unknown as Transport, 'c', 'n1');
+      const onGet = handlers.get(replicaSubject('c', 'n1', ReplicaOp.Get))!;
+      await replica.put('k1', [version({ a: 1 }, 1, 'a', 'one')]);
+      await replica.put('k2', [version({ b: 1 }, 2, 'b', 'two')]);
+      let answer: Uint8Array | undefined;
+      const ask = async (keys: string[]) => {
+        answer = undefined;
+        await onGet({ subject: '', data: encode({ kind: Kind.ReplicaGet, keys }), header: () => undefined, headerPadded: () => false, expectsReply: true, respond: (data: Uint8Array) => void (answer = data), respondError: () => assert.fail('refused whole') });
+        return decode(answer!, Kind.ReplicaGetReply).results.map((r) => (r.ok ? r.versions.map((v) => new TextDecoder().decode(v.value)).join(',') : r.code));
+      };
+      assert.deepEqual(await ask(['k2', 'absent', 'k1']), ['two', '', 'one']);
+      engine.setFailing(true);
+      assert.deepEqual(await ask(['k1', 'k2']), [507, 507]);
+      engine.setFailing(false);
+      replica.bootstrapping = true;
+      assert.deepEqual(await ask(['k1']), [503]);
+    });
+  }
+});
+
 describe('key lock runAll', () => {
   it('key lock - batches sharing keys in opposite orders and single runs all finish, one at a time per key', async () => {
     const locks = new KeyLock(100);
@@ -379,7 +416,11 @@ class CountingEngine extends MemoryEngine {
   /** Records written, by put or in a putMany that stored its batch. */
   written = 0;
 
-  // get reads through getSync: counted here, a read counts once whichever the caller used.
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    this.readsOf.set(key, (this.readsOf.get(key) ?? 0) + 1);
+    return super.get(key);
+  }
+
   override getSync(key: string): Uint8Array | undefined {
     this.readsOf.set(key, (this.readsOf.get(key) ?? 0) + 1);
     return super.getSync(key);

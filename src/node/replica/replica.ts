@@ -95,6 +95,7 @@ export class Replica {
   }
 
   async get(key: string): Promise<Version[]> {
+    if (this.engine.getSync !== undefined) return this.getNow(key);
     const record = await this.engine.get(key);
     if (record === undefined) return [];
     return decodeRecord(record);
@@ -201,6 +202,15 @@ export class Replica {
     return alone.map((r) => (r.status === 'fulfilled' ? undefined : asError(r.reason)));
   }
 
+  /** One key of a replica get batch, read synchronously (the caller checked the engine can): its versions, or why not. */
+  private readNow(key: string): ItemResult<{ versions: Version[] }> {
+    try {
+      return { ok: true, versions: this.getNow(key) };
+    } catch (err) {
+      return this.failure(err, 'get');
+    }
+  }
+
   /** `get` through the engine's synchronous read (the caller checked it has one). */
   private getNow(key: string): Version[] {
     const record = this.engine.getSync!(key);
@@ -289,9 +299,10 @@ export class Replica {
     } catch (err) {
       return this.refuse(msg, err);
     }
-    const results = await Promise.all(
-      keys.map((key) => this.serveGet(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))),
-    );
+    // An engine that reads synchronously answers the batch at once: no promise per key.
+    const results = this.engine.getSync !== undefined && !this.bootstrapping
+      ? keys.map((key) => this.readNow(key))
+      : await Promise.all(keys.map((key) => this.serveGet(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))));
     this.send(msg, this.fitted(results, v));
   }
 
