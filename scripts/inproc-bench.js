@@ -12,6 +12,7 @@
 //
 //   node scripts/inproc-bench.js [--op put|get] [--concurrency 64] [--seconds 4] [--engine lmdb|memory]
 //                                [--keys 10000] [--value-bytes 100] [--rounds 3] [--a DIST] [--b DIST]
+//                                [--node-options "--cpu-prof --cpu-prof-dir=/tmp/prof"]
 //
 // --b is the build measured (default ./dist); with --a, a second build (e.g. a
 // worktree of another revision, compiled) runs alternately with it, round by
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     a: { type: 'string' },
     b: { type: 'string', default: 'dist' },
+    // Node options for the children, space-separated (a V8 profile of each measurement, say).
+    'node-options': { type: 'string', default: '' },
     child: { type: 'boolean', default: false },
   },
 });
@@ -70,7 +73,8 @@ function summarize() {
   console.log(`inproc-bench: ${values.op} C=${concurrency}, ${seconds} s windows, ${values.engine}, ${keyCount} keys of ${valueBytes} B; ${builds.map(([n, d]) => `${n} ${d}`).join(', ')}`);
   for (let round = 1; round <= rounds; round++) {
     for (const [name, dist] of builds) {
-      const run = spawnSync(process.execPath, ['--trace-gc', self, '--child', '--b', dist, ...shared], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+      const nodeOptions = values['node-options'].split(' ').filter((o) => o !== '');
+      const run = spawnSync(process.execPath, [...nodeOptions, '--trace-gc', self, '--child', '--b', dist, ...shared], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
       const result = parseChild(run.stdout);
       if (run.status !== 0 || result === undefined) {
         console.error(`inproc-bench.js: build ${name} failed (exit ${run.status}):\n${run.stderr.slice(-2000)}`);

@@ -260,14 +260,19 @@ describe('replica putMany', () => {
   });
 });
 
+/** The handler the replica subscribes on its `op` subject (node n1 of cluster c). */
+function handlerOf(replica: Replica, op: ReplicaOp): (msg: InboundMessage) => void | Promise<void> {
+  const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
+  const transport = { subscribe: (subject: string, handler: (msg: InboundMessage) => void | Promise<void>) => (handlers.set(subject, handler), { unsubscribe: () => undefined, drain: async () => undefined }) };
+  replica.listen(transport as unknown as Transport, 'c', 'n1');
+  return handlers.get(replicaSubject('c', 'n1', op))!;
+}
+
 describe('replica put message', () => {
   it('replica put message - repair and fresh items are merged under one lock yet answered one by one: one too far ahead, one stale fresh, one hinted with no hints', async () => {
     const engine = new CountingEngine();
     const { replica } = await replicaOver(engine);
-    const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
-    const transport = { subscribe: (subject: string, handler: (msg: InboundMessage) => void | Promise<void>) => (handlers.set(subject, handler), { unsubscribe: () => undefined, drain: async () => undefined }) };
-    replica.listen(transport as unknown as Transport, 'c', 'n1');
-    const onPut = handlers.get(replicaSubject('c', 'n1', ReplicaOp.Put))!;
+    const onPut = handlerOf(replica, ReplicaOp.Put);
     await replica.put('held', [version({ a: 5 }, 40, 'a', 'held')]);
     const ahead = { ...version({ b: 1 }, 0, 'b', 'ahead'), hlc: fromWallMs(startMs + 3_600_000) };
     const items: ReplicaPutItem[] = [
@@ -321,10 +326,7 @@ describe('replica get message', () => {
       const engine = make();
       assert.equal(engine.getSync === undefined, name === 'only asynchronous reads');
       const { replica } = await replicaOver(engine);
-      const handlers = new Map<string, (msg: InboundMessage) => void | Promise<void>>();
-      const transport = { subscribe: (subject: string, handler: (msg: InboundMessage) => void | Promise<void>) => (handlers.set(subject, handler), { unsubscribe: () => undefined, drain: async () => undefined }) };
-      replica.listen(transport as unknown as Transport, 'c', 'n1');
-      const onGet = handlers.get(replicaSubject('c', 'n1', ReplicaOp.Get))!;
+      const onGet = handlerOf(replica, ReplicaOp.Get);
       await replica.put('k1', [version({ a: 1 }, 1, 'a', 'one')]);
       await replica.put('k2', [version({ b: 1 }, 2, 'b', 'two')]);
       let answer: Uint8Array | undefined;
