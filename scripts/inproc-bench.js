@@ -12,7 +12,7 @@
 //
 //   node scripts/inproc-bench.js [--op put|get] [--concurrency 64] [--seconds 4] [--engine lmdb|memory]
 //                                [--keys 10000] [--value-bytes 100] [--rounds 3] [--a DIST] [--b DIST]
-//                                [--node-options "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+//                                [--node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"]
 //
 // --b is the build measured (default ./dist); with --a, a second build (e.g. a
 // worktree of another revision, compiled) runs alternately with it, round by
@@ -24,7 +24,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
+const usage = 'usage: inproc-bench.js [--op put|get] [--concurrency N] [--seconds N] [--engine lmdb|memory] [--keys N] [--value-bytes N] [--rounds N] [--a DIST] [--b DIST] [--node-options="OPTS"]';
+const { values } = parseArgsOrExit({
   options: {
     op: { type: 'string', default: 'put' },
     concurrency: { type: 'string', default: '64' },
@@ -40,6 +41,16 @@ const { values } = parseArgs({
     child: { type: 'boolean', default: false },
   },
 });
+
+/** parseArgs, with a usage line and exit 2 instead of a stack trace (an option's value that starts with a dash needs --name=value). */
+function parseArgsOrExit(config) {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    console.error(`inproc-bench.js: ${err.message}\n${usage}`);
+    process.exit(2);
+  }
+}
 
 const whole = (name, min, max) => {
   const n = Number(values[name]);
