@@ -135,7 +135,7 @@ export function mergeSiblings(siblings: readonly Version[], incoming: readonly V
  * Under `lww`, one stored version `held` and one incoming `v` merged and
  * collapsed into one: what `[collapse(...)]` of mergeSiblings([held], [v])
  * answers (the replica's merge under lww), without its copies and its sort.
- * `[held]` when `v` adds nothing; a test checks the two agree on every pair.
+ * `[held]` when `v` adds nothing; a property test checks that the two agree.
  */
 export function mergeOneLww(held: Version, v: Version): Version[] {
   const order = versionOrder(v, held);
