@@ -41,7 +41,9 @@ export function setCounter(clock: Record<string, number>, node: string, counter:
 
 /** True when `a` has seen everything `b` has seen (a >= b). */
 export function descends(a: VClock, b: VClock): boolean {
-  for (const node of Object.keys(b)) {
+  // for-in rather than Object.keys: no array per call (compare runs twice per version pair on every
+  // write). An inherited key reads as 0 through counterOf, so only own entries can decide.
+  for (const node in b) {
     if (counterOf(a, node) < counterOf(b, node)) return false;
   }
   return true;
@@ -60,8 +62,8 @@ export function compare(a: VClock, b: VClock): Order {
 /** The least clock that descends both. */
 export function merge(a: VClock, b: VClock): VClock {
   const out: Record<string, number> = { ...a };
-  for (const node of Object.keys(b)) {
-    const counter = counterOf(b, node);
+  for (const node in b) {
+    const counter = counterOf(b, node); // 0 for an inherited key: never set
     if (counterOf(out, node) < counter) setCounter(out, node, counter);
   }
   return out;
@@ -85,8 +87,10 @@ export function advance(clock: VClock, node: string, counter: number, entriesMax
  * (Riak prunes by age in the same spirit).
  */
 export function prune(clock: VClock, entriesMax: number, keep: string): VClock {
+  let entries = 0;
+  for (const node in clock) if (Object.hasOwn(clock, node)) entries++;
+  if (entries <= entriesMax) return clock;
   const nodes = Object.keys(clock);
-  if (nodes.length <= entriesMax) return clock;
   const victims = nodes
     .filter((n) => n !== keep)
     .sort((x, y) => counterOf(clock, x) - counterOf(clock, y) || (x < y ? -1 : 1))

@@ -126,6 +126,14 @@ describe('vclock - descends and compare', () => {
     },
   );
 
+  it('vclock - only a clock\'s own entries count: enumerable keys inherited from its prototype are not entries', () => {
+    const inherited = Object.assign(Object.create({ x: 5 }) as Record<string, number>, { a: 1 });
+    assert.equal(descends({ a: 1 }, inherited), true);
+    assert.equal(compare({ a: 1 }, inherited), Order.Equal);
+    assert.deepEqual(merge({}, inherited), { a: 1 });
+    assert.equal(prune(inherited, 1, 'a'), inherited, 'one own entry is within a limit of one');
+  });
+
   it('vclock - setCounter makes an own entry for every name Object.prototype has, and leaves the prototype alone', () => {
     const names = Object.getOwnPropertyNames(Object.prototype);
     assert.ok(names.includes('__proto__') && names.includes('constructor'));
