@@ -72,8 +72,14 @@ const rounds = whole('rounds', 1, 50);
 const startMark = 'INPROC-MEASURE-START';
 const endMark = 'INPROC-MEASURE-END';
 
-if (values.child) await measure(resolve(values.b));
-else summarize();
+if (values.child) {
+  const dirs = []; // the LMDB directories, removed whether the measurement finished or failed
+  try {
+    await measure(resolve(values.b), dirs);
+  } finally {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+} else summarize();
 
 /** The parent: runs the children, alternating the builds, and prints the rounds and their medians. */
 function summarize() {
@@ -138,8 +144,8 @@ function parseChild(stdout) {
   return { ...result, allocatedKbPerOp: (allocatedMb * 1024) / result.done, gcs };
 }
 
-/** The child: the cluster, the preload, a warm-up, the measured window. */
-async function measure(dist) {
+/** The child: the cluster, the preload, a warm-up, the measured window; LMDB directories go in `dirs`. */
+async function measure(dist, dirs) {
   const load = (path) => import(pathToFileURL(join(dist, path)).href);
   const { LmdbEngine } = await load('src/storage/lmdb.js');
   const { MemoryEngine } = await load('src/storage/memory.js');
@@ -163,7 +169,6 @@ async function measure(dist) {
   const keepAlive = setInterval(() => {}, 1000); // the nodes' timers are unref'd
   const bus = new SimBus({ seed: 1, clock: busClock, minDelayMs: 0, maxDelayMs: 0 });
   const ids = ['n1', 'n2', 'n3'];
-  const dirs = [];
   const nodes = await Promise.all(
     ids.map(async (id) => {
       let engine;
@@ -214,5 +219,4 @@ async function measure(dist) {
   console.log(`${endMark}${JSON.stringify({ done, errors, opsPerSecond: done / (elapsedMs / 1000), cpuUsPerOp: (cpu.user + cpu.system) / done })}`);
   await Promise.all(nodes.map((n) => n.stop()));
   clearInterval(keepAlive);
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }

@@ -205,6 +205,7 @@ export class Replica {
   /** One key of a replica get batch, read synchronously (the caller checked the engine can): its versions, or why not. */
   private readNow(key: string): ItemResult<{ versions: Version[] }> {
     try {
+      this.checkServing();
       return { ok: true, versions: this.getNow(key) };
     } catch (err) {
       return this.failure(err, 'get');
@@ -300,7 +301,7 @@ export class Replica {
       return this.refuse(msg, err);
     }
     // An engine that reads synchronously answers the batch at once: no promise per key.
-    const results = this.engine.getSync !== undefined && !this.bootstrapping
+    const results = this.engine.getSync !== undefined
       ? keys.map((key) => this.readNow(key))
       : await Promise.all(keys.map((key) => this.serveGet(key).then((versions): ItemResult<{ versions: Version[] }> => ({ ok: true, versions }), (err) => this.failure(err, 'get'))));
     this.send(msg, this.fitted(results, v));
@@ -355,8 +356,13 @@ export class Replica {
 
   /** A coordinator's read of this replica (remote or local): refused while bootstrapping. */
   async serveGet(key: string): Promise<Version[]> {
-    if (this.bootstrapping) throw new UnavailableError(bootstrappingMessage);
+    this.checkServing();
     return this.get(key);
+  }
+
+  /** A coordinator's read is refused (503) while this replica bootstraps: it may not hold what it had yet. */
+  private checkServing(): void {
+    if (this.bootstrapping) throw new UnavailableError(bootstrappingMessage);
   }
 
   /**
