@@ -35,6 +35,7 @@ import {
 } from '@nats-io/nats-core';
 import type { MsgImpl } from '@nats-io/nats-core/internal';
 import { Svcm, type ServiceMsg } from '@nats-io/services';
+import { stallMsMin } from '../core/clock.js';
 import { BadRequestError, ErrorCode, GodDbError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { isHeaderName, parseHeaderBlock, sanitizeHeaderValue, type HeaderBlock } from '../protocol/headers.js';
@@ -55,8 +56,6 @@ import {
 } from './transport.js';
 
 const sweepIntervalMs = 10;
-/** A sweep this much later than its interval means the process stalled: pending deadlines move by the stall. */
-const stallMsMin = 100;
 /** How long close() waits for subscriptions to drain before closing outright. */
 const drainTimeoutMs = 2000;
 /**

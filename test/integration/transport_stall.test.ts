@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
+import { fanOut, FanOutOutcome } from '../../src/node/coordinator/fan_out.js';
+import { realClock } from '../../src/node/clock/real_clock.js';
 import { connectNats, type NatsTransport } from '../../src/transport/nats.js';
 import { RequestTimeoutError, type Transport } from '../../src/transport/transport.js';
 
@@ -47,6 +49,7 @@ describe('NATS transport - a stalled process', () => {
       const nc = await connect({ servers: ${JSON.stringify(nats.url)} });
       nc.subscribe('stall.echo', { callback: (_e, m) => m.respond(m.data) });
       nc.subscribe('stall.silent', { callback: () => {} });
+      nc.subscribe('stall.later', { callback: (_e, m) => setTimeout(() => m.respond(m.data), 100) });
       await nc.flush();
       console.log('ready');
       await nc.closed();`;
@@ -93,5 +96,18 @@ describe('NATS transport - a stalled process', () => {
     stall(600);
     await assert.rejects(pending, RequestTimeoutError);
     assert.ok(performance.now() - started >= 600, 'it failed only after the stall');
+  });
+
+  it('fan-out - replies that arrived while the coordinator was stalled past its deadline win the quorum', async () => {
+    // A coordinator's own deadline (fanOut's timer) fires before the socket is read, as the
+    // transport's sweep does; it must not answer 504 for replicas that all answered.
+    // The replies come 100 ms after the requests: after the flush, during the stall.
+    const echo = (node: string) => transport.request('stall.later', new TextEncoder().encode(node), { timeoutMs: 300 }).then((r) => new TextDecoder().decode(r.data));
+    const { quorum } = fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 300 }, realClock, echo);
+    await transport.flush();
+    stall(1_000);
+    const q = await quorum;
+    assert.equal(q.outcome, FanOutOutcome.Won, `${q.outcome}: ${[...q.failed.values()].map((e) => e.message).join('; ')}`);
+    assert.deepEqual([...q.ok.values()].sort(), [...q.ok.keys()].sort(), 'each answer is its own echo');
   });
 });

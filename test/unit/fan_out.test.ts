@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Clock, TimerHandle } from '../../src/core/clock.js';
 import { fanOut, FanOutOutcome } from '../../src/node/coordinator/fan_out.js';
 import { FakeClock } from '../helpers/fake_clock.js';
 
@@ -15,6 +16,45 @@ function scripted(clock: FakeClock, behaviour: Record<string, Behaviour>) {
   };
   return { called, call };
 }
+
+/**
+ * A process's clock that can stop: while stopped (SIGSTOP) nothing runs;
+ * on `resumeAt` every timer due by then fires, late, before anything else,
+ * as Node runs overdue timers before it reads the socket.
+ */
+class PausableClock implements Clock {
+  private now = 0;
+  private readonly timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  nowMs(): number {
+    return this.now;
+  }
+  monotonicMs(): number {
+    return this.now;
+  }
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const t = { at: this.now + delayMs, fn, cancelled: false };
+    this.timers.push(t);
+    return { cancel: () => (t.cancelled = true) };
+  }
+  resumeAt(ms: number): void {
+    this.now = ms;
+    for (const t of this.timers.splice(0).sort((a, b) => a.at - b.at)) {
+      if (t.cancelled) continue;
+      if (t.at <= ms) t.fn();
+      else this.timers.push(t);
+    }
+  }
+}
+
+/** Calls that answer only when the test says so. */
+function manual() {
+  const answer = new Map<string, () => void>();
+  const call = (node: string) => new Promise<string>((resolve) => answer.set(node, () => resolve(node)));
+  return { answer, call };
+}
+
+const outcomeBy = async <T>(p: Promise<{ outcome: T }>): Promise<T | 'pending'> =>
+  Promise.race([p.then((r) => r.outcome), new Promise<'pending'>((r) => setImmediate(() => r('pending')))]);
 
 describe('fan-out', () => {
   it('fan-out - a write asks every target and wins at W', async () => {
@@ -63,5 +103,33 @@ describe('fan-out', () => {
     const clock = new FakeClock();
     const q = await clock.run(fanOut([], { needed: 1, timeoutMs: 1000 }, clock, async () => 'x').quorum);
     assert.equal(q.outcome, FanOutOutcome.Lost);
+  });
+
+  it('fan-out - a stall of the coordinator itself (SIGSTOP) does not time out replies that came in meanwhile', async () => {
+    const clock = new PausableClock();
+    const m = manual();
+    const { quorum } = fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 1000 }, clock, m.call);
+    // Stopped at 0, resumed at 2,400: the deadline fires 1,400 ms late, before the replies are read.
+    clock.resumeAt(2400);
+    assert.equal(await outcomeBy(quorum), 'pending', 'the late deadline waits as long again');
+    m.answer.get('a')!();
+    m.answer.get('b')!();
+    assert.equal(await outcomeBy(quorum), FanOutOutcome.Won);
+
+    // Without replies it still times out, once the stall's length has passed too.
+    const silent = manual();
+    const second = fanOut(['a', 'b'], { needed: 2, timeoutMs: 1000 }, clock, silent.call).quorum;
+    clock.resumeAt(2400 + 1000 + 500); // 500 ms late: a stall
+    assert.equal(await outcomeBy(second), 'pending');
+    clock.resumeAt(2400 + 1000 + 500 + 499);
+    assert.equal(await outcomeBy(second), 'pending');
+    clock.resumeAt(2400 + 1000 + 500 + 500);
+    assert.equal(await outcomeBy(second), FanOutOutcome.Timeout);
+
+    // A timer a little late (a busy event loop, under stallMsMin) is no stall: the deadline holds.
+    const busy = manual();
+    const third = fanOut(['a', 'b'], { needed: 1, timeoutMs: 1000 }, clock, busy.call).quorum;
+    clock.resumeAt(clock.nowMs() + 1050);
+    assert.equal(await outcomeBy(third), FanOutOutcome.Timeout);
   });
 });

@@ -8,7 +8,7 @@
  * passes; `all` once every replica called has answered or the deadline
  * passed (read repair works from it).
  */
-import type { Clock, TimerHandle } from '../../core/clock.js';
+import { setDeadline, type Clock, type TimerHandle } from '../../core/clock.js';
 import { newTally, recordFailure, recordSuccess, result, QuorumResult, type Tally } from '../../core/quorum.js';
 
 export const FanOutOutcome = { ...QuorumResult, Timeout: 'timeout' } as const;
@@ -89,7 +89,8 @@ export function fanOut<T>(
     );
   };
 
-  const deadline = clock.setTimer(opts.timeoutMs, () => {
+  // A stall of this process (SIGSTOP) is not the replicas' time: their replies wait in the socket.
+  const deadline = setDeadline(clock, opts.timeoutMs, () => {
     speculative?.cancel();
     if (!quorumDone) {
       quorumDone = true;
