@@ -19,7 +19,7 @@ import { connect, type ClusterStatus, type GodDbClient, type OwnersReport } from
 import { startNatsServer, type NatsServerHandle } from '../../src/devtools/servers.js';
 import { decode, encode, Kind } from '../../src/protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
-import { rawConnect, rawRequest } from '../helpers/nats_raw.js';
+import { rawConnect, rawRequest, type RawReply } from '../helpers/nats_raw.js';
 import { cliPath, runScript, startWorker, tempDir, type Worker } from '../helpers/workers.js';
 
 const cluster = 'elastic';
@@ -170,18 +170,27 @@ async function everyOwnerHolds(h: Harness, owners: Map<string, string[]>): Promi
   return new Map([...byNode].map(([n, ks]) => [n, ks.length]));
 }
 
-/** A client read with KV-R: 1; a request that lands on a paused node's queue subscription times out and is sent again. */
+/**
+ * A client read with KV-R: 1; a request that lands on a paused node's queue
+ * subscription times out (the client's own timeout) and is sent again. Any
+ * answer, a 504 included, is final: the live node reads its own copy.
+ */
 async function readOne(h: Harness, key: string): Promise<string> {
+  const tries: string[] = [];
   for (let attempt = 0; attempt < 30; attempt++) {
+    const sentMs = Date.now();
+    let r: RawReply;
     try {
-      const r = await rawRequest(h.nc, `kv.get.${key}`, '', { 'KV-R': '1' }, 400);
-      assert.equal(r.code, 200, `${key}: ${r.code} ${r.message}`);
-      return r.value;
+      r = await rawRequest(h.nc, `kv.get.${key}`, '', { 'KV-R': '1' }, 400);
     } catch (err) {
-      if (!/timeout/i.test((err as Error).message) && (err as { code?: string }).code !== 'TIMEOUT') throw err;
+      if ((err as Error).name !== 'TimeoutError' && !/^timeout$/i.test((err as Error).message)) throw err;
+      tries.push(`timeout@${Date.now() - sentMs}ms`);
+      continue;
     }
+    assert.equal(r.code, 200, `${key}: ${r.code} ${r.message} (after ${tries.length} timeouts)`);
+    return r.value;
   }
-  assert.fail(`${key}: no live node answered in 30 attempts`);
+  assert.fail(`${key}: no live node answered in 30 attempts: ${tries.join(' ')}`);
 }
 
 /**
@@ -204,6 +213,10 @@ async function readWithOthersPaused(h: Harness, node: string, keysOf: readonly s
     await pool(sample, 16, async (key) => {
       const value = await readOne(h, key);
       if (value !== expected.get(key)) wrong.push(key);
+    }).catch((err: Error) => {
+      // What the one live owner was doing (its log's tail), for a read that failed.
+      err.message += `\n${node}'s last log lines:\n${h.workers.get(node)!.logs.slice(-30).join('').slice(-6000)}`;
+      throw err;
     });
     assert.deepEqual(wrong, [], `read with KV-R: 1 from ${node} while ${pair} were paused`);
   } finally {
