@@ -371,7 +371,7 @@ describe('key lock runAll', () => {
 
   it(`key lock - runs and batches started in any order over shared keys never overlap on a key, all finish, and leave nothing held (seed ${seed})`, { timeout: 60_000 }, async () => {
     const lockKeys = ['a', 'b', 'c', 'd'];
-    const opArb = fc.record({ keys: fc.subarray(lockKeys, { minLength: 1 }), single: fc.boolean(), steps: fc.integer({ min: 0, max: 3 }), startAfter: fc.integer({ min: 0, max: 3 }) });
+    const opArb = fc.record({ keys: fc.subarray(lockKeys, { minLength: 1 }), how: fc.constantFrom('single', 'batch', 'take'), steps: fc.integer({ min: 0, max: 3 }), startAfter: fc.integer({ min: 0, max: 3 }) });
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 10 }), async (ops) => {
         const locks = new KeyLock(100);
@@ -387,10 +387,17 @@ describe('key lock runAll', () => {
           finished++;
         };
         await Promise.all(
-          ops.map(async ({ keys: held, single, steps, startAfter }) => {
+          ops.map(async ({ keys: held, how, steps, startAfter }) => {
             for (let i = 0; i < startAfter; i++) await Promise.resolve();
-            if (single) await locks.run(held[0]!, body([held[0]!], steps));
-            else await locks.runAll(held, body(held, steps));
+            if (how === 'single') return locks.run(held[0]!, body([held[0]!], steps));
+            // A synchronous take (the replica's merge): on refusal, the caller waits in runAll.
+            const release = how === 'take' ? locks.tryTakeAll(held) : undefined;
+            if (release === undefined) return locks.runAll(held, body(held, steps));
+            try {
+              await body(held, steps)();
+            } finally {
+              release();
+            }
           }),
         );
         assert.equal(finished, ops.length);
@@ -398,6 +405,27 @@ describe('key lock runAll', () => {
       }),
       runs(300),
     );
+  });
+
+  it('key lock - a synchronous take gets free keys only, and a run waiting for one starts once it is released', async () => {
+    const locks = new KeyLock(3);
+    const release = locks.tryTakeAll(['a', 'b']);
+    assert.ok(release !== undefined, 'free keys are taken');
+    assert.equal(locks.tryTakeAll(['b', 'c']), undefined, 'a key held refuses the whole take');
+    assert.equal(locks.tryTakeAll(['c', 'd']), undefined, 'over the limit: refused');
+    assert.equal(locks.size, 2, 'a refused take holds nothing');
+    const order: string[] = [];
+    const waiting = locks.run('b', async () => void order.push('run b'));
+    await settle();
+    assert.equal(order.length, 0, 'the run waits while b is held');
+    order.push('released');
+    release!();
+    await waiting;
+    assert.deepEqual(order, ['released', 'run b']);
+    assert.equal(locks.size, 0);
+    const again = locks.tryTakeAll(['a', 'b', 'c']);
+    assert.ok(again !== undefined, 'free again');
+    again!();
   });
 
   it('key lock - a batch over the limit is refused and releases the locks it took', async () => {

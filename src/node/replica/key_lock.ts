@@ -5,8 +5,32 @@
  */
 import { ErrorCode, GodDbError } from '../../core/errors.js';
 
+const settled = Promise.resolve();
+
+/**
+ * One holder of some keys. Its promise is made only when another run waits
+ * for it: a write whose keys nobody else wants costs no promise here.
+ */
+class Hold {
+  private released = false;
+  private promise: Promise<void> | undefined;
+  private resolve: (() => void) | undefined;
+
+  /** Settles once the holder has released its keys. */
+  wait(): Promise<void> {
+    if (this.released) return settled;
+    return (this.promise ??= new Promise<void>((r) => (this.resolve = r)));
+  }
+
+  release(): void {
+    this.released = true;
+    this.resolve?.();
+  }
+}
+
 export class KeyLock {
-  private readonly tails = new Map<string, Promise<void>>();
+  /** Each key held or waited for -> the last run to take it (the next waits for that one). */
+  private readonly tails = new Map<string, Hold>();
 
   constructor(private readonly max: number) {}
 
@@ -20,6 +44,20 @@ export class KeyLock {
   }
 
   /**
+   * Takes all `keys` (distinct) at once, synchronously, when none of them is
+   * held and they fit under `max`: returns the function that releases them.
+   * Otherwise takes nothing and returns undefined (then `runAll` waits or
+   * refuses). For a caller whose work under the locks starts synchronously.
+   */
+  tryTakeAll(keys: readonly string[]): (() => void) | undefined {
+    if (this.tails.size + keys.length > this.max) return undefined;
+    for (const key of keys) if (this.tails.has(key)) return undefined;
+    const hold = new Hold();
+    for (const key of keys) this.tails.set(key, hold);
+    return () => this.release(keys, hold);
+  }
+
+  /**
    * Runs `fn` holding the locks of all `keys` (duplicates count once). When
    * none of them is held (the common case) all are taken at once: a run that
    * waits for nothing cannot close a cycle. Otherwise they are taken one by
@@ -29,7 +67,14 @@ export class KeyLock {
    */
   async runAll<T>(keys: Iterable<string>, fn: () => Promise<T>): Promise<T> {
     const unique = [...new Set(keys)];
-    if (this.tails.size + unique.length <= this.max && unique.every((key) => !this.tails.has(key))) return this.holding(unique, fn);
+    const release = this.tryTakeAll(unique);
+    if (release !== undefined) {
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
+    }
     const sorted = unique.sort();
     const from = (i: number): Promise<T> => (i === sorted.length ? fn() : this.run(sorted[i]!, () => from(i + 1)));
     return from(0);
@@ -37,33 +82,20 @@ export class KeyLock {
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key);
-    if (!previous) {
-      if (this.tails.size >= this.max) throw new GodDbError(ErrorCode.QuorumNotMet, `replica busy: ${this.max} keys being written`);
-      return this.holding([key], fn);
-    }
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = previous.then(() => mine);
-    this.tails.set(key, tail);
-    await previous;
+    if (previous === undefined && this.tails.size >= this.max) throw new GodDbError(ErrorCode.QuorumNotMet, `replica busy: ${this.max} keys being written`);
+    const mine = new Hold();
+    this.tails.set(key, mine);
     try {
+      if (previous !== undefined) await previous.wait();
       return await fn();
     } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      this.release([key], mine);
     }
   }
 
-  /** Takes `keys`, none of them held, at once; runs `fn`; releases them. */
-  private async holding<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    for (const key of keys) this.tails.set(key, mine);
-    try {
-      return await fn();
-    } finally {
-      release();
-      for (const key of keys) if (this.tails.get(key) === mine) this.tails.delete(key);
-    }
+  /** Lets the next run of each key go; a key nobody waits for is free again. */
+  private release(keys: readonly string[], hold: Hold): void {
+    hold.release();
+    for (const key of keys) if (this.tails.get(key) === hold) this.tails.delete(key);
   }
 }

@@ -138,8 +138,12 @@ export class Replica {
    * (StaleWriteError, or the store's failure for every item of a key the
    * batch changed: putMany is all or nothing); rejects when a read fails.
    * The caller has checked the skew.
+   *
+   * With a synchronous engine and none of the keys held (the common case)
+   * the locks are taken, the keys read and merged now, and the engine's
+   * write is the one promise of the batch: no async frame per step.
    */
-  private async mergeAll(items: readonly MergeItem[]): Promise<(Error | undefined)[]> {
+  private mergeAll(items: readonly MergeItem[]): Promise<(Error | undefined)[]> {
     const failed: (Error | undefined)[] = new Array<Error | undefined>(items.length).fill(undefined);
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < items.length; i++) {
@@ -147,31 +151,73 @@ export class Replica {
       if (at === undefined) byKey.set(items[i]!.key, [i]);
       else at.push(i);
     }
-    if (byKey.size === 0) return failed;
+    if (byKey.size === 0) return Promise.resolve(failed);
     const keys = [...byKey.keys()];
-    await this.locks.runAll(keys, async () => {
-      const held = this.engine.getSync === undefined ? await Promise.all(keys.map((key) => this.get(key))) : keys.map((key) => this.getNow(key));
-      const changes: { key: string; held: Version[]; merged: Version[] }[] = [];
-      for (let k = 0; k < keys.length; k++) {
-        const key = keys[k]!;
-        let merged = held[k]!;
-        for (const i of byKey.get(key)!) {
-          const { versions, fresh } = items[i]!;
-          if (fresh === true && versions.length === 1) {
-            const floor = staleFloor(merged, versions[0]!, this.opts.conflictPolicy);
-            if (floor !== undefined) {
-              this.staleRefusals++;
-              failed[i] = new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
-              continue;
-            }
+    // So this node's later writes order after them.
+    const advance = (): (Error | undefined)[] => {
+      for (let i = 0; i < items.length; i++) if (failed[i] === undefined) for (const v of items[i]!.versions) this.hlc.advanceTo(v.hlc);
+      return failed;
+    };
+    const release = this.engine.getSync === undefined ? undefined : this.locks.tryTakeAll(keys);
+    if (release === undefined) {
+      return this.locks
+        .runAll(keys, async () => {
+          const held = this.engine.getSync === undefined ? await Promise.all(keys.map((key) => this.get(key))) : keys.map((key) => this.getNow(key));
+          await this.mergeHeld(items, byKey, keys, held, failed);
+        })
+        .then(advance);
+    }
+    let storing: Promise<void> | undefined;
+    try {
+      storing = this.mergeHeld(items, byKey, keys, keys.map((key) => this.getNow(key)), failed);
+    } catch (err) {
+      release();
+      return Promise.reject(err);
+    }
+    if (storing === undefined) {
+      release();
+      return Promise.resolve(advance());
+    }
+    return storing.then(
+      () => {
+        release();
+        return advance();
+      },
+      (err: unknown) => {
+        release();
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * mergeAll's work under the locks, given what each key holds: merges,
+   * writes the changed records, tells the listeners of each stored change
+   * (before the locks go) and marks the items whose key failed to store.
+   * Undefined when nothing changed.
+   */
+  private mergeHeld(items: readonly MergeItem[], byKey: Map<string, number[]>, keys: readonly string[], held: readonly Version[][], failed: (Error | undefined)[]): Promise<void> | undefined {
+    const changes: { key: string; held: Version[]; merged: Version[] }[] = [];
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!;
+      let merged = held[k]!;
+      for (const i of byKey.get(key)!) {
+        const { versions, fresh } = items[i]!;
+        if (fresh === true && versions.length === 1) {
+          const floor = staleFloor(merged, versions[0]!, this.opts.conflictPolicy);
+          if (floor !== undefined) {
+            this.staleRefusals++;
+            failed[i] = new StaleWriteError(`stale write of ${key}: this replica holds a version with timestamp or counter ${floor}`, floor);
+            continue;
           }
-          const next = this.merge(key, merged, versions);
-          if (!isUpToDate(merged, next)) merged = next;
         }
-        if (merged !== held[k]) changes.push({ key, held: held[k]!, merged });
+        const next = this.merge(key, merged, versions);
+        if (!isUpToDate(merged, next)) merged = next;
       }
-      if (changes.length === 0) return;
-      const stored = await this.store(changes.map(({ key, merged }) => ({ key, record: encodeRecord(merged) })));
+      if (merged !== held[k]) changes.push({ key, held: held[k]!, merged });
+    }
+    if (changes.length === 0) return undefined;
+    return this.store(changes.map(({ key, merged }) => ({ key, record: encodeRecord(merged) }))).then((stored) => {
       for (let c = 0; c < changes.length; c++) {
         const { key, held: before, merged } = changes[c]!;
         const failure = stored[c];
@@ -179,9 +225,6 @@ export class Replica {
         else for (const i of byKey.get(key)!) failed[i] ??= failure;
       }
     });
-    // So this node's later writes order after them.
-    for (let i = 0; i < items.length; i++) if (failed[i] === undefined) for (const v of items[i]!.versions) this.hlc.advanceTo(v.hlc);
-    return failed;
   }
 
   /**
@@ -191,15 +234,21 @@ export class Replica {
    * only that key's writes. Writing a merged record twice is harmless.
    * Resolves with each entry's failure, or undefined when it is stored.
    */
-  private async store(entries: readonly StorageEntry[]): Promise<(Error | undefined)[]> {
+  private store(entries: readonly StorageEntry[]): Promise<(Error | undefined)[]> {
+    let written: Promise<void>;
     try {
-      await this.engine.putMany(entries);
-      return entries.map(() => undefined);
+      written = this.engine.putMany(entries);
     } catch (err) {
-      if (entries.length === 1) return [asError(err)];
+      written = Promise.reject(err);
     }
-    const alone = await Promise.allSettled(entries.map(({ key, record }) => this.engine.put(key, record)));
-    return alone.map((r) => (r.status === 'fulfilled' ? undefined : asError(r.reason)));
+    return written.then(
+      () => new Array<Error | undefined>(entries.length).fill(undefined),
+      async (err: unknown) => {
+        if (entries.length === 1) return [asError(err)];
+        const alone = await Promise.allSettled(entries.map(({ key, record }) => this.engine.put(key, record)));
+        return alone.map((r) => (r.status === 'fulfilled' ? undefined : asError(r.reason)));
+      },
+    );
   }
 
   /** One key of a replica get batch, read synchronously (the caller checked the engine can): its versions, or why not. */
@@ -325,7 +374,7 @@ export class Replica {
    * items go to the hints, and while bootstrapping every item goes alone
    * (servePut answers it 503 once stored).
    */
-  private async putItems(items: readonly ReplicaPutItem[]): Promise<ItemResult<object>[]> {
+  private putItems(items: readonly ReplicaPutItem[]): Promise<ItemResult<object>[]> {
     const results: ItemResult<object>[] = [];
     const alone: Promise<void>[] = [];
     const batched: number[] = [];
@@ -342,16 +391,19 @@ export class Replica {
         results[i] = this.failure(err, 'put');
       }
     }
-    const batch = batched.length === 0 ? Promise.resolve([]) : this.mergeAll(batched.map((i) => items[i]!));
-    const settled = batch.then(
-      (failed) => failed.forEach((err, j) => void (err !== undefined && (results[batched[j]!] = this.failure(err, 'put')))),
-      (err) => {
-        const failure = this.failure(err, 'put');
-        for (const i of batched) results[i] = failure;
-      },
-    );
-    await Promise.all([...alone, settled]);
-    return results;
+    if (batched.length > 0) {
+      alone.push(
+        this.mergeAll(batched.map((i) => items[i]!)).then(
+          (failed) => failed.forEach((err, j) => void (err !== undefined && (results[batched[j]!] = this.failure(err, 'put')))),
+          (err) => {
+            const failure = this.failure(err, 'put');
+            for (const i of batched) results[i] = failure;
+          },
+        ),
+      );
+    }
+    // A message's items are all batched (the common case): its one merge is the only wait.
+    return (alone.length === 1 ? alone[0]! : Promise.all(alone)).then(() => results);
   }
 
   /** A coordinator's read of this replica (remote or local): refused while bootstrapping. */
@@ -384,7 +436,7 @@ export class Replica {
       this.localBatch = batch = started;
       queueMicrotask(() => {
         if (this.localBatch === started) this.localBatch = undefined;
-        void this.storeLocal(started);
+        this.storeLocal(started);
       });
     }
     const b = batch;
@@ -392,13 +444,18 @@ export class Replica {
     return new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject }));
   }
 
-  private async storeLocal(batch: LocalBatch): Promise<void> {
-    try {
-      const failed = await this.mergeAll(batch.items);
-      failed.forEach((err, i) => (err === undefined ? batch.waiters[i]!.resolve() : batch.waiters[i]!.reject(err)));
-    } catch (err) {
+  /** Settles each waiter of a local batch with its write's outcome; never throws (it runs from a microtask). */
+  private storeLocal(batch: LocalBatch): void {
+    const failAll = (err: unknown): void => {
       for (const w of batch.waiters) w.reject(err);
+    };
+    let merged: Promise<(Error | undefined)[]>;
+    try {
+      merged = this.mergeAll(batch.items);
+    } catch (err) {
+      return failAll(err);
     }
+    merged.then((failed) => failed.forEach((err, i) => (err === undefined ? batch.waiters[i]!.resolve() : batch.waiters[i]!.reject(err))), failAll);
   }
 
   /** A replica put item: stored here, or kept as a hint for the member it names. */
