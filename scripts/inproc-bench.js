@@ -12,7 +12,13 @@
 //
 //   node scripts/inproc-bench.js [--op put|get] [--concurrency 64] [--seconds 4] [--engine lmdb|memory]
 //                                [--keys 10000] [--value-bytes 100] [--rounds 3] [--a DIST] [--b DIST]
-//                                [--node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"]
+//                                [--node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--promises]
+//
+// --promises also counts the promises created per operation (an async_hooks
+// init hook over the measured window; the client's and the bus's included).
+// The count repeats within a promise or two; with the hook on, V8 takes its
+// slower promise paths (an await makes one more), so that run's CPU and
+// bytes are not comparable with runs without it.
 //
 // --b is the build measured (default ./dist); with --a, a second build (e.g. a
 // worktree of another revision, compiled) runs alternately with it, round by
@@ -24,7 +30,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const usage = 'usage: inproc-bench.js [--op put|get] [--concurrency N] [--seconds N] [--engine lmdb|memory] [--keys N] [--value-bytes N] [--rounds N] [--a DIST] [--b DIST] [--node-options="OPTS"]';
+const usage = 'usage: inproc-bench.js [--op put|get] [--concurrency N] [--seconds N] [--engine lmdb|memory] [--keys N] [--value-bytes N] [--rounds N] [--a DIST] [--b DIST] [--node-options="OPTS"] [--promises]';
 const { values } = parseArgsOrExit({
   options: {
     op: { type: 'string', default: 'put' },
@@ -38,6 +44,7 @@ const { values } = parseArgsOrExit({
     b: { type: 'string', default: 'dist' },
     // Node options for the children, space-separated (a V8 profile of each measurement, say).
     'node-options': { type: 'string', default: '' },
+    promises: { type: 'boolean', default: false },
     child: { type: 'boolean', default: false },
   },
 });
@@ -86,7 +93,7 @@ function summarize() {
   const builds = values.a === undefined ? [['B', resolve(values.b)]] : [['A', resolve(values.a)], ['B', resolve(values.b)]];
   const rows = new Map(builds.map(([name]) => [name, []]));
   const self = fileURLToPath(import.meta.url);
-  const shared = ['--op', values.op, '--concurrency', String(concurrency), '--seconds', String(seconds), '--engine', values.engine, '--keys', String(keyCount), '--value-bytes', String(valueBytes)];
+  const shared = ['--op', values.op, '--concurrency', String(concurrency), '--seconds', String(seconds), '--engine', values.engine, '--keys', String(keyCount), '--value-bytes', String(valueBytes), ...(values.promises ? ['--promises'] : [])];
   console.log(`inproc-bench: ${values.op} C=${concurrency}, ${seconds} s windows, ${values.engine}, ${keyCount} keys of ${valueBytes} B; ${builds.map(([n, d]) => `${n} ${d}`).join(', ')}`);
   for (let round = 1; round <= rounds; round++) {
     for (const [name, dist] of builds) {
@@ -98,7 +105,7 @@ function summarize() {
         process.exit(1);
       }
       rows.get(name).push(result);
-      console.log(`round ${round} ${name}: ${Math.round(result.opsPerSecond)} ops/s, CPU ${result.cpuUsPerOp.toFixed(1)} µs/op, allocated ${result.allocatedKbPerOp.toFixed(1)} KB/op over ${result.gcs} GCs${result.errors > 0 ? `, ${result.errors} errors` : ''}`);
+      console.log(`round ${round} ${name}: ${Math.round(result.opsPerSecond)} ops/s, CPU ${result.cpuUsPerOp.toFixed(1)} µs/op, allocated ${result.allocatedKbPerOp.toFixed(1)} KB/op over ${result.gcs} GCs${result.promises === undefined ? '' : `, ${(result.promises / result.done).toFixed(1)} promises/op`}${result.errors > 0 ? `, ${result.errors} errors` : ''}`);
     }
   }
   const median = (xs) => {
@@ -106,7 +113,8 @@ function summarize() {
     return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   for (const [name, rs] of rows) {
-    console.log(`${name} medians: ${Math.round(median(rs.map((r) => r.opsPerSecond)))} ops/s, CPU ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} µs/op, allocated ${median(rs.map((r) => r.allocatedKbPerOp)).toFixed(1)} KB/op`);
+    const promises = values.promises ? `, ${median(rs.map((r) => r.promises / r.done)).toFixed(1)} promises/op` : '';
+    console.log(`${name} medians: ${Math.round(median(rs.map((r) => r.opsPerSecond)))} ops/s, CPU ${median(rs.map((r) => r.cpuUsPerOp)).toFixed(1)} µs/op, allocated ${median(rs.map((r) => r.allocatedKbPerOp)).toFixed(1)} KB/op${promises}`);
   }
   if (values.a !== undefined) {
     const [a, b] = [rows.get('A'), rows.get('B')];
@@ -210,13 +218,21 @@ async function measure(dist, dirs) {
   };
   await runFor(2000); // warm-up: the JIT, and anti-entropy's first tree builds
   errors = 0;
+  let promises = 0;
+  let counting = false;
+  if (values.promises) {
+    const { createHook } = await import('node:async_hooks');
+    createHook({ init: (_id, type) => void (counting && type === 'PROMISE' && promises++) }).enable();
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   console.log(startMark);
+  counting = true;
   await runFor(seconds * 1000);
+  counting = false;
   const cpu = process.cpuUsage(cpu0);
   const elapsedMs = performance.now() - t0;
-  console.log(`${endMark}${JSON.stringify({ done, errors, opsPerSecond: done / (elapsedMs / 1000), cpuUsPerOp: (cpu.user + cpu.system) / done })}`);
+  console.log(`${endMark}${JSON.stringify({ done, errors, opsPerSecond: done / (elapsedMs / 1000), cpuUsPerOp: (cpu.user + cpu.system) / done, ...(values.promises ? { promises } : {}) })}`);
   await Promise.all(nodes.map((n) => n.stop()));
   clearInterval(keepAlive);
 }
