@@ -21,19 +21,21 @@ export const stallMsMin = 100;
 /**
  * A deadline that does not count a stall of this process against what it
  * waits for: when it fires `stallMsMin` or more past due, it waits that long
- * again. After a stall the timers run before the poll phase reads what came
- * in meanwhile (the replies waited in the socket), so a plain timer would
- * time out work that had finished; the transport moves its own request
- * deadlines the same way. A fake clock fires timers on time: simulations
- * are unchanged.
+ * again, once. After a stall the timers run before the poll phase reads what
+ * came in meanwhile (the replies waited in the socket), so a plain timer
+ * would time out work that had finished; the transport moves its own
+ * request deadlines the same way. Once only: an event loop that stays late
+ * (overload, not a pause) would otherwise put the deadline off for as long
+ * as it lags. A fake clock fires timers on time: simulations are unchanged.
  */
 export function setDeadline(clock: Clock, delayMs: number, fn: () => void): TimerHandle {
-  let dueMs = clock.monotonicMs() + delayMs;
+  const dueMs = clock.monotonicMs() + delayMs;
+  let extended = false;
   let timer: TimerHandle;
   const fire = (): void => {
     const lateMs = clock.monotonicMs() - dueMs;
-    if (lateMs <= stallMsMin) return fn();
-    dueMs += 2 * lateMs; // fired at dueMs + lateMs, waits lateMs more
+    if (extended || lateMs <= stallMsMin) return fn();
+    extended = true;
     timer = clock.setTimer(lateMs, fire);
   };
   timer = clock.setTimer(delayMs, fire);

@@ -343,6 +343,8 @@ interface Pending {
   deadlineMs: number;
   subject: string;
   timeoutMs: number;
+  /** Its deadline has been moved by a stall once; a later one counts (a loop that stays late). */
+  forgiven: boolean;
 }
 
 /** A reply: a malformed header block reads as no headers (the payload then fails to decode). */
@@ -632,7 +634,16 @@ export class NatsTransport implements Transport {
       this.sweeper = undefined;
       return;
     }
-    if (stalledMs > stallMsMin) for (const p of this.pending.values()) p.deadlineMs += stalledMs;
+    // Once per request, as the coordinator's fan-out deadline (core/clock.ts setDeadline): an
+    // event loop that stays late is overload, and would otherwise put every deadline off for as
+    // long as it lags.
+    if (stalledMs > stallMsMin) {
+      for (const p of this.pending.values()) {
+        if (p.forgiven) continue;
+        p.deadlineMs += stalledMs;
+        p.forgiven = true;
+      }
+    }
     for (const [token, p] of this.pending) {
       if (p.deadlineMs <= now) {
         this.pending.delete(token);
@@ -648,7 +659,7 @@ export class NatsTransport implements Transport {
     }
     const token = (this.seq++).toString(36);
     return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, deadlineMs: performance.now() + opts.timeoutMs, subject, timeoutMs: opts.timeoutMs });
+      this.pending.set(token, { resolve, reject, deadlineMs: performance.now() + opts.timeoutMs, subject, timeoutMs: opts.timeoutMs, forgiven: false });
       if (this.sweeper === undefined) this.startSweeping();
       try {
         const h = toNatsHeaders(opts.headers);

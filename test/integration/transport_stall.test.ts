@@ -98,6 +98,25 @@ describe('NATS transport - a stalled process', () => {
     assert.ok(performance.now() - started >= 600, 'it failed only after the stall');
   });
 
+  it('transport - a stall is forgiven once per request: stalled again, it times out at its moved deadline', async () => {
+    const started = performance.now();
+    const pending = transport.request('stall.silent', new Uint8Array(0), { timeoutMs: 300 });
+    let settled = false;
+    pending.then(() => (settled = true), () => (settled = true));
+    await transport.flush();
+    stall(1_000); // the deadline moves by about 990 ms, to about 1,290 ms after the start
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a sweep runs and moves it
+    assert.equal(settled, false, 'the first stall is not counted');
+    stall(1_000); // past the moved deadline: a second stall is not forgiven
+    const afterSecondMs = performance.now();
+    // The first sweep after it (due within 10 ms) times it out; a second move would keep it
+    // pending for about 1,000 ms more.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(settled, true, `still pending ${Math.round(performance.now() - afterSecondMs)} ms after a second stall past its moved deadline`);
+    await assert.rejects(pending, RequestTimeoutError);
+    assert.ok(performance.now() - started >= 2_000, 'it failed only after both stalls');
+  });
+
   it('fan-out - replies that arrived while the coordinator was stalled past its deadline win the quorum', async () => {
     // A coordinator's own deadline (fanOut's timer) fires before the socket is read, as the
     // transport's sweep does; it must not answer 504 for replicas that all answered.

@@ -126,6 +126,15 @@ describe('fan-out', () => {
     clock.resumeAt(2400 + 1000 + 500 + 500);
     assert.equal(await outcomeBy(second), FanOutOutcome.Timeout);
 
+    // The wait after a stall is given once: late again (a loop that stays late), it times out.
+    const twice = manual();
+    const fourth = fanOut(['a', 'b'], { needed: 2, timeoutMs: 1000 }, clock, twice.call).quorum;
+    const startedMs = clock.nowMs();
+    clock.resumeAt(startedMs + 1000 + 300); // 300 ms late: waits 300 more
+    assert.equal(await outcomeBy(fourth), 'pending');
+    clock.resumeAt(startedMs + 1000 + 300 + 300 + 250); // late again by 250 ms
+    assert.equal(await outcomeBy(fourth), FanOutOutcome.Timeout);
+
     // A timer a little late (a busy event loop, under stallMsMin) is no stall: the deadline holds.
     const busy = manual();
     const third = fanOut(['a', 'b'], { needed: 1, timeoutMs: 1000 }, clock, busy.call).quorum;
