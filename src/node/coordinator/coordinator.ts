@@ -188,8 +188,11 @@ export class Coordinator {
       // Replicas that agree on one version (the common case): nothing to union, and nothing to
       // repair unless a replica that answered after the quorum holds something else.
       const agreed = agreedSingle([...q.ok.values()]);
-      if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => (agreed !== undefined && a.ok.size === q.ok.size ? undefined : this.repair(key, a))));
-      else this.repairsSkipped++;
+      // When every replica called has answered and they agree, no later answer can call for a repair.
+      if (agreed === undefined || q.ok.size < q.called) {
+        if (this.background.size < limits.readRepairsInflightMax) this.track(all.then((a) => (agreed !== undefined && a.ok.size === q.ok.size ? undefined : this.repair(key, a))));
+        else this.repairsSkipped++;
+      }
       const siblingsMax = Math.min(this.opts.siblingsMax ?? limits.siblingsMax, limits.siblingsMax);
       const versions = agreed ?? reconcile([...q.ok.values()], this.opts.conflictPolicy, siblingsMax, (n) => {
         this.siblingsCollapsed += n;

@@ -19,6 +19,8 @@ export interface FanOutResult<T> {
   ok: Map<string, T>;
   failed: Map<string, Error>;
   tally: Tally;
+  /** Targets called by then (the first `initial`, and the spares called since). */
+  called: number;
 }
 
 export interface FanOutOptions {
@@ -49,8 +51,8 @@ export function fanOut<T>(
   const all = new Promise<FanOutResult<T>>((r) => (resolveAll = r));
   // The quorum's answer is a copy (answers keep coming after it); `all`'s are the maps themselves,
   // which nothing changes once it has settled.
-  const snapshot = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok: new Map(ok), failed: new Map(failed), tally });
-  const final = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok, failed, tally });
+  const snapshot = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok: new Map(ok), failed: new Map(failed), tally, called: next });
+  const final = (outcome: FanOutOutcome): FanOutResult<T> => ({ outcome, ok, failed, tally, called: next });
   let speculative: TimerHandle | undefined;
 
   const settle = (): void => {

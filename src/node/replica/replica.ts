@@ -94,11 +94,16 @@ export class Replica {
     this.logs = new LogLimiter(logger);
   }
 
-  async get(key: string): Promise<Version[]> {
-    if (this.engine.getSync !== undefined) return this.getNow(key);
-    const record = await this.engine.get(key);
-    if (record === undefined) return [];
-    return decodeRecord(record);
+  /** What the key holds; at once (a settled promise, no async frame) from an engine that reads synchronously. */
+  get(key: string): Promise<Version[]> {
+    if (this.engine.getSync !== undefined) {
+      try {
+        return Promise.resolve(this.getNow(key));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.engine.get(key).then((record) => (record === undefined ? [] : decodeRecord(record)));
   }
 
   /**
@@ -407,8 +412,12 @@ export class Replica {
   }
 
   /** A coordinator's read of this replica (remote or local): refused while bootstrapping. */
-  async serveGet(key: string): Promise<Version[]> {
-    this.checkServing();
+  serveGet(key: string): Promise<Version[]> {
+    try {
+      this.checkServing();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.get(key);
   }
 
