@@ -96,13 +96,7 @@ export class Replica {
 
   /** What the key holds; at once (a settled promise, no async frame) from an engine that reads synchronously. */
   get(key: string): Promise<Version[]> {
-    if (this.engine.getSync !== undefined) {
-      try {
-        return Promise.resolve(this.getNow(key));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
+    if (this.engine.getSync !== undefined) return settledWith(() => this.getNow(key));
     return this.engine.get(key).then((record) => (record === undefined ? [] : decodeRecord(record)));
   }
 
@@ -167,8 +161,7 @@ export class Replica {
     if (release === undefined) {
       return this.locks
         .runAll(keys, async () => {
-          const held = this.engine.getSync === undefined ? await Promise.all(keys.map((key) => this.get(key))) : keys.map((key) => this.getNow(key));
-          await this.mergeHeld(items, byKey, keys, held, failed);
+          await this.mergeHeld(items, byKey, keys, await Promise.all(keys.map((key) => this.get(key))), failed);
         })
         .then(advance);
     }
@@ -240,13 +233,7 @@ export class Replica {
    * Resolves with each entry's failure, or undefined when it is stored.
    */
   private store(entries: readonly StorageEntry[]): Promise<(Error | undefined)[]> {
-    let written: Promise<void>;
-    try {
-      written = this.engine.putMany(entries);
-    } catch (err) {
-      written = Promise.reject(err);
-    }
-    return written.then(
+    return settledWith(() => this.engine.putMany(entries)).then(
       () => new Array<Error | undefined>(entries.length).fill(undefined),
       async (err: unknown) => {
         if (entries.length === 1) return [asError(err)];
@@ -413,12 +400,10 @@ export class Replica {
 
   /** A coordinator's read of this replica (remote or local): refused while bootstrapping. */
   serveGet(key: string): Promise<Version[]> {
-    try {
+    return settledWith(() => {
       this.checkServing();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.get(key);
+      return this.get(key);
+    });
   }
 
   /** A coordinator's read is refused (503) while this replica bootstraps: it may not hold what it had yet. */
@@ -543,6 +528,15 @@ export class Replica {
     const out: ItemFailure = { ok: false, code, error: err instanceof Error ? err.message : String(err) };
     if (err instanceof StaleWriteError) out.floor = err.floor;
     return out;
+  }
+}
+
+/** `fn`'s result as a promise, its throw as a rejection: no async frame for work that is often synchronous. */
+function settledWith<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 
