@@ -88,6 +88,47 @@ describe('fan-out', () => {
     assert.equal(clock.nowMs() - start, 51, 'won when the spare answered');
   });
 
+  it('fan-out - the speculative spare is not asked when the first replies came in during a stall', async () => {
+    const clock = new PausableClock();
+    const calls: string[] = [];
+    const m = manual();
+    const call = (node: string) => {
+      calls.push(node);
+      return m.call(node);
+    };
+    const { quorum } = fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 1000, initial: 2, speculativeMs: 50 }, clock, call);
+    // Stopped at 0, resumed at 400: the speculative timer fires 350 ms late, before the replies are read.
+    clock.resumeAt(400);
+    assert.deepEqual(calls, ['a', 'b'], 'a late speculative timer waits its lateness again');
+    m.answer.get('a')!();
+    m.answer.get('b')!();
+    assert.equal(await outcomeBy(quorum), FanOutOutcome.Won);
+    clock.resumeAt(1000);
+    assert.deepEqual(calls, ['a', 'b'], 'no spare once the quorum is won');
+
+    // Still slow after the stall's length: the spare is asked then.
+    const slow = manual();
+    const slowCalls: string[] = [];
+    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, (node) => {
+      slowCalls.push(node);
+      return slow.call(node);
+    });
+    clock.resumeAt(1000 + 50 + 200); // 200 ms late
+    assert.deepEqual(slowCalls, ['a', 'b']);
+    clock.resumeAt(1000 + 50 + 200 + 200);
+    assert.deepEqual(slowCalls, ['a', 'b', 'c']);
+
+    // A little late (under stallMsMin) is no stall: the spare is asked at once.
+    const busy = manual();
+    const busyCalls: string[] = [];
+    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, (node) => {
+      busyCalls.push(node);
+      return busy.call(node);
+    });
+    clock.resumeAt(clock.nowMs() + 50 + 40);
+    assert.deepEqual(busyCalls, ['a', 'b', 'c']);
+  });
+
   it('fan-out - lost as soon as too few can still answer; timeout at the deadline', async () => {
     const clock = new FakeClock();
     const s = scripted(clock, { a: { afterMs: 1, fail: true }, b: { afterMs: 2, fail: true }, c: { afterMs: 500 } });

@@ -6,7 +6,9 @@
  * speculative retry). Reads start with R targets, writes with all of them.
  * `quorum` settles as soon as the tally is won or lost or the deadline
  * passes; `all` once every replica called has answered or the deadline
- * passed (read repair works from it).
+ * passed (read repair works from it). Both timers forgive a stall of this
+ * process once (core/clock.ts setDeadline): the replies that came in during
+ * it are read before either gives up on them.
  */
 import { setDeadline, type Clock, type TimerHandle } from '../../core/clock.js';
 import { newTally, recordFailure, recordSuccess, result, QuorumResult, type Tally } from '../../core/quorum.js';
@@ -106,7 +108,8 @@ export function fanOut<T>(
   const initial = Math.min(opts.initial ?? targets.length, targets.length);
   for (let i = 0; i < initial; i++) launch();
   if (opts.speculativeMs !== undefined && next < targets.length) {
-    speculative = clock.setTimer(opts.speculativeMs, () => {
+    // After a stall a spare would be asked for answers that wait in the socket: a wasted read.
+    speculative = setDeadline(clock, opts.speculativeMs, () => {
       if (!quorumDone && next < targets.length) launch();
     });
   }
