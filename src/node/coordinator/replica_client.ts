@@ -16,17 +16,7 @@ import { versionsBytes, type Version } from '../../core/version.js';
 import { askAloneCode, decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import { replyError, type Transport } from '../../transport/transport.js';
-
-interface Waiter<T> {
-  resolve(value: T): void;
-  reject(err: Error): void;
-}
-
-interface Batch<I, T> {
-  items: I[];
-  waiters: Waiter<T>[];
-  bytes: number;
-}
+import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 
 type Sender<I, T> = (node: string, batch: Batch<I, T>) => Promise<void>;
 
@@ -41,9 +31,8 @@ export interface ReplicaClientOptions {
 }
 
 export class ReplicaClient {
-  private readonly gets = new Map<string, Batch<string, Version[]>>();
-  private readonly puts = new Map<string, Batch<ReplicaPutItem, void>>();
-  private readonly batchBytesMax: number;
+  private readonly gets: TurnBatches<string, Version[]>;
+  private readonly puts: TurnBatches<ReplicaPutItem, void>;
   private readonly requestBytesMax: number;
   private readonly protocolOf: (node: string) => number;
 
@@ -55,12 +44,14 @@ export class ReplicaClient {
   ) {
     this.requestBytesMax = opts.requestBytesMax ?? Number.POSITIVE_INFINITY;
     // A quarter of the payload bound leaves room for the estimate's error; a larger item travels alone.
-    this.batchBytesMax = Math.min(limits.replicaBatchBytesMax, Math.floor(this.requestBytesMax / 4));
+    const batchBytesMax = Math.min(limits.replicaBatchBytesMax, Math.floor(this.requestBytesMax / 4));
+    this.gets = new TurnBatches((node, batch) => void this.sendGets(node, batch), limits.replicaBatchItemsMax, batchBytesMax);
+    this.puts = new TurnBatches((node, batch) => void this.sendPuts(node, batch), limits.replicaBatchItemsMax, batchBytesMax);
     this.protocolOf = opts.protocolOf ?? (() => protocolVersion);
   }
 
   get(node: string, key: string): Promise<Version[]> {
-    return this.enqueue(this.gets, node, key, key.length + itemOverheadBytes, this.sendGets);
+    return this.gets.add(node, key, key.length + itemOverheadBytes);
   }
 
   /**
@@ -72,30 +63,7 @@ export class ReplicaClient {
     const bytes = key.length + itemOverheadBytes + versionsBytes(versions);
     const item: ReplicaPutItem = fresh ? { key, versions, fresh } : { key, versions };
     if (hintFor !== undefined) item.hintFor = hintFor;
-    return this.enqueue(this.puts, node, item, bytes, this.sendPuts);
-  }
-
-  private enqueue<I, T>(pending: Map<string, Batch<I, T>>, node: string, item: I, bytes: number, send: Sender<I, T>): Promise<T> {
-    let batch = pending.get(node);
-    if (batch && (batch.items.length >= limits.replicaBatchItemsMax || batch.bytes + bytes > this.batchBytesMax)) {
-      pending.delete(node);
-      void send(node, batch);
-      batch = undefined;
-    }
-    if (!batch) {
-      const fresh: Batch<I, T> = { items: [], waiters: [], bytes: 0 };
-      pending.set(node, fresh);
-      queueMicrotask(() => {
-        if (pending.get(node) !== fresh) return; // already sent because it filled up
-        pending.delete(node);
-        void send(node, fresh);
-      });
-      batch = fresh;
-    }
-    batch.items.push(item);
-    batch.bytes += bytes;
-    const b = batch;
-    return new Promise<T>((resolve, reject) => b.waiters.push({ resolve, reject }));
+    return this.puts.add(node, item, bytes);
   }
 
   private readonly sendGets: Sender<string, Version[]> = async (node, batch) => {

@@ -26,6 +26,7 @@ import type { InboundMessage, Subscription, Transport } from '../../transport/tr
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { KeyLock } from './key_lock.js';
 import { LogLimiter } from '../log_limiter.js';
+import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 
 export interface ReplicaOptions {
   conflictPolicy: ConflictPolicy;
@@ -55,16 +56,11 @@ interface MergeItem {
   fresh?: boolean;
 }
 
-/** Writes this node coordinates for itself, gathered over one microtask checkpoint (servePut). */
-interface LocalBatch {
-  items: MergeItem[];
-  waiters: { resolve(): void; reject(err: unknown): void }[];
-}
 
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
-  /** This microtask checkpoint's writes coordinated here (servePut), stored together. */
-  private localBatch: LocalBatch | undefined;
+  /** The writes this node coordinates for itself over one microtask checkpoint (servePut), stored together. */
+  private readonly localBatches = new TurnBatches<MergeItem, void>((_, batch) => this.storeLocal(batch), limits.replicaBatchItemsMax);
   private readonly listeners: StoreListener[] = [];
   /** Set by the node when hinted handoff runs; hinted items are refused (503) without it. */
   hints: HintSink | undefined;
@@ -424,22 +420,11 @@ export class Replica {
       throw new UnavailableError(`${bootstrappingMessage}; the write was stored, not counted`);
     }
     this.checkSkew(versions);
-    let batch = this.localBatch;
-    if (batch === undefined || batch.items.length >= limits.replicaBatchItemsMax) {
-      const started: LocalBatch = { items: [], waiters: [] };
-      this.localBatch = batch = started;
-      queueMicrotask(() => {
-        if (this.localBatch === started) this.localBatch = undefined;
-        this.storeLocal(started);
-      });
-    }
-    const b = batch;
-    b.items.push({ key, versions, fresh });
-    return new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject }));
+    return this.localBatches.add('', { key, versions, fresh });
   }
 
   /** Settles each waiter of a local batch with its write's outcome; never throws (it runs from a microtask). */
-  private storeLocal(batch: LocalBatch): void {
+  private storeLocal(batch: Batch<MergeItem, void>): void {
     const failAll = (err: unknown): void => {
       for (const w of batch.waiters) w.reject(err);
     };
