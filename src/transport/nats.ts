@@ -39,6 +39,7 @@ import { stallMsMin } from '../core/clock.js';
 import { BadRequestError, ErrorCode, GodDbError } from '../core/errors.js';
 import { limits } from '../core/limits.js';
 import { isHeaderName, parseHeaderBlock, sanitizeHeaderValue, type HeaderBlock } from '../protocol/headers.js';
+import { Handling } from './handling.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -429,37 +430,6 @@ class NatsInbound implements InboundMessage {
     } catch (err) {
       this.reports.report(err, this.subject, 'error reply failed');
     }
-  }
-}
-
-/**
- * The handlers of one subscription still running, so that drain() can wait
- * for them. Nothing a handler throws or rejects with reaches nats.js (whose
- * reader it would end) or the process: it goes to `failed`.
- */
-class Handling {
-  private readonly running = new Set<Promise<void>>();
-
-  run(handler: MessageHandler, msg: InboundMessage, failed: (err: unknown) => void): void {
-    let p: void | Promise<void>;
-    try {
-      p = handler(msg);
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    if (!(p instanceof Promise)) return;
-    const running = p;
-    this.running.add(running);
-    const done = () => void this.running.delete(running);
-    running.then(done, (err: unknown) => {
-      done();
-      failed(err);
-    });
-  }
-
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.running]);
   }
 }
 

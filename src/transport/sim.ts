@@ -19,6 +19,7 @@
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, GodDbError } from '../core/errors.js';
 import { isHeaderName, sanitizeHeaderValue } from '../protocol/headers.js';
+import { Handling } from './handling.js';
 import {
   NoRespondersError,
   RequestTimeoutError,
@@ -462,29 +463,13 @@ export class SimTransport implements Transport {
   }
 
   subscribe(subject: string, handler: MessageHandler, opts?: { queue?: string }): Subscription {
-    const running = new Set<Promise<void>>();
+    const handling = new Handling();
     // As nats.ts dispatches: nothing a handler throws or rejects with escapes; a request it left unanswered gets 500.
-    const tracked: MessageHandler = (m) => {
-      const failed = (err: unknown) => {
+    const tracked: MessageHandler = (m) =>
+      handling.run(handler, m, (err) => {
         this.bus.report({ conn: this.conn, subject: m.subject, what: 'handler failed', err });
         if (m instanceof SimInbound && m.expectsReply && !m.replied) m.respondError(ErrorCode.Internal, `internal error: ${messageOf(err)}`);
-      };
-      let p: void | Promise<void>;
-      try {
-        p = handler(m);
-      } catch (err) {
-        failed(err);
-        return;
-      }
-      if (!(p instanceof Promise)) return;
-      const handling = p;
-      running.add(handling);
-      const done = () => void running.delete(handling);
-      handling.then(done, (err: unknown) => {
-        done();
-        failed(err);
       });
-    };
     const sub: SimSub = { ep: this, tokens: subject.split('.'), queue: opts?.queue, handler: tracked, active: this.alive };
     if (sub.active) this.bus.addSub(sub);
     this.mine.push(sub);
@@ -498,7 +483,7 @@ export class SimTransport implements Transport {
         sub.draining = true;
         // What was addressed to it before arrives within the longest delay; then its handlers finish.
         await new Promise<void>((r) => this.bus.opts.clock.setTimer(this.bus.deliveryDelayMsMax(), r));
-        await Promise.allSettled([...running]);
+        await handling.settled();
         unsubscribe();
       },
     };
