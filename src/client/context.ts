@@ -119,8 +119,11 @@ export interface ContextCredentials {
   user?: string;
   pass?: string;
   token?: string;
+  /** A NATS .creds file (JWT + nkey seed). */
   credsFile?: string;
+  /** A file holding an nkey seed. */
   nkeySeedFile?: string;
+  /** TLS to NATS; an empty object enables it with the system CAs. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
 

@@ -16,7 +16,7 @@ import { connectNats, type NatsOptions } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
 import { clientOverTransport, type ClientRouting, type GodDbClient } from './client.js';
 import { ConnectionError } from './connection_error.js';
-import { credentialsOf, resolveTarget, type Target } from './context.js';
+import { credentialsOf, resolveTarget, type ContextCredentials, type Target } from './context.js';
 
 export {
   BadRequestError,
@@ -44,7 +44,8 @@ export { clusterStatus, type ClusterStatus, type MemberStatusView } from './ring
 export type { OwnersReport, RingMemberReport, RingReport } from '../protocol/placement_report.js';
 export { AnswerClass, answerClass, summarizeRequests, type RequestCounts, type RequestSummary } from '../protocol/request_counts.js';
 
-export interface ConnectOptions extends ClientRouting {
+/** How connect() reaches NATS: where, with which credentials (the fields a context file holds), and how long it waits. */
+export interface ConnectOptions extends ClientRouting, ContextCredentials {
   /**
    * One NATS URL or several (any server of the cluster). Default: the
    * context's (GODDB_CONTEXT, else ~/.config/goddb/context.json, which
@@ -54,15 +55,6 @@ export interface ConnectOptions extends ClientRouting {
   servers?: string | string[];
   /** A context file to take the servers and credentials from (instead of the default one). */
   context?: string;
-  user?: string;
-  pass?: string;
-  token?: string;
-  /** A NATS .creds file (JWT + nkey seed). */
-  credsFile?: string;
-  /** A file holding an nkey seed. */
-  nkeySeedFile?: string;
-  /** TLS to NATS; an empty object enables it with the system CAs. */
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Bound on connecting and on every request (default 5000). */
   timeoutMs?: number;
   /** Connection name, as NATS monitoring shows it (default 'goddb-client'). */
