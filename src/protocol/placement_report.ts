@@ -85,6 +85,7 @@ export interface AaeReport {
   treesTotal: number;
   treesCompared: number;
   keysRepaired: number;
+  /** Segments that differed in the last comparison of each arc, summed. */
   segmentsDiffering: number;
 }
 

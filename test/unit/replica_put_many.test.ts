@@ -23,6 +23,7 @@ import { MemoryEngine } from '../../src/storage/memory.js';
 import { MemoryMetaStore } from '../../src/storage/meta.js';
 import type { InboundMessage, Transport } from '../../src/transport/transport.js';
 import { FakeClock } from '../helpers/fake_clock.js';
+import { versionSet } from '../helpers/versions.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_261_130);
 const runs = (numRuns: number) => ({ seed, numRuns });
@@ -38,19 +39,6 @@ async function replicaOver(engine = new MemoryEngine(), conflictPolicy: Conflict
 
 function version(clock: VClock, hlcOffset: number, writer: string, value: string, tombstone = false): Version {
   return { clock, hlc: baseHlc + hlcOffset, writer, tombstone, value: tombstone ? new Uint8Array() : new TextEncoder().encode(value) };
-}
-
-/** A canonical string per version, to compare sibling sets. */
-function canonical(v: Version): string {
-  const clock = Object.keys(v.clock)
-    .sort()
-    .map((k) => `${k}:${v.clock[k]}`)
-    .join(',');
-  return `${v.hlc}|${v.writer}|${v.tombstone}|${Buffer.from(v.value).toString('hex')}|${clock}`;
-}
-
-function siblings(vs: readonly Version[]): string[] {
-  return vs.map(canonical).sort();
 }
 
 const keys = ['k0', 'k1', 'k2', 'k3'];
@@ -80,14 +68,14 @@ describe('replica putMany', () => {
         const batched = await replicaOver();
         const single = await replicaOver();
         const heard = new Map<string, string[]>();
-        batched.replica.onStored((key, _before, after) => heard.set(key, siblings(after)));
+        batched.replica.onStored((key, _before, after) => heard.set(key, versionSet(after)));
         for (const batch of batches) {
           await batched.replica.putMany(batch);
           for (const { key, versions } of batch) await single.replica.put(key, versions);
         }
         for (const key of keys) {
-          const stored = siblings(await batched.replica.get(key));
-          assert.deepEqual(stored, siblings(await single.replica.get(key)), key);
+          const stored = versionSet(await batched.replica.get(key));
+          assert.deepEqual(stored, versionSet(await single.replica.get(key)), key);
           assert.deepEqual(heard.get(key) ?? [], stored, `the last change heard of ${key} is what is stored`);
         }
         assert.equal(batched.hlc.peek(), single.hlc.peek(), 'the clock advances past every version either way');
@@ -115,7 +103,7 @@ describe('replica putMany', () => {
             assert.equal(got, alone, `item ${i} of ${key}`);
           }
         }
-        for (const key of keys) assert.deepEqual(siblings(await together.replica.get(key)), siblings(await single.replica.get(key)), key);
+        for (const key of keys) assert.deepEqual(versionSet(await together.replica.get(key)), versionSet(await single.replica.get(key)), key);
         assert.equal(together.hlc.peek(), single.hlc.peek(), 'the clock advances past the same versions');
       }),
       runs(200),
@@ -180,7 +168,7 @@ describe('replica putMany', () => {
     await replica.put('k0', [old]);
     await replica.put('k2', [newer]);
     const heard: { key: string; before: string[]; after: string[] }[] = [];
-    replica.onStored((key, before, after) => heard.push({ key, before: siblings(before), after: siblings(after) }));
+    replica.onStored((key, before, after) => heard.push({ key, before: versionSet(before), after: versionSet(after) }));
     await replica.putMany([
       { key: 'k0', versions: [newer] },
       { key: 'k1', versions: [other] },
@@ -188,8 +176,8 @@ describe('replica putMany', () => {
       { key: 'k1', versions: [other] }, // again: the same version adds nothing
     ]);
     assert.deepEqual(heard, [
-      { key: 'k0', before: siblings([old]), after: siblings([newer]) },
-      { key: 'k1', before: [], after: siblings([other]) },
+      { key: 'k0', before: versionSet([old]), after: versionSet([newer]) },
+      { key: 'k1', before: [], after: versionSet([other]) },
     ]);
     heard.length = 0;
     await replica.putMany([{ key: 'k0', versions: [old] }]);
@@ -203,14 +191,14 @@ describe('replica putMany', () => {
     const lww = (await replicaOver()).replica;
     await lww.put('k', [first]);
     await lww.put('k', [second]);
-    assert.deepEqual(siblings(await lww.get('k')), siblings([collapse([first, second])]));
+    assert.deepEqual(versionSet(await lww.get('k')), versionSet([collapse([first, second])]));
     assert.deepEqual(Object.keys((await lww.get('k'))[0]!.clock).sort(), ['a', 'b']);
     await lww.put('k', [first]); // already merged: nothing changes
-    assert.deepEqual(siblings(await lww.get('k')), siblings([collapse([first, second])]));
+    assert.deepEqual(versionSet(await lww.get('k')), versionSet([collapse([first, second])]));
     const kept = (await replicaOver(new MemoryEngine(), ConflictPolicy.Siblings)).replica;
     await kept.put('k', [first]);
     await kept.put('k', [second]);
-    assert.deepEqual(siblings(await kept.get('k')), siblings([first, second]));
+    assert.deepEqual(versionSet(await kept.get('k')), versionSet([first, second]));
   });
 
   it('replica putMany - a put of one of the batch keys while the batch is being written is not lost, and neither is the batch', async () => {
@@ -231,8 +219,8 @@ describe('replica putMany', () => {
       await Promise.all([batch, single, late]);
       // Under lww the replica stores the two concurrent versions collapsed: the later one's
       // contents with both clocks, so neither write is lost to a later merge.
-      assert.deepEqual(siblings(await replica.get('k1')), siblings([collapse([fromBatch, concurrent])]), `put ${putFirst ? 'before' : 'after'} the batch`);
-      assert.deepEqual(siblings(await replica.get('k0')), siblings([fromBatch]));
+      assert.deepEqual(versionSet(await replica.get('k1')), versionSet([collapse([fromBatch, concurrent])]), `put ${putFirst ? 'before' : 'after'} the batch`);
+      assert.deepEqual(versionSet(await replica.get('k0')), versionSet([fromBatch]));
     }
   });
 
@@ -256,7 +244,7 @@ describe('replica putMany', () => {
     assert.deepEqual(await replica.get('k1'), []);
     assert.deepEqual(heard, []);
     await replica.putMany([{ key: 'k0', versions: [ok] }]);
-    assert.deepEqual(siblings(await replica.get('k0')), siblings([ok]), 'the locks of the failed batches were released');
+    assert.deepEqual(versionSet(await replica.get('k0')), versionSet([ok]), 'the locks of the failed batches were released');
   });
 });
 

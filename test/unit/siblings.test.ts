@@ -29,6 +29,7 @@ import {
 import { Metrics } from '../../src/node/api/metrics.js';
 import { decodeRecord, encodeRecord } from '../../src/protocol/codec.js';
 import { decodeSiblings, encodeSiblings } from '../../src/protocol/siblings_reply.js';
+import { versionSet } from '../helpers/versions.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_261_130);
 const runs = (numRuns: number) => ({ seed, numRuns });
@@ -56,12 +57,6 @@ function lwwPut(writer: string, hlc: number, context: VClock, value = 'v'): Vers
 
 const text = (v: Version) => new TextDecoder().decode(v.value);
 const values = (vs: readonly Version[]) => vs.map(text).sort();
-
-function canonical(v: Version): string {
-  const clock = Object.keys(v.clock).sort().map((k) => `${k}:${v.clock[k]}`).join(',');
-  return `${v.hlc}|${v.writer}|${v.tombstone}|${text(v)}|${clock}|${v.pastCounter ?? '-'}`;
-}
-const asSet = (vs: readonly Version[]) => vs.map(canonical).sort();
 
 describe('siblings - dotted versions', () => {
   it('siblings - two blind puts through one coordinator are siblings (a plain vector clock ordered them and lost the first)', () => {
@@ -235,8 +230,8 @@ describe('siblings - merge properties', () => {
   it(`siblings - merge is commutative: any order of the same versions gives the same set (seed ${seed})`, () => {
     fc.assert(
       fc.property(historyArb.chain((h) => fc.tuple(fc.constant(h), shuffledArb(h))), fc.integer({ min: 1, max: 6 }), ([h, shuffled], max) => {
-        assert.deepEqual(asSet(merge([], shuffled)), asSet(merge([], h)));
-        assert.deepEqual(asSet(mergeSiblings([], shuffled, max, unbounded, siblings)), asSet(mergeSiblings([], h, max, unbounded, siblings)));
+        assert.deepEqual(versionSet(merge([], shuffled)), versionSet(merge([], h)));
+        assert.deepEqual(versionSet(mergeSiblings([], shuffled, max, unbounded, siblings)), versionSet(mergeSiblings([], h, max, unbounded, siblings)));
       }),
       runs(500),
     );
@@ -247,8 +242,8 @@ describe('siblings - merge properties', () => {
       fc.property(historyArb, fc.nat(), fc.nat(), (h, i, j) => {
         const [x, y] = [i % (h.length + 1), j % (h.length + 1)].sort((p, q) => p - q);
         const [a, b, c] = [h.slice(0, x), h.slice(x, y), h.slice(y)];
-        assert.deepEqual(asSet(merge(merge(a, b), c)), asSet(merge(a, merge(b, c))));
-        assert.deepEqual(asSet(h.reduce((acc, v) => merge(acc, [v]), [] as Version[])), asSet(merge([], h)));
+        assert.deepEqual(versionSet(merge(merge(a, b), c)), versionSet(merge(a, merge(b, c))));
+        assert.deepEqual(versionSet(h.reduce((acc, v) => merge(acc, [v]), [] as Version[])), versionSet(merge([], h)));
       }),
       runs(500),
     );
@@ -258,8 +253,8 @@ describe('siblings - merge properties', () => {
     fc.assert(
       fc.property(historyArb, (h) => {
         const out = merge([], h);
-        assert.deepEqual(asSet(merge(out, out)), asSet(out));
-        assert.deepEqual(asSet(merge(out, h)), asSet(out));
+        assert.deepEqual(versionSet(merge(out, out)), versionSet(out));
+        assert.deepEqual(versionSet(merge(out, h)), versionSet(out));
         for (const p of out) for (const q of out) if (p !== q) assert.equal(versionOrder(p, q), Order.Concurrent);
         for (const v of h) assert.ok(out.some((o) => o === v || versionOrder(o, v) === Order.After), 'every input is kept or superseded');
       }),

@@ -23,6 +23,7 @@ import {
   visibleValue,
   type Version,
 } from '../../src/core/version.js';
+import { versionSet } from '../helpers/versions.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 20_250_103);
 const runs = (numRuns: number) => ({ seed, numRuns });
@@ -36,18 +37,6 @@ function text(v: Version | undefined): string | undefined {
   return v === undefined ? undefined : new TextDecoder().decode(v.value);
 }
 
-/** A canonical string per version, to compare results as sets. */
-function canonical(v: Version): string {
-  const clock = Object.keys(v.clock)
-    .sort()
-    .map((k) => `${k}:${v.clock[k]}`)
-    .join(',');
-  return `${v.hlc}|${v.writer}|${v.tombstone}|${Buffer.from(v.value).toString('hex')}|${clock}`;
-}
-
-function asSet(vs: readonly Version[]): string[] {
-  return vs.map(canonical).sort();
-}
 
 // Small domains so that random versions often share clocks, timestamps and writers.
 const clockArb: fc.Arbitrary<VClock> = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.integer({ min: 1, max: 3 }), {
@@ -182,7 +171,7 @@ describe('version - mergeSiblings', () => {
   it(`version - any permutation of the incoming versions yields the same set (seed ${seed})`, () => {
     fc.assert(
       fc.property(withPermutation(versionsArb), fc.integer({ min: 1, max: 6 }), ([vs, shuffled], siblingsMax) => {
-        assert.deepEqual(asSet(mergeSiblings([], shuffled, siblingsMax)), asSet(mergeSiblings([], vs, siblingsMax)));
+        assert.deepEqual(versionSet(mergeSiblings([], shuffled, siblingsMax)), versionSet(mergeSiblings([], vs, siblingsMax)));
       }),
       runs(500),
     );
@@ -192,7 +181,7 @@ describe('version - mergeSiblings', () => {
     fc.assert(
       fc.property(versionsArb, versionsArb, (xs, ys) => {
         const stepwise = ys.reduce((acc, v) => mergeSiblings(acc, [v], unbounded), mergeSiblings([], xs, unbounded));
-        assert.deepEqual(asSet(stepwise), asSet(mergeSiblings([], [...xs, ...ys], unbounded)));
+        assert.deepEqual(versionSet(stepwise), versionSet(mergeSiblings([], [...xs, ...ys], unbounded)));
       }),
       runs(300),
     );
@@ -202,8 +191,8 @@ describe('version - mergeSiblings', () => {
     fc.assert(
       fc.property(versionsArb, fc.integer({ min: 1, max: 6 }), (vs, siblingsMax) => {
         const out = mergeSiblings([], vs, siblingsMax);
-        assert.deepEqual(asSet(mergeSiblings(out, out, siblingsMax)), asSet(out));
-        assert.deepEqual(asSet(mergeSiblings(out, vs, siblingsMax)), asSet(out));
+        assert.deepEqual(versionSet(mergeSiblings(out, out, siblingsMax)), versionSet(out));
+        assert.deepEqual(versionSet(mergeSiblings(out, vs, siblingsMax)), versionSet(out));
         assert.ok(out.length <= siblingsMax);
       }),
       runs(300),
@@ -307,7 +296,7 @@ describe('version - reconcile', () => {
       fc.property(arb, ([answers, shuffled, rotate]) => {
         const reordered = shuffled.map((a) => (a.length === 0 ? a : [...a.slice(rotate % a.length), ...a.slice(0, rotate % a.length)]));
         const expected = reconcile(answers, ConflictPolicy.Lww, 16);
-        assert.deepEqual(asSet(reconcile(reordered, ConflictPolicy.Lww, 16)), asSet(expected));
+        assert.deepEqual(versionSet(reconcile(reordered, ConflictPolicy.Lww, 16)), versionSet(expected));
         assert.ok(expected.length <= 1);
         const all = answers.flat();
         if (all.length > 0) for (const v of all) assert.ok(descends(expected[0]!.clock, v.clock));

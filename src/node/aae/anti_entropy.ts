@@ -26,6 +26,7 @@ import { keyHash } from '../../core/ring.js';
 import { branchCount, branchHashes, branchOf, differing, differingSegments, DigestVersion, digestVersionDefault, segmentHashes, segmentOf, segmentsPerBranch, versionsDigest } from '../../core/tictac.js';
 import { versionsBytes, type Version } from '../../core/version.js';
 import { decode, decodeKindOnly, encode, Kind, type AaeKeyDigest, type AaeKeysReply, type AaeKeysRequest, type AaeTreeReply, type AaeTreeRequest, type Message, type WireCursor } from '../../protocol/codec.js';
+import type { AaeReport } from '../../protocol/placement_report.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import type { HashCursor, HashedEntry, StorageEngine } from '../../storage/engine.js';
 import { NoRespondersError, replyError, type InboundMessage, type Subscription, type Transport } from '../../transport/transport.js';
@@ -65,15 +66,8 @@ export interface AaeRemote {
   put(node: string, key: string, versions: Version[]): Promise<void>;
 }
 
-/** What `goddb status` and /metrics show. */
-export interface AaeProgress {
-  enabled: boolean;
-  treesReady: number;
-  treesTotal: number;
-  treesCompared: number;
-  keysRepaired: number;
-  /** Segments that differed in the last comparison of each arc, summed. */
-  segmentsDiffering: number;
+/** What `goddb status` (its AaeReport part) and /metrics show. */
+export interface AaeProgress extends AaeReport {
   exchangesFailed: number;
   /** Tree segments recomputed from storage because they had drifted (a build racing a write). */
   segmentsCorrected: number;
