@@ -15,6 +15,15 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void): TimerHandle;
 }
 
+/**
+ * Resolves on a later turn of the event loop (a timer of 0 ms): long work
+ * on the event loop awaits it between pieces, so requests are served in
+ * between, a piece's length at most.
+ */
+export function nextTurn(clock: Clock): Promise<void> {
+  return new Promise<void>((resolve) => clock.setTimer(0, resolve));
+}
+
 /** A timer this much later than due means the process did not run meanwhile (SIGSTOP, a stuck event loop). */
 export const stallMsMin = 100;
 

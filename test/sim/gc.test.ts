@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig } from '../../src/config/types.js';
+import { limits } from '../../src/core/limits.js';
 import { collapse } from '../../src/core/version.js';
-import { decode, decodeRecord, encode, Kind } from '../../src/protocol/codec.js';
+import { decode, decodeRecord, encode, encodeRecord, Kind } from '../../src/protocol/codec.js';
 import { ClientOp, Header, replicaSubject, ReplicaOp } from '../../src/protocol/subjects.js';
 import { replyError } from '../../src/transport/transport.js';
 import { SimCluster, simSeed } from '../helpers/sim_cluster.js';
@@ -190,6 +191,35 @@ describe('sim - tombstone gc', () => {
     assert.equal(replyError(garbage)?.code, 400);
     assert.deepEqual(await held(c, 'live'), everywhere('v'));
     assert.deepEqual(await held(c, 'fresh'), everywhere('tombstone'));
+    await c.stop();
+  });
+
+  it('gc - a sweep gives the event loop way after each page of keys, not after its whole budget', async () => {
+    const seed = simSeed();
+    const c = await settledCluster(seed);
+    const { engine, node } = c.node('n1');
+    // Live keys, none a candidate: more than a page of the scan, all within one sweep's budget.
+    const keyCount = limits.rangeItemsMax + 300;
+    assert.ok(node.gc.budget >= keyCount, `a sweep's budget (${node.gc.budget}) covers the ${keyCount} keys`);
+    const value = { clock: { n1: 1 }, hlc: c.clock.nowMs() * 1000, writer: 'n1', tombstone: false, value: new TextEncoder().encode('v') };
+    await engine.putMany(Array.from({ length: keyCount }, (_, i) => ({ key: `live.${i}`, record: encodeRecord([value]) })));
+    let yielded = 0;
+    const scan = engine.scanRange.bind(engine);
+    engine.scanRange = async function* (range, opts) {
+      for await (const entry of scan(range, opts)) {
+        yielded++;
+        yield entry;
+      }
+    };
+    const sweeps = node.gc.sweeps;
+    const sweep = node.gc.sweep();
+    // Due at once: it runs at the sweep's first giving way, or after the whole sweep without one.
+    let seenAt: number | undefined;
+    c.clock.setTimer(0, () => (seenAt = yielded));
+    await c.clock.run(sweep);
+    assert.equal(node.gc.sweeps, sweeps + 1, `seed ${seed}: the sweep ran`);
+    assert.ok(yielded >= keyCount, `seed ${seed}: it scanned every key (${yielded})`);
+    assert.equal(seenAt, limits.rangeItemsMax, `seed ${seed}: a timer due at once ran after the first page, not after ${yielded} keys`);
     await c.stop();
   });
 });
