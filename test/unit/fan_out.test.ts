@@ -46,11 +46,15 @@ class PausableClock implements Clock {
   }
 }
 
-/** Calls that answer only when the test says so. */
+/** Calls that answer only when the test says so, recording who was called. */
 function manual() {
   const answer = new Map<string, () => void>();
-  const call = (node: string) => new Promise<string>((resolve) => answer.set(node, () => resolve(node)));
-  return { answer, call };
+  const called: string[] = [];
+  const call = (node: string) => {
+    called.push(node);
+    return new Promise<string>((resolve) => answer.set(node, () => resolve(node)));
+  };
+  return { answer, called, call };
 }
 
 const outcomeBy = async <T>(p: Promise<{ outcome: T }>): Promise<T | 'pending'> =>
@@ -90,43 +94,30 @@ describe('fan-out', () => {
 
   it('fan-out - the speculative spare is not asked when the first replies came in during a stall', async () => {
     const clock = new PausableClock();
-    const calls: string[] = [];
     const m = manual();
-    const call = (node: string) => {
-      calls.push(node);
-      return m.call(node);
-    };
-    const { quorum } = fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 1000, initial: 2, speculativeMs: 50 }, clock, call);
+    const { quorum } = fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 1000, initial: 2, speculativeMs: 50 }, clock, m.call);
     // Stopped at 0, resumed at 400: the speculative timer fires 350 ms late, before the replies are read.
     clock.resumeAt(400);
-    assert.deepEqual(calls, ['a', 'b'], 'a late speculative timer waits its lateness again');
+    assert.deepEqual(m.called, ['a', 'b'], 'a late speculative timer waits its lateness again');
     m.answer.get('a')!();
     m.answer.get('b')!();
     assert.equal(await outcomeBy(quorum), FanOutOutcome.Won);
     clock.resumeAt(1000);
-    assert.deepEqual(calls, ['a', 'b'], 'no spare once the quorum is won');
+    assert.deepEqual(m.called, ['a', 'b'], 'no spare once the quorum is won');
 
     // Still slow after the stall's length: the spare is asked then.
     const slow = manual();
-    const slowCalls: string[] = [];
-    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, (node) => {
-      slowCalls.push(node);
-      return slow.call(node);
-    });
+    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, slow.call);
     clock.resumeAt(1000 + 50 + 200); // 200 ms late
-    assert.deepEqual(slowCalls, ['a', 'b']);
+    assert.deepEqual(slow.called, ['a', 'b']);
     clock.resumeAt(1000 + 50 + 200 + 200);
-    assert.deepEqual(slowCalls, ['a', 'b', 'c']);
+    assert.deepEqual(slow.called, ['a', 'b', 'c']);
 
     // A little late (under stallMsMin) is no stall: the spare is asked at once.
     const busy = manual();
-    const busyCalls: string[] = [];
-    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, (node) => {
-      busyCalls.push(node);
-      return busy.call(node);
-    });
+    fanOut(['a', 'b', 'c'], { needed: 2, timeoutMs: 5000, initial: 2, speculativeMs: 50 }, clock, busy.call);
     clock.resumeAt(clock.nowMs() + 50 + 40);
-    assert.deepEqual(busyCalls, ['a', 'b', 'c']);
+    assert.deepEqual(busy.called, ['a', 'b', 'c']);
   });
 
   it('fan-out - lost as soon as too few can still answer; timeout at the deadline', async () => {

@@ -12,11 +12,11 @@
  */
 import { errorFromCode, StaleWriteError, TooLargeError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
+import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 import { versionsBytes, type Version } from '../../core/version.js';
 import { askAloneCode, decode, encode, Kind, ProtocolError, protocolVersion, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
 import { replicaSubject, ReplicaOp } from '../../protocol/subjects.js';
 import { replyError, type Transport } from '../../transport/transport.js';
-import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 
 type Sender<I, T> = (node: string, batch: Batch<I, T>) => Promise<void>;
 

@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import { ClockSkewError, GodDbError, ErrorCode, StaleWriteError, StorageError, UnavailableError } from '../../core/errors.js';
 import { limits } from '../../core/limits.js';
+import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 import { counterOf } from '../../core/vclock.js';
 import { collapse, ConflictPolicy, mergeOneLww, mergeSiblings, isUpToDate, staleFloor, type Version } from '../../core/version.js';
 import { askAloneCode, decodeRecord, decodeVersioned, encode, encodeRecord, Kind, ProtocolError, type ItemFailure, type ItemResult, type ReplicaPutItem } from '../../protocol/codec.js';
@@ -26,7 +27,6 @@ import type { InboundMessage, Subscription, Transport } from '../../transport/tr
 import type { HybridClock } from '../clock/hybrid_clock.js';
 import { KeyLock } from './key_lock.js';
 import { LogLimiter } from '../log_limiter.js';
-import { TurnBatches, type Batch } from '../../core/turn_batch.js';
 
 export interface ReplicaOptions {
   conflictPolicy: ConflictPolicy;
@@ -55,7 +55,6 @@ interface MergeItem {
   versions: readonly Version[];
   fresh?: boolean;
 }
-
 
 export class Replica {
   private readonly locks = new KeyLock(limits.keyLocksMax);
