@@ -83,12 +83,14 @@ async function crashScenario(engineArgs: (i: number, dataDir: string) => string[
     '--failure-timeout', '1000', '--data-dir', dirs[i]!.path, ...engineArgs(i, dirs[i]!.path)];
   const workers: (Worker | undefined)[] = [];
   let db: GodDbClient | undefined;
+  /** The writers, once started: the finally below stops them whatever failed. */
+  let started: Writers | undefined;
   try {
     workers.push(...(await startWorkers(ids, (_id, i) => args(i).slice(2))));
     db = await connect({ servers: nats.url, timeoutMs: 3000 });
     const keys = Array.from({ length: 40 }, (_, i) => `crash.${i}`);
     const model = new Map<string, KeyModel>(keys.map((k) => [k, { acked: undefined, maybe: new Set() }]));
-    const writers = startWriters(db, keys, model, 4);
+    const writers = (started = startWriters(db, keys, model, 4));
     // Every key has an acknowledged value before anything is killed, so no check below is vacuous.
     await until(() => [...model.values()].every((m) => m.acked !== undefined), 20_000, 'every key acknowledged once');
 
@@ -120,6 +122,8 @@ async function crashScenario(engineArgs: (i: number, dataDir: string) => string[
     }
     assert.equal(checked, keys.length, 'every key was checked');
   } finally {
+    // Writers left running by a failure above would keep the process alive, retrying for ever.
+    await started?.stop();
     await db?.close();
     await Promise.all(workers.map((w) => w?.kill('SIGKILL')));
     await nats.stop();
