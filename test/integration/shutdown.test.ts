@@ -118,10 +118,15 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-/** Three lmdb workers on a fresh nats-server, and a plain NATS client; all stopped and removed afterwards. */
-async function withCluster(run: (workers: Worker[], nc: NatsConnection) => Promise<void>): Promise<void> {
+/**
+ * Three lmdb workers on a fresh nats-server, a plain NATS client, and a load
+ * on it when `run` starts one; all stopped and removed afterwards, the load
+ * first (left running after a failure, it would spin on the closed client).
+ */
+async function withCluster(run: (workers: Worker[], nc: NatsConnection, load: () => Load) => Promise<void>): Promise<void> {
   let nats: NatsServerHandle | undefined;
   const workers: Worker[] = [];
+  const loads: Load[] = [];
   const dirs = ids.map((id) => tempDir(`shutdown-${id}`));
   let nc: NatsConnection | undefined;
   try {
@@ -130,8 +135,14 @@ async function withCluster(run: (workers: Worker[], nc: NatsConnection) => Promi
       '-gossip', '200ms', '--failure-timeout', '1000'];
     workers.push(...(await Promise.all(ids.map((id, i) => startWorker(id, args(i))))));
     nc = await rawConnect(nats.url);
-    await run(workers, nc);
+    const client = nc;
+    await run(workers, client, () => {
+      const load = startLoad(client);
+      loads.push(load);
+      return load;
+    });
   } finally {
+    await Promise.all(loads.map((l) => l.stop()));
     await nc?.close();
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
     await nats?.stop();
@@ -149,8 +160,8 @@ async function stopOne(load: Load, victim: Worker): Promise<void> {
 
 describe('graceful shutdown', () => {
   it('shutdown - SIGTERM to one of three workers under load: every request is answered, none fails, every acknowledged put reads back, and the worker exits 0', async () => {
-    await withCluster(async (workers, nc) => {
-      const load = startLoad(nc);
+    await withCluster(async (workers, nc, newLoad) => {
+      const load = newLoad();
       await within(load.untilAcked(500), 30_000, '500 puts acknowledged before the stop');
       await stopOne(load, workers[1]!);
       // The two others go on serving, also once the stopped one is marked down.
@@ -164,9 +175,9 @@ describe('graceful shutdown', () => {
   });
 
   it('shutdown - with a third worker already dead, requests that need the stopping worker as a replica succeed or fail at once (503), none is left unanswered, and every acknowledged put reads back', async () => {
-    await withCluster(async (workers, nc) => {
+    await withCluster(async (workers, nc, newLoad) => {
       await workers[2]!.kill('SIGKILL'); // every write now needs s1 and s2
-      const load = startLoad(nc);
+      const load = newLoad();
       await within(load.untilAcked(500), 30_000, '500 puts acknowledged before the stop');
       await stopOne(load, workers[1]!);
       await within(load.untilAnswered(load.answered() + 500), 30_000, '500 more requests answered after the exit');
